@@ -1,0 +1,217 @@
+//! Rust mirror of `loupe.h`: the records the kernel programs write to the
+//! `events` ring buffer. `tests::layout_matches_c` checks every size and
+//! offset against the C header (through `layout.c`, run by build.rs).
+
+/// Payload bytes per ring-buffer record (`LOUPE_CHUNK`).
+pub const CHUNK: usize = 4096;
+/// Most records one syscall can carry payload in (`LOUPE_MAX_CHUNKS`).
+pub const MAX_CHUNKS: usize = 16;
+
+pub const EV_DATA: u32 = 1;
+pub const EV_OPEN: u32 = 2;
+pub const EV_CLOSE: u32 = 3;
+
+/// Direction of a data record, seen from the traced process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The process sent these bytes.
+    Egress,
+    /// The process received these bytes.
+    Ingress,
+}
+
+/// How the connection was first seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Unknown,
+    /// `connect()`.
+    Client,
+    /// `accept()`/`accept4()`.
+    Server,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventHeader {
+    pub kind: u32,
+    pub tgid: u32,
+    pub fd: u32,
+    pub generation: u32,
+    pub ts_ns: u64,
+}
+
+/// Fixed part of `struct loupe_data_event`; `len` payload bytes follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DataEventHeader {
+    pub h: EventHeader,
+    pub offset: u64,
+    pub len: u32,
+    pub gap_after: u32,
+    pub direction: u32,
+    pub source: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnEvent {
+    pub h: EventHeader,
+    pub role: u32,
+    pub family: u16,
+    pub protocol: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub _pad: u32,
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+}
+
+/// One record of the ring buffer, borrowed from it.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Data { hdr: DataEventHeader, payload: &'a [u8] },
+    Open(ConnEvent),
+    Close(ConnEvent),
+}
+
+/// Why a ring-buffer record could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than its header")]
+    Short(usize),
+    #[error("record kind {0} is unknown")]
+    UnknownKind(u32),
+    #[error("data record says {len} payload bytes but carries {have}")]
+    BadLength { len: u32, have: usize },
+}
+
+impl Direction {
+    pub fn from_raw(v: u32) -> Self {
+        if v == 0 { Direction::Egress } else { Direction::Ingress }
+    }
+}
+
+impl Role {
+    pub fn from_raw(v: u32) -> Self {
+        match v {
+            1 => Role::Client,
+            2 => Role::Server,
+            _ => Role::Unknown,
+        }
+    }
+}
+
+impl ConnEvent {
+    /// Local and remote socket addresses.
+    pub fn addrs(&self) -> (std::net::SocketAddr, std::net::SocketAddr) {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+        let ip = |a: &[u8; 16]| -> IpAddr {
+            if self.family == libc::AF_INET6 as u16 {
+                IpAddr::V6(Ipv6Addr::from(*a))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+            }
+        };
+        (
+            SocketAddr::new(ip(&self.local_addr), self.local_port),
+            SocketAddr::new(ip(&self.remote_addr), self.remote_port),
+        )
+    }
+}
+
+/// Reads a `T` from the start of `bytes` (unaligned).
+fn read_pod<T: Copy>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the length was checked above, `T` is a `repr(C)` plain-old-data
+    // struct of integers (every bit pattern valid), and `read_unaligned`
+    // places no alignment demand on the source.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
+    let h: EventHeader = read_pod(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    match h.kind {
+        EV_DATA => {
+            let hdr: DataEventHeader = read_pod(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let start = size_of::<DataEventHeader>();
+            let end = start + hdr.len as usize;
+            let payload = bytes
+                .get(start..end)
+                .ok_or(DecodeError::BadLength { len: hdr.len, have: bytes.len().saturating_sub(start) })?;
+            Ok(Event::Data { hdr, payload })
+        }
+        EV_OPEN | EV_CLOSE => {
+            let c: ConnEvent = read_pod(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            Ok(if h.kind == EV_OPEN { Event::Open(c) } else { Event::Close(c) })
+        }
+        k => Err(DecodeError::UnknownKind(k)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    include!(concat!(env!("OUT_DIR"), "/layout.rs"));
+
+    fn c(name: &str) -> usize {
+        C_LAYOUT.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} missing from layout.c")).1
+    }
+
+    #[test]
+    fn layout_matches_c() {
+        assert_eq!(size_of::<EventHeader>(), c("loupe_event_header.size"));
+        assert_eq!(offset_of!(EventHeader, kind), c("loupe_event_header.kind"));
+        assert_eq!(offset_of!(EventHeader, tgid), c("loupe_event_header.tgid"));
+        assert_eq!(offset_of!(EventHeader, fd), c("loupe_event_header.fd"));
+        assert_eq!(offset_of!(EventHeader, generation), c("loupe_event_header.generation"));
+        assert_eq!(offset_of!(EventHeader, ts_ns), c("loupe_event_header.ts_ns"));
+
+        assert_eq!(size_of::<DataEventHeader>() + CHUNK, c("loupe_data_event.size"));
+        assert_eq!(offset_of!(DataEventHeader, h), c("loupe_data_event.h"));
+        assert_eq!(offset_of!(DataEventHeader, offset), c("loupe_data_event.offset"));
+        assert_eq!(offset_of!(DataEventHeader, len), c("loupe_data_event.len"));
+        assert_eq!(offset_of!(DataEventHeader, gap_after), c("loupe_data_event.gap_after"));
+        assert_eq!(offset_of!(DataEventHeader, direction), c("loupe_data_event.direction"));
+        assert_eq!(offset_of!(DataEventHeader, source), c("loupe_data_event.source"));
+        assert_eq!(size_of::<DataEventHeader>(), c("loupe_data_event.payload"));
+
+        assert_eq!(size_of::<ConnEvent>(), c("loupe_conn_event.size"));
+        assert_eq!(offset_of!(ConnEvent, h), c("loupe_conn_event.h"));
+        assert_eq!(offset_of!(ConnEvent, role), c("loupe_conn_event.role"));
+        assert_eq!(offset_of!(ConnEvent, family), c("loupe_conn_event.family"));
+        assert_eq!(offset_of!(ConnEvent, protocol), c("loupe_conn_event.protocol"));
+        assert_eq!(offset_of!(ConnEvent, local_port), c("loupe_conn_event.local_port"));
+        assert_eq!(offset_of!(ConnEvent, remote_port), c("loupe_conn_event.remote_port"));
+        assert_eq!(offset_of!(ConnEvent, local_addr), c("loupe_conn_event.local_addr"));
+        assert_eq!(offset_of!(ConnEvent, remote_addr), c("loupe_conn_event.remote_addr"));
+        assert_eq!(offset_of!(ConnEvent, bytes_sent), c("loupe_conn_event.bytes_sent"));
+        assert_eq!(offset_of!(ConnEvent, bytes_recv), c("loupe_conn_event.bytes_recv"));
+
+        assert_eq!(CHUNK, c("LOUPE_CHUNK"));
+        assert_eq!(crate::stats::Stat::ALL.len() <= c("LOUPE_STAT_COUNT"), true);
+    }
+
+    #[test]
+    fn decode_rejects_short_and_unknown() {
+        assert_eq!(decode(&[0u8; 3]).unwrap_err(), DecodeError::Short(3));
+        let mut b = vec![0u8; 64];
+        b[0] = 9;
+        assert_eq!(decode(&b).unwrap_err(), DecodeError::UnknownKind(9));
+        let mut d = vec![0u8; size_of::<DataEventHeader>() + 2];
+        d[0] = EV_DATA as u8;
+        d[offset_of!(DataEventHeader, len)] = 5;
+        assert!(matches!(decode(&d).unwrap_err(), DecodeError::BadLength { len: 5, have: 2 }));
+        d[offset_of!(DataEventHeader, len)] = 2;
+        match decode(&d).unwrap() {
+            Event::Data { payload, .. } => assert_eq!(payload.len(), 2),
+            e => panic!("{e:?}"),
+        }
+    }
+}

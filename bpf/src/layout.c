@@ -1,0 +1,42 @@
+/* Prints the size and field offsets of every struct in loupe.h, one per line
+ * ("name value"); build.rs turns the output into the table the Rust mirror is
+ * tested against. Host program, compiled by build.rs with clang-19. */
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "loupe.h"
+
+#define SZ(t) printf("%s.size %zu\n", #t, sizeof(struct t))
+#define OFF(t, f) printf("%s.%s %zu\n", #t, #f, offsetof(struct t, f))
+
+int main(void)
+{
+	SZ(loupe_event_header);
+	OFF(loupe_event_header, kind);
+	OFF(loupe_event_header, tgid);
+	OFF(loupe_event_header, fd);
+	OFF(loupe_event_header, generation);
+	OFF(loupe_event_header, ts_ns);
+	SZ(loupe_data_event);
+	OFF(loupe_data_event, h);
+	OFF(loupe_data_event, offset);
+	OFF(loupe_data_event, len);
+	OFF(loupe_data_event, gap_after);
+	OFF(loupe_data_event, direction);
+	OFF(loupe_data_event, source);
+	OFF(loupe_data_event, payload);
+	SZ(loupe_conn_event);
+	OFF(loupe_conn_event, h);
+	OFF(loupe_conn_event, role);
+	OFF(loupe_conn_event, family);
+	OFF(loupe_conn_event, protocol);
+	OFF(loupe_conn_event, local_port);
+	OFF(loupe_conn_event, remote_port);
+	OFF(loupe_conn_event, local_addr);
+	OFF(loupe_conn_event, remote_addr);
+	OFF(loupe_conn_event, bytes_sent);
+	OFF(loupe_conn_event, bytes_recv);
+	printf("LOUPE_CHUNK %d\n", LOUPE_CHUNK);
+	printf("LOUPE_STAT_COUNT %d\n", LOUPE_STAT_COUNT);
+	return 0;
+}
