@@ -1,1 +1,18 @@
-//! placeholder
+//! The node's actors and the messages between them.
+//!
+//! ```text
+//! kernel ring buffer -> Capture (thread) -> Reassembly (actor: order, gaps,
+//!   protocol inference, parsers, metadata) -> TableStore (actor: Arrow
+//!   batches, retention) <- Service (NATS request-reply)
+//! ```
+//! Stages hand each other batches, never single records; a full mailbox is
+//! a counted drop (`try_send`), never an unbounded queue.
+
+pub mod capture;
+pub mod clock;
+pub mod counters;
+pub mod reassembly;
+pub mod service;
+pub mod table_store;
+
+pub use counters::{Counter, Counters};

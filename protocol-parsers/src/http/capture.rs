@@ -82,7 +82,6 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Total payload bytes of a capture.
-#[cfg_attr(test, expect(dead_code, reason = "used by the bench only"))]
 pub(crate) fn payload_bytes(events: &[Event]) -> u64 {
     events.iter().map(|e| if let Event::Data { bytes, .. } = e { bytes.len() as u64 } else { 0 }).sum()
 }
@@ -101,7 +100,6 @@ pub(crate) fn replay(events: &[Event], cfg: HttpConfig, out: &mut Vec<HttpRecord
 
 /// Stable text rendering of a replay, for the `.expected` files: no timestamps, only
 /// whether each latency is positive.
-#[cfg_attr(not(test), expect(dead_code, reason = "used by the unit tests only"))]
 pub(crate) fn render(records: &[HttpRecord], stats: &HttpStats) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();

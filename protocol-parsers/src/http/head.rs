@@ -22,6 +22,8 @@ use crate::MessageKind;
 
 /// Longest start line accepted (nginx's default `large_client_header_buffers` is 8k too).
 pub(crate) const MAX_START_LINE: usize = 8 * 1024;
+/// A start line that fails within this many bytes is scanned again from its second byte.
+pub(crate) const RESCAN_WINDOW: usize = 512;
 /// Longest method token accepted.
 const MAX_METHOD: u16 = 32;
 
@@ -114,22 +116,28 @@ impl HeadScanner {
     }
 
     /// Where to look for the next message start after this head failed, as an offset into the
-    /// head: one byte in while the start line was not complete (a message may start inside a
-    /// bogus start line), otherwise the start of the failing line (a valid start line followed
-    /// by bad fields is skipped whole, which keeps recovery linear).
+    /// head:
+    /// - in a start line that failed within [`RESCAN_WINDOW`] bytes: one byte in, since a real
+    ///   message may start inside a bogus start line (`POST GET / HTTP/1.1`);
+    /// - in a longer start line: at the failing byte;
+    /// - after the start line: at the start of the failing line (a valid start line followed by
+    ///   bad fields is skipped whole).
+    ///
+    /// Never rescanning more than a window, or a line once, keeps recovery linear in the input
+    /// even when every position looks like a message start.
     pub(crate) fn resume_offset(&self) -> usize {
-        if self.start_line_end == 0 { 1 } else { self.line_start.max(1) }
+        if self.start_line_end != 0 {
+            self.line_start.max(1)
+        } else if self.len <= RESCAN_WINDOW {
+            1
+        } else {
+            self.len.saturating_sub(1).max(1)
+        }
     }
 
     /// Offset just past the start line (0 if it is not complete).
     pub(crate) fn start_line_end(&self) -> usize {
         self.start_line_end
-    }
-
-    /// Number of field lines seen.
-    #[cfg(test)]
-    pub(crate) fn headers(&self) -> usize {
-        self.headers
     }
 
     /// Feeds the next bytes of the head.

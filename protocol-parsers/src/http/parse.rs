@@ -111,6 +111,9 @@ pub(crate) struct StreamParser {
     max_headers: usize,
     max_header_bytes: usize,
     keep_body_prefix: usize,
+    /// Bytes consumed by `step`, rescans included (tests check recovery stays linear).
+    #[cfg(test)]
+    pub(crate) work: u64,
 }
 
 impl StreamParser {
@@ -133,6 +136,8 @@ impl StreamParser {
             max_headers: cfg.max_headers,
             max_header_bytes,
             keep_body_prefix: cfg.keep_body_prefix,
+            #[cfg(test)]
+            work: 0,
         }
     }
 
@@ -193,6 +198,15 @@ impl StreamParser {
     /// Consumes a prefix of `data` (possibly empty, only if the state changed or bytes were
     /// queued in `refeed`) and returns its length.
     fn step(&mut self, ts: u64, data: &[u8], sink: &mut Sink<'_>) -> usize {
+        let n = self.step_state(ts, data, sink);
+        #[cfg(test)]
+        {
+            self.work += n as u64;
+        }
+        n
+    }
+
+    fn step_state(&mut self, ts: u64, data: &[u8], sink: &mut Sink<'_>) -> usize {
         match self.state {
             State::Idle => {
                 let skip = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
@@ -419,7 +433,9 @@ impl StreamParser {
                         Chunk::Size { size, digits: digits + 1, ext, cr, line }
                     }
                     (false, b';' | b' ' | b'\t') if digits > 0 => Chunk::Size { size, digits, ext: true, cr, line },
-                    (false, b) if ext && (b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80) => c,
+                    (false, b) if ext && (b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80) => {
+                        Chunk::Size { size, digits, ext, cr, line }
+                    }
                     _ => return Err(BAD),
                 }
             }

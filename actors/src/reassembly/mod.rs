@@ -1,0 +1,456 @@
+//! Reassembly: per connection and direction, orders chunks by stream offset,
+//! turns holes into gaps of known length, infers the protocol from the first
+//! bytes, drives the parser, and emits rows in batches to the TableStore.
+//! Idle connections are evicted (LRU); every loss is counted per connection
+//! and per node.
+//!
+//! Parsing runs inside this actor, on the batch it received: handing every
+//! ordered piece to a separate parse actor would copy each payload once more
+//! for no gain. The parsers themselves stay pure (`protocol-parsers`).
+
+pub mod stream;
+
+use actix::prelude::*;
+use loupe_bpf::{ConnEvent, DataEventHeader, Direction, Role};
+use loupe_k8s::HostMetadata;
+use loupe_protocol_parsers::MessageKind;
+use loupe_protocol_parsers::http::{self, HttpConfig, HttpConnection, HttpRecord, Inference};
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::{EventBatch, Record};
+use crate::clock::MonoToWall;
+use crate::counters::{Counter, Counters};
+use crate::table_store::{ConnMeta, HttpRow, HttpRows};
+use stream::{Piece, StreamReassembler, StreamStats};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ConnKey {
+    tgid: u32,
+    fd: u32,
+    generation: u32,
+}
+
+enum Proto {
+    /// Not decided yet: the first bytes of each direction, up to INFER_BYTES.
+    Unknown { first: [Vec<u8>; 2] },
+    Http(Box<HttpConnection>),
+    /// Not a traced protocol: bytes are counted and dropped.
+    Ignored,
+}
+
+const INFER_BYTES: usize = 16;
+
+struct Conn {
+    tgid: u32,
+    role: Role,
+    addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    udp: bool,
+    streams: [StreamReassembler; 2],
+    proto: Proto,
+    meta: Option<Arc<ConnMeta>>,
+    last_mono: u64,
+    /// Counters already folded into the node totals.
+    reported: StreamStats,
+    reported_http: http::HttpStats,
+}
+
+impl Conn {
+    fn new(tgid: u32, role: Role) -> Self {
+        Conn {
+            tgid,
+            role,
+            addrs: None,
+            udp: false,
+            streams: [StreamReassembler::default(), StreamReassembler::default()],
+            proto: Proto::Unknown { first: [Vec::new(), Vec::new()] },
+            meta: None,
+            last_mono: 0,
+            reported: StreamStats::default(),
+            reported_http: http::HttpStats::default(),
+        }
+    }
+}
+
+fn dir_index(d: Direction) -> usize {
+    match d {
+        Direction::Egress => 0,
+        Direction::Ingress => 1,
+    }
+}
+
+/// Which HTTP stream a direction carries, given the role.
+fn kind_of(role: Role, d: Direction) -> Option<MessageKind> {
+    match (role, d) {
+        (Role::Client, Direction::Egress) | (Role::Server, Direction::Ingress) => Some(MessageKind::Request),
+        (Role::Client, Direction::Ingress) | (Role::Server, Direction::Egress) => Some(MessageKind::Response),
+        (Role::Unknown, _) => None,
+    }
+}
+
+/// Settings of the reassembly actor.
+#[derive(Clone, Debug)]
+pub struct ReassemblyConfig {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub http: HttpConfig,
+}
+
+impl Default for ReassemblyConfig {
+    fn default() -> Self {
+        ReassemblyConfig { max_connections: 65_536, idle_timeout: Duration::from_secs(300), http: HttpConfig::default() }
+    }
+}
+
+pub struct Reassembly {
+    cfg: ReassemblyConfig,
+    conns: LruCache<ConnKey, Conn>,
+    metadata: HostMetadata,
+    store: Recipient<HttpRows>,
+    counters: Arc<Counters>,
+    clock: MonoToWall,
+    rows: Vec<HttpRow>,
+    records: Vec<HttpRecord>,
+    newest_mono: u64,
+}
+
+impl Reassembly {
+    pub fn new(cfg: ReassemblyConfig, node: &str, store: Recipient<HttpRows>, counters: Arc<Counters>) -> Self {
+        let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Reassembly {
+            cfg,
+            conns: LruCache::new(cap),
+            metadata: HostMetadata::new(node),
+            store,
+            counters,
+            clock: MonoToWall::now(),
+            rows: Vec::with_capacity(1024),
+            records: Vec::with_capacity(64),
+            newest_mono: 0,
+        }
+    }
+
+    fn conn_entry(&mut self, key: ConnKey) -> &mut Conn {
+        if !self.conns.contains(&key) {
+            self.counters.add(Counter::ReassemblyConnsOpened, 1);
+            if let Some((old_key, mut old)) = self.conns.push(key, Conn::new(key.tgid, Role::Unknown)) {
+                if old_key != key {
+                    self.counters.add(Counter::ReassemblyConnsEvicted, 1);
+                    Self::finish_conn(&mut old, self.newest_mono, &mut self.records);
+                    self.report(&mut old);
+                    self.emit_records(&mut old);
+                }
+            }
+        }
+        self.conns.get_mut(&key).expect("entry inserted above")
+    }
+
+    fn on_open(&mut self, c: &ConnEvent) {
+        let key = ConnKey { tgid: c.h.tgid, fd: c.h.fd, generation: c.h.generation };
+        let role = Role::from_raw(c.role);
+        let conn = self.conn_entry(key);
+        if role != Role::Unknown {
+            conn.role = role;
+        }
+        conn.udp = c.protocol == libc::IPPROTO_UDP as u16;
+        conn.addrs = Some(c.addrs());
+        conn.meta = None;
+        conn.last_mono = c.h.ts_ns;
+    }
+
+    fn on_close(&mut self, c: &ConnEvent) {
+        let key = ConnKey { tgid: c.h.tgid, fd: c.h.fd, generation: c.h.generation };
+        if let Some(mut conn) = self.conns.pop(&key) {
+            Self::finish_conn(&mut conn, c.h.ts_ns, &mut self.records);
+            self.report(&mut conn);
+            self.emit_records(&mut conn);
+        }
+    }
+
+    /// Gives up on held data and closes the parser: for close and eviction.
+    fn finish_conn(conn: &mut Conn, ts: u64, records: &mut Vec<HttpRecord>) {
+        for d in [Direction::Egress, Direction::Ingress] {
+            let i = dir_index(d);
+            let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
+            conn.streams[i].flush(&mut |ts, p| match p {
+                Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
+                Piece::Gap(g) => pieces.push((ts, None, g)),
+            });
+            for (ts, data, gap) in pieces {
+                Self::feed(conn, d, ts, data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)), records);
+            }
+        }
+        if let Proto::Http(h) = &mut conn.proto {
+            h.close(ts, records);
+        }
+    }
+
+    fn on_data(&mut self, hdr: &DataEventHeader, payload: &[u8]) {
+        let key = ConnKey { tgid: hdr.h.tgid, fd: hdr.h.fd, generation: hdr.h.generation };
+        self.newest_mono = self.newest_mono.max(hdr.h.ts_ns);
+        let mut records = std::mem::take(&mut self.records);
+        let conn = self.conn_entry(key);
+        conn.last_mono = hdr.h.ts_ns;
+        let d = Direction::from_raw(hdr.direction);
+        if matches!(conn.proto, Proto::Ignored) || conn.udp {
+            conn.proto = Proto::Ignored;
+            self.counters.add(Counter::ReassemblyIgnoredBytes, payload.len() as u64 + hdr.gap_after as u64);
+            self.records = records;
+            return;
+        }
+        let stream = &mut conn.streams[dir_index(d)];
+        // Split borrows: the stream yields pieces into a closure that needs the
+        // rest of the connection, so collect them first when out of order.
+        if stream.in_order(hdr.offset) {
+            // The common case: feed straight from the batch buffer, no copy.
+            stream.advance(payload.len() as u64, hdr.gap_after as u64);
+            if !payload.is_empty() {
+                Self::feed(conn, d, hdr.h.ts_ns, Piece::Data(payload), &mut records);
+            }
+            if hdr.gap_after > 0 {
+                Self::feed(conn, d, hdr.h.ts_ns, Piece::Gap(hdr.gap_after as u64), &mut records);
+            }
+        } else {
+            let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
+            stream.push(hdr.offset, hdr.h.ts_ns, payload, hdr.gap_after as u64, &mut |ts, p| match p {
+                Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
+                Piece::Gap(g) => pieces.push((ts, None, g)),
+            });
+            for (ts, data, gap) in pieces {
+                Self::feed(conn, d, ts, data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)), &mut records);
+            }
+        }
+        self.records = records;
+        if !self.records.is_empty() {
+            let mut conn = self.conns.pop(&key).expect("connection present");
+            self.emit_records(&mut conn);
+            self.report(&mut conn);
+            self.conns.put(key, conn);
+        }
+    }
+
+    /// One ordered piece of one direction into the protocol state.
+    fn feed(conn: &mut Conn, d: Direction, ts: u64, piece: Piece<'_>, records: &mut Vec<HttpRecord>) {
+        loop {
+            match &mut conn.proto {
+                Proto::Ignored => return,
+                Proto::Http(h) => {
+                    if h.is_upgraded() {
+                        conn.proto = Proto::Ignored;
+                        return;
+                    }
+                    let Some(kind) = kind_of(conn.role, d) else { return };
+                    match piece {
+                        Piece::Data(b) => h.push(kind, ts, b, records),
+                        Piece::Gap(g) => h.push_gap(kind, ts, g, records),
+                    }
+                    return;
+                }
+                Proto::Unknown { first } => {
+                    let Piece::Data(b) = piece else {
+                        // A gap before the protocol is known: start over on this side.
+                        first[dir_index(d)].clear();
+                        return;
+                    };
+                    let buf = &mut first[dir_index(d)];
+                    let take = b.len().min(INFER_BYTES.saturating_sub(buf.len()));
+                    let probe_owned;
+                    let probe: &[u8] = if buf.is_empty() && take == b.len() {
+                        b
+                    } else {
+                        buf.extend_from_slice(&b[..take]);
+                        probe_owned = buf.clone();
+                        &probe_owned
+                    };
+                    match http::infer(probe) {
+                        Inference::NeedMore if probe.len() < INFER_BYTES => {
+                            if buf.is_empty() {
+                                buf.extend_from_slice(b);
+                            }
+                            return;
+                        }
+                        Inference::Request | Inference::Response => {
+                            let is_req = matches!(http::infer(probe), Inference::Request);
+                            if conn.role == Role::Unknown {
+                                conn.role = match (is_req, d) {
+                                    (true, Direction::Egress) | (false, Direction::Ingress) => Role::Client,
+                                    _ => Role::Server,
+                                };
+                            }
+                            // Replay what was held for inference, then this piece's rest.
+                            let held = std::mem::take(buf);
+                            let rest_start = if held.is_empty() { 0 } else { take };
+                            let mut h = Box::new(HttpConnection::new(HttpConfig::default()));
+                            if let Some(kind) = kind_of(conn.role, d) {
+                                if !held.is_empty() {
+                                    h.push(kind, ts, &held, records);
+                                }
+                                if rest_start < b.len() {
+                                    h.push(kind, ts, &b[rest_start..], records);
+                                }
+                            }
+                            conn.proto = Proto::Http(h);
+                            return;
+                        }
+                        _ => {
+                            conn.proto = Proto::Ignored;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds this connection's new losses into the node counters.
+    fn report(&self, conn: &mut Conn) {
+        let mut s = StreamStats::default();
+        for st in &conn.streams {
+            s.gap_bytes += st.stats.gap_bytes;
+            s.capped_bytes += st.stats.capped_bytes;
+            s.late_bytes += st.stats.late_bytes;
+        }
+        let c = &self.counters;
+        c.add(Counter::ReassemblyGapBytes, s.gap_bytes - conn.reported.gap_bytes);
+        c.add(Counter::ReassemblyCappedBytes, s.capped_bytes - conn.reported.capped_bytes);
+        c.add(Counter::ReassemblyLateBytes, s.late_bytes - conn.reported.late_bytes);
+        conn.reported = s;
+        if let Proto::Http(h) = &conn.proto {
+            let n = h.stats();
+            let o = &conn.reported_http;
+            c.add(Counter::HttpRecords, n.records - o.records);
+            c.add(Counter::HttpParseErrors, n.parse_errors - o.parse_errors);
+            c.add(Counter::HttpMessagesLost, n.messages_lost_to_gaps - o.messages_lost_to_gaps);
+            c.add(Counter::HttpUnansweredRequests, n.unanswered_requests - o.unanswered_requests);
+            c.add(Counter::HttpUnmatchedResponses, n.unmatched_responses - o.unmatched_responses);
+            conn.reported_http = n.clone();
+        }
+    }
+
+    /// Turns the records of `conn` collected in `self.records` into rows.
+    fn emit_records(&mut self, conn: &mut Conn) {
+        if self.records.is_empty() {
+            return;
+        }
+        let role = trace_role(conn.role);
+        let meta = match &conn.meta {
+            Some(m) if m.trace_role == role => m.clone(),
+            _ => {
+                let m = Arc::new(self.conn_meta(conn));
+                conn.meta = Some(m.clone());
+                m
+            }
+        };
+        for mut record in self.records.drain(..) {
+            http::redact_headers(&mut record.req.headers);
+            http::redact_headers(&mut record.resp.headers);
+            let time_ns = self.clock.wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
+            self.rows.push(HttpRow { conn: meta.clone(), time_ns, record });
+        }
+    }
+
+    /// Addresses, role and process of a connection (looked up once).
+    fn conn_meta(&mut self, conn: &Conn) -> ConnMeta {
+        let unknown = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let (local, remote) = conn.addrs.unwrap_or((unknown, unknown));
+        ConnMeta {
+            local_addr: local.ip().to_canonical().to_string(),
+            local_port: local.port(),
+            remote_addr: remote.ip().to_canonical().to_string(),
+            remote_port: remote.port(),
+            trace_role: trace_role(conn.role),
+            process: self.metadata.lookup(conn.tgid),
+        }
+    }
+
+    fn flush_rows(&mut self) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(1024));
+        let n = rows.len() as u64;
+        if self.store.try_send(HttpRows(rows)).is_err() {
+            self.counters.add(Counter::StoreRowsDroppedMailboxFull, n);
+            tracing::error!(rows = n, "table store is behind: dropped a batch of rows");
+        }
+    }
+
+    /// Evicts connections idle for longer than the timeout.
+    fn evict_idle(&mut self) {
+        let limit = self.cfg.idle_timeout.as_nanos() as u64;
+        let now = self.newest_mono;
+        loop {
+            let Some((_, c)) = self.conns.peek_lru() else { break };
+            if now.saturating_sub(c.last_mono) <= limit {
+                break;
+            }
+            let Some((_, mut conn)) = self.conns.pop_lru() else { break };
+            self.counters.add(Counter::ReassemblyConnsEvicted, 1);
+            Self::finish_conn(&mut conn, now, &mut self.records);
+            self.report(&mut conn);
+            self.emit_records(&mut conn);
+        }
+    }
+}
+
+impl Actor for Reassembly {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+        ctx.run_interval(Duration::from_secs(5), |this, _| {
+            this.evict_idle();
+            this.flush_rows();
+        });
+    }
+}
+
+impl Handler<EventBatch> for Reassembly {
+    type Result = ();
+
+    fn handle(&mut self, batch: EventBatch, _: &mut Self::Context) {
+        for rec in &batch.records {
+            match rec {
+                Record::Data { hdr, start } => {
+                    self.on_data(hdr, batch.payload_of(hdr, *start));
+                }
+                Record::Open(c) => self.on_open(c),
+                Record::Close(c) => self.on_close(c),
+            }
+        }
+        // Held out-of-order data that its hole did not fill within the batch
+        // becomes a gap now: records in the ring are nearly always in order,
+        // and waiting longer would hold rows back.
+        let held: Vec<ConnKey> = self.conns.iter().filter(|(_, c)| c.streams.iter().any(|s| s.has_held())).map(|(k, _)| *k).collect();
+        for key in held {
+            if let Some(mut conn) = self.conns.pop(&key) {
+                for d in [Direction::Egress, Direction::Ingress] {
+                    let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
+                    conn.streams[dir_index(d)].flush(&mut |ts, p| match p {
+                        Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
+                        Piece::Gap(g) => pieces.push((ts, None, g)),
+                    });
+                    for (ts, data, gap) in pieces {
+                        Self::feed(&mut conn, d, ts, data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)), &mut self.records);
+                    }
+                }
+                self.emit_records(&mut conn);
+                self.report(&mut conn);
+                self.conns.put(key, conn);
+            }
+        }
+        self.flush_rows();
+    }
+}
+
+
+/// Pixie's `trace_role`: 1 client side, 2 server side, 0 unknown.
+fn trace_role(r: Role) -> i64 {
+    match r {
+        Role::Client => 1,
+        Role::Server => 2,
+        Role::Unknown => 0,
+    }
+}

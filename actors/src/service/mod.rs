@@ -1,0 +1,161 @@
+//! The node's NATS face: answers row reads (`tail`) and status requests by
+//! request-reply, on the node's own subjects and on the all-nodes scatter
+//! subjects. Answers larger than one NATS message go out as several chunks,
+//! the last one marked, never truncated.
+
+use actix::prelude::*;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest};
+use loupe_topology::subjects::{NodeName, Subject};
+use std::sync::Arc;
+
+use crate::capture::CaptureShared;
+use crate::counters::Counters;
+use crate::table_store::{GetStoreStats, Scan, TableStore};
+
+/// What the node says about itself in every status.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub node: NodeName,
+    pub kernel: String,
+    pub probes_attached: u32,
+    pub probes_total: u32,
+}
+
+#[derive(Clone)]
+pub struct Service {
+    pub client: async_nats::Client,
+    pub info: NodeInfo,
+    pub store: Addr<TableStore>,
+    pub counters: Arc<Counters>,
+    pub capture: Arc<CaptureShared>,
+}
+
+/// Rows per IPC piece; pieces are packed into chunks of at most `chunk_limit` bytes.
+const ROWS_PER_PIECE: usize = 512;
+
+impl Service {
+    /// Subscribes and answers until the connection closes.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let n = &self.info.node;
+        let subs = vec![
+            self.client.subscribe(String::from(Subject::node_tail(n))).await?,
+            self.client.subscribe(String::from(Subject::tail_all())).await?,
+            self.client.subscribe(String::from(Subject::node_status(n))).await?,
+            self.client.subscribe(String::from(Subject::status_all())).await?,
+        ];
+        let mut all = futures::stream::select_all(subs);
+        tracing::info!(node = %n, "answering on NATS");
+        while let Some(msg) = all.next().await {
+            let this = self.clone();
+            actix::spawn(async move {
+                if let Err(e) = this.answer(msg).await {
+                    tracing::warn!(error = %e, "could not answer a request");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn answer(&self, msg: async_nats::Message) -> anyhow::Result<()> {
+        let Some(reply) = msg.reply.clone() else { return Ok(()) };
+        match codec::peek_kind(&msg.payload) {
+            Ok(k) if k == Kind::TailRequest as u16 => {
+                let req: TailRequest = codec::decode(Kind::TailRequest, &msg.payload)?;
+                self.tail(reply, req).await
+            }
+            Ok(k) if k == Kind::StatusRequest as u16 => {
+                let status = self.status().await;
+                self.client.publish(reply, codec::encode(Kind::Status, &status)?.into()).await?;
+                Ok(())
+            }
+            Ok(k) => self.send_error(reply, format!("unexpected message kind {k}")).await,
+            Err(e) => self.send_error(reply, e.to_string()).await,
+        }
+    }
+
+    async fn send_error(&self, reply: async_nats::Subject, error: String) -> anyhow::Result<()> {
+        let chunk = TailChunk { node: self.info.node.to_string(), seq: 0, last: true, ipc: Vec::new(), status: None, error: Some(error) };
+        self.client.publish(reply, codec::encode(Kind::TailChunk, &chunk)?.into()).await?;
+        Ok(())
+    }
+
+    pub async fn status(&self) -> NodeStatus {
+        let mut counters = self.counters.snapshot();
+        if let Ok(k) = self.capture.kernel.lock() {
+            counters.extend(k.values.iter().map(|(s, v)| (s.name().to_string(), *v)));
+        }
+        if let Ok(s) = self.store.send(GetStoreStats).await {
+            counters.push(("loupe_store_rows".into(), s.rows as u64));
+            counters.push(("loupe_store_bytes".into(), s.bytes as u64));
+        }
+        NodeStatus {
+            node: self.info.node.to_string(),
+            kernel: self.info.kernel.clone(),
+            probes_attached: self.info.probes_attached,
+            probes_total: self.info.probes_total,
+            counters,
+        }
+    }
+
+    async fn tail(&self, reply: async_nats::Subject, req: TailRequest) -> anyhow::Result<()> {
+        let batches = match self.store.send(Scan { table: req.table.clone(), since_ns: req.since_ns, limit: req.limit }).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return self.send_error(reply, e).await,
+            Err(e) => return self.send_error(reply, format!("table store unavailable: {e}")).await,
+        };
+        let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+        let chunks = encode_chunks(&batches, limit)?;
+        let status = self.status().await;
+        let total = chunks.len().max(1);
+        for i in 0..total {
+            let last = i + 1 == total;
+            let chunk = TailChunk {
+                node: self.info.node.to_string(),
+                seq: i as u32,
+                last,
+                ipc: chunks.get(i).cloned().unwrap_or_default(),
+                status: last.then(|| status.clone()),
+                error: None,
+            };
+            self.client.publish(reply.clone(), codec::encode(Kind::TailChunk, &chunk)?.into()).await?;
+        }
+        self.client.flush().await?;
+        Ok(())
+    }
+}
+
+/// Arrow IPC streams of at most about `limit` bytes each (a piece of
+/// ROWS_PER_PIECE rows is never split further).
+pub fn encode_chunks(batches: &[RecordBatch], limit: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let Some(first) = batches.first() else { return Ok(out) };
+    let schema = first.schema();
+    let mut writer: Option<StreamWriter<Vec<u8>>> = None;
+    for b in batches {
+        let mut start = 0;
+        while start < b.num_rows() {
+            let len = ROWS_PER_PIECE.min(b.num_rows() - start);
+            let piece = b.slice(start, len);
+            start += len;
+            let w = match writer.as_mut() {
+                Some(w) => w,
+                None => writer.insert(StreamWriter::try_new(Vec::new(), &schema)?),
+            };
+            w.write(&piece)?;
+            if w.get_ref().len() >= limit {
+                let mut full = writer.take().expect("writer present");
+                full.finish()?;
+                out.push(full.into_inner()?);
+            }
+        }
+    }
+    if let Some(mut w) = writer {
+        w.finish()?;
+        out.push(w.into_inner()?);
+    }
+    Ok(out)
+}

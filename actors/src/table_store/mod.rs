@@ -1,0 +1,241 @@
+//! TableStore: the node's recent records, columnar (Arrow record batches),
+//! bounded by bytes and by age; the oldest batch goes first, counted.
+
+mod rows;
+
+pub use rows::{ConnMeta, HttpBatchBuilder, HttpRow, REDACTED_BODY};
+
+use actix::prelude::*;
+use arrow::array::{Array, BooleanArray, TimestampNanosecondArray};
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::wall_now_ns;
+use crate::counters::{Counter, Counters};
+
+/// Retention limits (flags of `loupe agent`).
+#[derive(Clone, Debug)]
+pub struct RetentionConfig {
+    pub max_bytes: usize,
+    pub max_age: Duration,
+    /// Rows per sealed batch; the open batch is also sealed every `seal_every`.
+    pub batch_rows: usize,
+    pub seal_every: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_bytes: 512 << 20,
+            max_age: Duration::from_secs(3600),
+            batch_rows: 8192,
+            seal_every: Duration::from_millis(200),
+        }
+    }
+}
+
+struct Sealed {
+    batch: RecordBatch,
+    max_time: i64,
+    bytes: usize,
+}
+
+/// Rows for `http_events`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct HttpRows(pub Vec<HttpRow>);
+
+/// Read a table: rows with `time_ >= now - since`, the newest `limit`.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<RecordBatch>, String>")]
+pub struct Scan {
+    pub table: String,
+    pub since_ns: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+/// Store statistics.
+#[derive(Message)]
+#[rtype(result = "StoreStats")]
+pub struct GetStoreStats;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub batches: usize,
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+pub struct TableStore {
+    cfg: RetentionConfig,
+    http: HttpBatchBuilder,
+    sealed: VecDeque<Sealed>,
+    bytes: usize,
+    counters: Arc<Counters>,
+}
+
+impl TableStore {
+    pub fn new(cfg: RetentionConfig, counters: Arc<Counters>) -> Self {
+        TableStore { cfg, http: HttpBatchBuilder::default(), sealed: VecDeque::new(), bytes: 0, counters }
+    }
+
+    fn seal(&mut self) {
+        if let Some((batch, _min, max_time)) = self.http.finish() {
+            let bytes = batch.get_array_memory_size();
+            self.bytes += bytes;
+            self.sealed.push_back(Sealed { batch, max_time, bytes });
+        }
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        let cutoff = wall_now_ns().saturating_sub(self.cfg.max_age.as_nanos() as i64);
+        while let Some(front) = self.sealed.front() {
+            if self.bytes > self.cfg.max_bytes || front.max_time < cutoff {
+                self.bytes -= front.bytes;
+                self.counters.add(Counter::StoreRowsEvicted, front.batch.num_rows() as u64);
+                self.sealed.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The batches at or after `min_time`, boundary batches filtered.
+    fn scan(&mut self, since_ns: Option<u64>, limit: Option<u64>) -> Result<Vec<RecordBatch>, String> {
+        self.seal();
+        let min_time = since_ns.map(|s| wall_now_ns().saturating_sub(s.min(i64::MAX as u64) as i64));
+        let mut out = Vec::new();
+        for s in &self.sealed {
+            let Some(min_time) = min_time else {
+                out.push(s.batch.clone());
+                continue;
+            };
+            if s.max_time < min_time {
+                continue;
+            }
+            let time = s
+                .batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .ok_or("time_ column is not a timestamp")?;
+            let keep: BooleanArray = time.iter().map(|t| Some(t.is_some_and(|t| t >= min_time))).collect();
+            if keep.true_count() == time.len() {
+                out.push(s.batch.clone());
+            } else if keep.true_count() > 0 {
+                out.push(filter_record_batch(&s.batch, &keep).map_err(|e| e.to_string())?);
+            }
+        }
+        if let Some(limit) = limit {
+            let mut remaining = limit as usize;
+            let mut newest = Vec::new();
+            for b in out.into_iter().rev() {
+                if remaining == 0 {
+                    break;
+                }
+                let n = b.num_rows();
+                if n <= remaining {
+                    remaining -= n;
+                    newest.push(b);
+                } else {
+                    newest.push(b.slice(n - remaining, remaining));
+                    remaining = 0;
+                }
+            }
+            newest.reverse();
+            out = newest;
+        }
+        Ok(out)
+    }
+}
+
+impl Actor for TableStore {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(256);
+        ctx.run_interval(self.cfg.seal_every, |this, _| this.seal());
+    }
+}
+
+impl Handler<HttpRows> for TableStore {
+    type Result = ();
+
+    fn handle(&mut self, msg: HttpRows, _: &mut Self::Context) {
+        self.counters.add(Counter::StoreRowsAppended, msg.0.len() as u64);
+        for row in &msg.0 {
+            self.http.append(row);
+            if self.http.len() >= self.cfg.batch_rows {
+                self.seal();
+            }
+        }
+    }
+}
+
+impl Handler<Scan> for TableStore {
+    type Result = Result<Vec<RecordBatch>, String>;
+
+    fn handle(&mut self, msg: Scan, _: &mut Self::Context) -> Self::Result {
+        if loupe_topology::schema::table(&msg.table).is_none() {
+            return Err(format!(
+                "unknown table {:?}; this agent has: {}",
+                msg.table,
+                loupe_topology::schema::TABLES.join(", ")
+            ));
+        }
+        self.scan(msg.since_ns, msg.limit)
+    }
+}
+
+impl Handler<GetStoreStats> for TableStore {
+    type Result = MessageResult<GetStoreStats>;
+
+    fn handle(&mut self, _: GetStoreStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(StoreStats {
+            batches: self.sealed.len(),
+            rows: self.sealed.iter().map(|s| s.batch.num_rows()).sum::<usize>() + self.http.len(),
+            bytes: self.bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows::tests::row;
+    use super::*;
+
+    #[test]
+    fn retention_by_bytes_and_age_drops_oldest_first() {
+        let counters = Arc::new(Counters::default());
+        let cfg = RetentionConfig { max_bytes: usize::MAX, max_age: Duration::from_secs(60), batch_rows: 2, ..Default::default() };
+        let mut s = TableStore::new(cfg, counters.clone());
+        let now = wall_now_ns();
+        // Two rows older than the max age, then four fresh ones.
+        for (t, p) in [(now - 120_000_000_000, "/old1"), (now - 119_000_000_000, "/old2")] {
+            s.http.append(&row(t, p));
+        }
+        s.seal();
+        assert_eq!(s.sealed.len(), 0, "aged batch evicted at seal");
+        assert_eq!(counters.get(Counter::StoreRowsEvicted), 2);
+        for i in 0..4 {
+            s.http.append(&row(now - 1000 + i, "/new"));
+            if s.http.len() == 2 {
+                s.seal();
+            }
+        }
+        assert_eq!(s.sealed.len(), 2);
+        let all: usize = s.scan(None, None).unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(all, 4);
+        let newest = s.scan(Some(10_000_000_000), Some(3)).unwrap();
+        assert_eq!(newest.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+        // Byte bound: keep only as much as one batch.
+        s.cfg.max_bytes = s.sealed[0].bytes;
+        s.evict();
+        assert_eq!(s.sealed.len(), 1);
+        assert_eq!(counters.get(Counter::StoreRowsEvicted), 4);
+    }
+}

@@ -1,0 +1,281 @@
+//! Rows as they leave the parsers, and their columnar form.
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow::datatypes::Int32Type;
+use arrow::record_batch::RecordBatch;
+use loupe_k8s::ProcessInfo;
+use loupe_protocol_parsers::http::HttpRecord;
+use std::sync::Arc;
+
+/// What every record of one connection shares.
+#[derive(Debug)]
+pub struct ConnMeta {
+    pub local_addr: String,
+    pub local_port: u16,
+    pub remote_addr: String,
+    pub remote_port: u16,
+    /// 1 client side, 2 server side (Pixie's `trace_role`).
+    pub trace_role: i64,
+    pub process: Arc<ProcessInfo>,
+}
+
+/// One `http_events` row before it is columnar. Headers are already
+/// redacted; bodies were never kept.
+#[derive(Debug)]
+pub struct HttpRow {
+    pub conn: Arc<ConnMeta>,
+    /// When the response completed, ns since the epoch.
+    pub time_ns: i64,
+    pub record: HttpRecord,
+}
+
+/// Marker stored in a body column: content is redacted by default (its size
+/// is in the `*_body_size` column).
+pub const REDACTED_BODY: &str = "<redacted>";
+
+/// Builds `http_events` record batches.
+pub struct HttpBatchBuilder {
+    time: TimestampNanosecondBuilder,
+    upid: StringBuilder,
+    remote_addr: StringBuilder,
+    remote_port: Int64Builder,
+    local_addr: StringBuilder,
+    local_port: Int64Builder,
+    trace_role: Int64Builder,
+    encrypted: BooleanBuilder,
+    major: Int64Builder,
+    minor: Int64Builder,
+    content_type: StringDictionaryBuilder<Int32Type>,
+    req_headers: StringBuilder,
+    req_method: StringDictionaryBuilder<Int32Type>,
+    req_path: StringBuilder,
+    req_body: StringBuilder,
+    req_body_size: Int64Builder,
+    resp_headers: StringBuilder,
+    resp_status: Int64Builder,
+    resp_message: StringDictionaryBuilder<Int32Type>,
+    resp_body: StringBuilder,
+    resp_body_size: Int64Builder,
+    resp_latency: Int64Builder,
+    node: StringDictionaryBuilder<Int32Type>,
+    pid: Int64Builder,
+    cmdline: StringDictionaryBuilder<Int32Type>,
+    container: StringDictionaryBuilder<Int32Type>,
+    namespace: StringDictionaryBuilder<Int32Type>,
+    service: StringDictionaryBuilder<Int32Type>,
+    pod: StringDictionaryBuilder<Int32Type>,
+    rows: usize,
+    min_time: i64,
+    max_time: i64,
+    json: String,
+}
+
+impl Default for HttpBatchBuilder {
+    fn default() -> Self {
+        HttpBatchBuilder {
+            time: TimestampNanosecondBuilder::new(),
+            upid: StringBuilder::new(),
+            remote_addr: StringBuilder::new(),
+            remote_port: Int64Builder::new(),
+            local_addr: StringBuilder::new(),
+            local_port: Int64Builder::new(),
+            trace_role: Int64Builder::new(),
+            encrypted: BooleanBuilder::new(),
+            major: Int64Builder::new(),
+            minor: Int64Builder::new(),
+            content_type: StringDictionaryBuilder::new(),
+            req_headers: StringBuilder::new(),
+            req_method: StringDictionaryBuilder::new(),
+            req_path: StringBuilder::new(),
+            req_body: StringBuilder::new(),
+            req_body_size: Int64Builder::new(),
+            resp_headers: StringBuilder::new(),
+            resp_status: Int64Builder::new(),
+            resp_message: StringDictionaryBuilder::new(),
+            resp_body: StringBuilder::new(),
+            resp_body_size: Int64Builder::new(),
+            resp_latency: Int64Builder::new(),
+            node: StringDictionaryBuilder::new(),
+            pid: Int64Builder::new(),
+            cmdline: StringDictionaryBuilder::new(),
+            container: StringDictionaryBuilder::new(),
+            namespace: StringDictionaryBuilder::new(),
+            service: StringDictionaryBuilder::new(),
+            pod: StringDictionaryBuilder::new(),
+            rows: 0,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            json: String::with_capacity(512),
+        }
+    }
+}
+
+/// Headers as a JSON object; repeated names join their values with ", ".
+fn headers_json(out: &mut String, headers: &[(String, String)]) {
+    out.clear();
+    out.push('{');
+    let mut first = true;
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        push_json_str(out, name);
+        out.push(':');
+        let mut joined = value.clone();
+        for (n, v) in &headers[i + 1..] {
+            if n.eq_ignore_ascii_case(name) {
+                joined.push_str(", ");
+                joined.push_str(v);
+            }
+        }
+        push_json_str(out, &joined);
+    }
+    out.push('}');
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::Value::from(s).to_string());
+}
+
+impl HttpBatchBuilder {
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn append(&mut self, row: &HttpRow) {
+        let r = &row.record;
+        let c = &row.conn;
+        let p = &c.process;
+        self.time.append_value(row.time_ns);
+        self.min_time = self.min_time.min(row.time_ns);
+        self.max_time = self.max_time.max(row.time_ns);
+        self.upid.append_value(&p.upid);
+        self.remote_addr.append_value(&c.remote_addr);
+        self.remote_port.append_value(c.remote_port as i64);
+        self.local_addr.append_value(&c.local_addr);
+        self.local_port.append_value(c.local_port as i64);
+        self.trace_role.append_value(c.trace_role);
+        self.encrypted.append_value(false);
+        self.major.append_value(1);
+        self.minor.append_value(r.resp.minor_version as i64);
+        let ct = if r.resp.content_type.is_empty() { &r.req.content_type } else { &r.resp.content_type };
+        self.content_type.append_value(ct);
+        headers_json(&mut self.json, &r.req.headers);
+        self.req_headers.append_value(&self.json);
+        self.req_method.append_value(&r.req.method);
+        self.req_path.append_value(&r.req.path);
+        self.req_body.append_value(if r.req.body_size > 0 { REDACTED_BODY } else { "" });
+        self.req_body_size.append_value(r.req.body_size.min(i64::MAX as u64) as i64);
+        headers_json(&mut self.json, &r.resp.headers);
+        self.resp_headers.append_value(&self.json);
+        self.resp_status.append_value(r.resp.status as i64);
+        self.resp_message.append_value(&r.resp.reason);
+        self.resp_body.append_value(if r.resp.body_size > 0 { REDACTED_BODY } else { "" });
+        self.resp_body_size.append_value(r.resp.body_size.min(i64::MAX as u64) as i64);
+        self.resp_latency.append_value(r.latency_ns().min(i64::MAX as u64) as i64);
+        self.node.append_value(&p.node);
+        self.pid.append_value(p.pid as i64);
+        self.cmdline.append_value(&p.cmdline);
+        self.container.append_value(&p.container);
+        self.namespace.append_value(&p.namespace);
+        self.service.append_value(&p.service);
+        self.pod.append_value(&p.pod);
+        self.rows += 1;
+    }
+
+    /// Finishes the batch; returns it with its time range.
+    pub fn finish(&mut self) -> Option<(RecordBatch, i64, i64)> {
+        if self.rows == 0 {
+            return None;
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.time.finish()),
+            Arc::new(self.upid.finish()),
+            Arc::new(self.remote_addr.finish()),
+            Arc::new(self.remote_port.finish()),
+            Arc::new(self.local_addr.finish()),
+            Arc::new(self.local_port.finish()),
+            Arc::new(self.trace_role.finish()),
+            Arc::new(self.encrypted.finish()),
+            Arc::new(self.major.finish()),
+            Arc::new(self.minor.finish()),
+            Arc::new(self.content_type.finish()),
+            Arc::new(self.req_headers.finish()),
+            Arc::new(self.req_method.finish()),
+            Arc::new(self.req_path.finish()),
+            Arc::new(self.req_body.finish()),
+            Arc::new(self.req_body_size.finish()),
+            Arc::new(self.resp_headers.finish()),
+            Arc::new(self.resp_status.finish()),
+            Arc::new(self.resp_message.finish()),
+            Arc::new(self.resp_body.finish()),
+            Arc::new(self.resp_body_size.finish()),
+            Arc::new(self.resp_latency.finish()),
+            Arc::new(self.node.finish()),
+            Arc::new(self.pid.finish()),
+            Arc::new(self.cmdline.finish()),
+            Arc::new(self.container.finish()),
+            Arc::new(self.namespace.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.pod.finish()),
+        ];
+        let range = (self.min_time, self.max_time);
+        self.rows = 0;
+        self.min_time = i64::MAX;
+        self.max_time = i64::MIN;
+        // Invariant: the columns above match `http_events()` field for field;
+        // the unit test `batch_matches_schema` keeps it so.
+        let batch = RecordBatch::try_new(loupe_topology::schema::http_events(), cols)
+            .expect("http_events builder columns match the schema");
+        Some((batch, range.0, range.1))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use loupe_protocol_parsers::http::HttpMessage;
+
+    pub(crate) fn row(time_ns: i64, path: &str) -> HttpRow {
+        let mut req = HttpMessage { method: "GET".into(), path: path.into(), ts_start_ns: 100, ..Default::default() };
+        req.headers = vec![("Host".into(), "a".into()), ("X-A".into(), "1".into()), ("x-a".into(), "2\"".into())];
+        let resp = HttpMessage { status: 200, reason: "OK".into(), ts_end_ns: 350, body_size: 5, ..Default::default() };
+        HttpRow {
+            conn: Arc::new(ConnMeta {
+                local_addr: "127.0.0.1".into(),
+                local_port: 80,
+                remote_addr: "127.0.0.1".into(),
+                remote_port: 5000,
+                trace_role: 2,
+                process: Arc::new(ProcessInfo { upid: "n:1:2".into(), node: "n".into(), pid: 1, ..Default::default() }),
+            }),
+            time_ns,
+            record: HttpRecord { req, resp },
+        }
+    }
+
+    #[test]
+    fn batch_matches_schema() {
+        let mut b = HttpBatchBuilder::default();
+        b.append(&row(10, "/a"));
+        b.append(&row(20, "/b"));
+        let (batch, lo, hi) = b.finish().unwrap();
+        assert_eq!((batch.num_rows(), lo, hi), (2, 10, 20));
+        assert!(b.finish().is_none());
+        let json = batch.column_by_name("req_headers").unwrap();
+        let s = arrow::array::as_string_array(json).value(0);
+        assert_eq!(s, r#"{"Host":"a","X-A":"1, 2\""}"#);
+        let lat = batch.column_by_name("resp_latency").unwrap();
+        assert_eq!(arrow::array::as_primitive_array::<arrow::datatypes::Int64Type>(lat).value(0), 250);
+    }
+}

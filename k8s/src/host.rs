@@ -1,0 +1,237 @@
+//! Host-mode process metadata with a bounded cache keyed by (pid, start time),
+//! so a recycled pid never inherits another process's identity.
+
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What Loupe knows about one process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// `node:pid:start_ticks` — unique per process on a node across pid reuse.
+    pub upid: String,
+    pub node: String,
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start_ticks: u64,
+    pub cmdline: String,
+    /// Container id from the cgroup path, or "".
+    pub container: String,
+    /// `namespace/name` (or `name` without a namespace), or "".
+    pub service: String,
+    pub namespace: String,
+    /// `namespace/name`, or "".
+    pub pod: String,
+}
+
+/// Looks processes up under a `/proc` root, caching the answers.
+pub struct HostMetadata {
+    node: String,
+    proc_root: PathBuf,
+    cache: LruCache<u32, Arc<ProcessInfo>>,
+}
+
+impl HostMetadata {
+    pub fn new(node: &str) -> Self {
+        Self::with_proc_root(node, "/proc", 16_384)
+    }
+
+    pub fn with_proc_root(node: &str, proc_root: impl Into<PathBuf>, capacity: usize) -> Self {
+        HostMetadata {
+            node: node.to_string(),
+            proc_root: proc_root.into(),
+            cache: LruCache::new(NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN)),
+        }
+    }
+
+    /// Metadata of `pid`. A process that has exited is described by what is
+    /// known (pid only), so a row is never dropped for lack of metadata.
+    pub fn lookup(&mut self, pid: u32) -> Arc<ProcessInfo> {
+        let dir = self.proc_root.join(pid.to_string());
+        let start = read_start_ticks(&dir);
+        if let Some(hit) = self.cache.get(&pid) {
+            if start.is_none() || Some(hit.start_ticks) == start {
+                return hit.clone();
+            }
+        }
+        let info = Arc::new(self.read(pid, &dir, start.unwrap_or(0)));
+        self.cache.put(pid, info.clone());
+        info
+    }
+
+    fn read(&self, pid: u32, dir: &Path, start_ticks: u64) -> ProcessInfo {
+        let cmdline = std::fs::read(dir.join("cmdline"))
+            .map(|b| {
+                let s: Vec<&[u8]> = b.split(|c| *c == 0).filter(|p| !p.is_empty()).collect();
+                s.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join(" ")
+            })
+            .unwrap_or_default();
+        let container =
+            std::fs::read_to_string(dir.join("cgroup")).map(|c| container_id(&c)).unwrap_or_default();
+        let env = std::fs::read(dir.join("environ")).unwrap_or_default();
+        let otel = OtelIdentity::from_environ(&env);
+        ProcessInfo {
+            upid: format!("{}:{}:{}", self.node, pid, start_ticks),
+            node: self.node.clone(),
+            pid,
+            start_ticks,
+            cmdline,
+            container,
+            service: otel.service(),
+            namespace: otel.namespace().to_string(),
+            pod: otel.pod(),
+        }
+    }
+}
+
+fn read_start_ticks(dir: &Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // comm may contain spaces and parentheses: fields restart after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')' come field 3 (state) onwards; starttime is field 22.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// The container id in a cgroup file: the last 64-hex-digit token of the
+/// path (docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>, /docker/<id>).
+pub fn container_id(cgroup: &str) -> String {
+    let mut found = String::new();
+    for line in cgroup.lines() {
+        let path = line.rsplit(':').next().unwrap_or("");
+        for seg in path.split('/') {
+            let seg = seg.trim_end_matches(".scope");
+            let id = seg.rsplit(['-', ':']).next().unwrap_or("");
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found = id.to_string();
+            }
+        }
+    }
+    found
+}
+
+/// The OpenTelemetry resource identity of a process's environment.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OtelIdentity {
+    pub service_name: String,
+    pub service_namespace: String,
+    pub k8s_namespace: String,
+    pub k8s_pod: String,
+}
+
+impl OtelIdentity {
+    /// Parses `/proc/PID/environ` (NUL-separated `K=V`). `OTEL_SERVICE_NAME`
+    /// wins over `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, as the spec says.
+    pub fn from_environ(environ: &[u8]) -> Self {
+        let mut id = OtelIdentity::default();
+        let mut explicit_name = None;
+        for var in environ.split(|b| *b == 0) {
+            let var = String::from_utf8_lossy(var);
+            if let Some(v) = var.strip_prefix("OTEL_SERVICE_NAME=") {
+                explicit_name = Some(v.trim().to_string());
+            } else if let Some(attrs) = var.strip_prefix("OTEL_RESOURCE_ATTRIBUTES=") {
+                for kv in attrs.split(',') {
+                    let Some((k, v)) = kv.split_once('=') else { continue };
+                    let v = percent_decode(v.trim());
+                    match k.trim() {
+                        "service.name" => id.service_name = v,
+                        "service.namespace" => id.service_namespace = v,
+                        "k8s.namespace.name" => id.k8s_namespace = v,
+                        "k8s.pod.name" => id.k8s_pod = v,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(n) = explicit_name.filter(|n| !n.is_empty()) {
+            id.service_name = n;
+        }
+        id
+    }
+
+    /// `k8s.namespace.name`, else `service.namespace`.
+    pub fn namespace(&self) -> &str {
+        if self.k8s_namespace.is_empty() { &self.service_namespace } else { &self.k8s_namespace }
+    }
+
+    fn qualified(&self, name: &str, ns: &str) -> String {
+        match (ns.is_empty(), name.is_empty()) {
+            (_, true) => String::new(),
+            (true, false) => name.to_string(),
+            (false, false) => format!("{ns}/{name}"),
+        }
+    }
+
+    /// `namespace/name` of the service (`service.namespace` first).
+    pub fn service(&self) -> String {
+        let ns = if self.service_namespace.is_empty() { &self.k8s_namespace } else { &self.service_namespace };
+        self.qualified(&self.service_name, ns)
+    }
+
+    /// `namespace/name` of the pod.
+    pub fn pod(&self) -> String {
+        self.qualified(&self.k8s_pod, self.namespace())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otel_environment() {
+        let env = b"PATH=/bin\0OTEL_RESOURCE_ATTRIBUTES=service.name=ignored,service.namespace=shop,k8s.pod.name=cart-7d9%2Dx\0OTEL_SERVICE_NAME=cart\0";
+        let id = OtelIdentity::from_environ(env);
+        assert_eq!(id.service(), "shop/cart");
+        assert_eq!(id.namespace(), "shop");
+        assert_eq!(id.pod(), "shop/cart-7d9-x");
+        let only_k8s = OtelIdentity::from_environ(b"OTEL_RESOURCE_ATTRIBUTES=service.name=api,k8s.namespace.name=prod\0");
+        assert_eq!(only_k8s.service(), "prod/api");
+        assert_eq!(only_k8s.pod(), "");
+        assert_eq!(OtelIdentity::from_environ(b"X=1\0").service(), "");
+        // Malformed input does not panic.
+        let _ = OtelIdentity::from_environ("OTEL_RESOURCE_ATTRIBUTES=%,=,a=%zz,b=%4,c=%é\0".as_bytes());
+    }
+
+    #[test]
+    fn container_ids_from_cgroup_paths() {
+        let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(container_id(&format!("0::/system.slice/docker-{id}.scope\n")), id);
+        assert_eq!(container_id(&format!("0::/kubepods/burstable/pod1/cri-containerd-{id}.scope\n")), id);
+        assert_eq!(container_id(&format!("12:memory:/docker/{id}\n")), id);
+        assert_eq!(container_id("0::/user.slice/user-0.slice/session-1.scope\n"), "");
+    }
+
+    #[test]
+    fn this_process_and_pid_reuse() {
+        let me = std::process::id();
+        let mut md = HostMetadata::new("n1");
+        let info = md.lookup(me);
+        assert_eq!(info.pid, me);
+        assert!(info.start_ticks > 0);
+        assert!(info.upid.starts_with(&format!("n1:{me}:")));
+        assert!(!info.cmdline.is_empty());
+        // A pid that does not exist still gets a row identity.
+        let gone = md.lookup(u32::MAX - 1);
+        assert_eq!(gone.pid, u32::MAX - 1);
+    }
+}

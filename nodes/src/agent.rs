@@ -1,0 +1,114 @@
+//! `loupe agent`: capture -> reassembly/parse -> table store, answering on NATS.
+
+use actix::prelude::*;
+use loupe_actors::capture::{self, CaptureLoopConfig, CaptureShared};
+use loupe_actors::reassembly::{Reassembly, ReassemblyConfig};
+use loupe_actors::service::{NodeInfo, Service};
+use loupe_actors::table_store::{RetentionConfig, TableStore};
+use loupe_actors::{Counter, Counters};
+use loupe_bpf::{Capture, CaptureConfig};
+use loupe_topology::subjects::NodeName;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// Node name (default: the host name).
+    #[arg(long)]
+    node: Option<String>,
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+    /// Payload bytes captured per syscall; the rest is skipped as a gap of known length.
+    #[arg(long, default_value_t = 16 * 1024)]
+    payload_cap: u32,
+    /// Ring buffer size in MiB (power of two).
+    #[arg(long, default_value_t = 64)]
+    ring_mb: u32,
+    /// Bytes of table data kept, in MiB; oldest batches go first.
+    #[arg(long, default_value_t = 512)]
+    retention_mb: usize,
+    /// Age after which rows are dropped (e.g. 15m, 1h).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    retention: Duration,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "node".into())
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    let node = match &args.node {
+        Some(n) => NodeName::new(n)?,
+        None => NodeName::sanitized(&hostname()),
+    };
+    let cfg = CaptureConfig {
+        payload_cap: args.payload_cap.min((loupe_bpf::events::CHUNK * loupe_bpf::events::MAX_CHUNKS) as u32),
+        ring_bytes: args.ring_mb.max(1) << 20,
+        ..CaptureConfig::default()
+    };
+    let cap = Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;
+    let attached = cap.probes().iter().filter(|p| p.error.is_none()).count() as u32;
+    let total = cap.probes().len() as u32;
+    tracing::info!(node = %node, attached, total, payload_cap = cfg.payload_cap, ring_bytes = cfg.ring_bytes, "probes loaded");
+    let kernel = loupe_bpf::sys::host_checks().into_iter().find(|c| c.name == "kernel").map(|c| c.detail).unwrap_or_default();
+
+    let system = actix::System::new();
+    let result: anyhow::Result<()> = system.block_on(async move {
+        let client = args.nats.connect(&format!("loupe-agent-{node}")).await?;
+        let counters = Arc::new(Counters::default());
+        let shared = Arc::new(CaptureShared::default());
+        let retention = RetentionConfig { max_bytes: args.retention_mb << 20, max_age: args.retention, ..Default::default() };
+        let store_arbiter = Arbiter::new();
+        let c2 = counters.clone();
+        let store = TableStore::start_in_arbiter(&store_arbiter.handle(), move |_| TableStore::new(retention, c2));
+        let reasm_arbiter = Arbiter::new();
+        let (c3, s2, n2) = (counters.clone(), store.clone().recipient(), node.to_string());
+        let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
+            Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3)
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = capture::spawn(cap, reasm.recipient(), counters.clone(), shared.clone(), CaptureLoopConfig::default(), stop.clone());
+
+        let service = Service {
+            client,
+            info: NodeInfo { node: node.clone(), kernel, probes_attached: attached, probes_total: total },
+            store,
+            counters: counters.clone(),
+            capture: shared.clone(),
+        };
+        let served = actix::spawn(service.run());
+        let c4 = counters.clone();
+        let reporter = actix::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                tracing::info!(
+                    records = c4.get(Counter::CaptureRecordsRead),
+                    http_rows = c4.get(Counter::StoreRowsAppended),
+                    gap_bytes = c4.get(Counter::ReassemblyGapBytes),
+                    dropped_batches_records = c4.get(Counter::CaptureRecordsDroppedMailboxFull),
+                    "agent"
+                );
+            }
+        });
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { r?; tracing::info!("interrupted: stopping"); }
+            r = wait_term() => { r?; tracing::info!("terminated: stopping"); }
+            r = served => { tracing::error!(?r, "NATS service ended"); }
+        }
+        reporter.abort();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        Ok(())
+    });
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_term() -> std::io::Result<()> {
+    let mut s = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    s.recv().await;
+    Ok(())
+}

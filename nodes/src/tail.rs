@@ -1,0 +1,196 @@
+//! `loupe tail`: rows of a table from running agents, with how complete they are.
+
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest};
+use loupe_topology::subjects::{NodeName, Subject};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Jsonl,
+}
+
+#[derive(clap::Args)]
+pub struct TailArgs {
+    /// Table to read.
+    #[arg(long, default_value = "http_events")]
+    table: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Output,
+    /// Only rows newer than this (e.g. 30s, 5m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    since: Option<Duration>,
+    /// At most this many rows per node (the newest).
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Ask one node only (default: every agent).
+    #[arg(long)]
+    node: Option<String>,
+    /// Columns to print (default for table output: a readable subset; jsonl: all).
+    #[arg(long, value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// How long to wait for agents' answers after the last one arrived.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    wait: Duration,
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+}
+
+const TABLE_COLUMNS: &[&str] =
+    &["time_", "node", "pid", "trace_role", "remote_addr", "remote_port", "req_method", "req_path", "resp_status", "resp_latency", "service"];
+
+struct NodeAnswer {
+    batches: Vec<RecordBatch>,
+    done: bool,
+    status: Option<NodeStatus>,
+    error: Option<String>,
+}
+
+pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
+    if loupe_topology::schema::table(&args.table).is_none() {
+        anyhow::bail!("unknown table {:?}; tables: {}", args.table, loupe_topology::schema::TABLES.join(", "));
+    }
+    let client = args.nats.connect("loupe-tail").await?;
+    let subject = match &args.node {
+        Some(n) => Subject::node_tail(&NodeName::new(n)?),
+        None => Subject::tail_all(),
+    };
+    let req = TailRequest { table: args.table.clone(), since_ns: args.since.map(|d| d.as_nanos() as u64), limit: args.limit };
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await?;
+    client.publish_with_reply(String::from(subject.clone()), inbox, codec::encode(Kind::TailRequest, &req)?.into()).await?;
+    client.flush().await?;
+
+    let mut answers: BTreeMap<String, NodeAnswer> = BTreeMap::new();
+    // First answer: up to 5 s; then wait `--wait` for more nodes, or until all
+    // nodes that started answering have finished.
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let all_done = !answers.is_empty() && answers.values().all(|a| a.done);
+        if all_done && args.node.is_some() {
+            break;
+        }
+        let msg = match tokio::time::timeout_at(deadline, sub.next()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(_) => {
+                if answers.values().all(|a| a.done) {
+                    break;
+                }
+                // A node began but did not finish: give it its grace once more, then stop.
+                deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                if answers.values().any(|a| !a.done) {
+                    for (n, a) in answers.iter_mut().filter(|(_, a)| !a.done) {
+                        a.error = Some(format!("node {n} stopped answering mid-reply"));
+                        a.done = true;
+                    }
+                }
+                continue;
+            }
+        };
+        let chunk: TailChunk = codec::decode(Kind::TailChunk, &msg.payload)?;
+        let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer { batches: Vec::new(), done: false, status: None, error: None });
+        if !chunk.ipc.is_empty() {
+            let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(chunk.ipc), None)?;
+            for b in reader {
+                entry.batches.push(b?);
+            }
+        }
+        entry.error = entry.error.take().or(chunk.error);
+        if chunk.last {
+            entry.done = true;
+            entry.status = chunk.status;
+        }
+        deadline = tokio::time::Instant::now() + args.wait;
+    }
+    if answers.is_empty() {
+        anyhow::bail!(
+            "no agent answered on {subject} via {} within 5s: is `loupe agent` running and connected to this NATS server?",
+            args.nats.url
+        );
+    }
+
+    let mut batches = Vec::new();
+    for a in answers.values() {
+        batches.extend(a.batches.iter().cloned());
+    }
+    let columns: Vec<String> = match (&args.columns, args.output) {
+        (Some(c), _) => c.clone(),
+        (None, Output::Table) => TABLE_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        (None, Output::Jsonl) => Vec::new(),
+    };
+    let projected = project(&batches, &columns)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.output {
+        Output::Table => {
+            let shown = arrow::util::pretty::pretty_format_batches(&projected)?;
+            writeln!(out, "{shown}")?;
+        }
+        Output::Jsonl => {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            for b in &projected {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+
+    // Completeness, on stderr so it never mixes with the rows.
+    let mut failed = false;
+    for (node, a) in &answers {
+        let rows: usize = a.batches.iter().map(|b| b.num_rows()).sum();
+        match (&a.error, &a.status) {
+            (Some(e), _) => {
+                failed = true;
+                eprintln!("node {node}: ERROR {e}");
+            }
+            (None, Some(s)) => eprintln!(
+                "node {node}: {rows} rows; probes {}/{}; kernel drops {} records; gaps {} bytes; mailbox drops {} records; evicted {} rows",
+                s.probes_attached,
+                s.probes_total,
+                s.counter("loupe_capture_ringbuf_dropped_events_total"),
+                s.counter("loupe_reassembly_gap_bytes_total"),
+                s.counter("loupe_capture_records_dropped_mailbox_full_total") + s.counter("loupe_store_rows_dropped_mailbox_full_total"),
+                s.counter("loupe_store_rows_evicted_total"),
+            ),
+            (None, None) => eprintln!("node {node}: {rows} rows (no status)"),
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn project(batches: &[RecordBatch], columns: &[String]) -> anyhow::Result<Vec<RecordBatch>> {
+    if columns.is_empty() {
+        return Ok(batches.to_vec());
+    }
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let schema = b.schema();
+        let idx = columns
+            .iter()
+            .map(|c| {
+                schema.index_of(c).map_err(|_| {
+                    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    anyhow::anyhow!("unknown column {c:?}; columns: {}", names.join(", "))
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        out.push(b.project(&idx)?);
+    }
+    Ok(out)
+}

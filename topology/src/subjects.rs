@@ -1,0 +1,110 @@
+//! Every NATS subject Loupe uses, built from typed parts. No subject string
+//! is written anywhere else. Subjects are versioned (`loupe.v1.…`).
+
+use std::fmt;
+
+const PREFIX: &str = "loupe.v1";
+
+/// A validated subject.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Subject(String);
+
+/// A node name, usable as one subject token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeName(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    #[error("node name {0:?} cannot be a NATS subject token: use letters, digits, '-' and '_' only")]
+    BadToken(String),
+}
+
+impl NodeName {
+    /// Checks that `name` is one subject token (no dots, wildcards or spaces).
+    pub fn new(name: &str) -> Result<Self, SubjectError> {
+        let ok = !name.is_empty()
+            && name.len() <= 128
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(NodeName(name.to_string())) } else { Err(SubjectError::BadToken(name.to_string())) }
+    }
+
+    /// A node name made from any host name: characters that cannot be in a
+    /// subject token become '-'.
+    pub fn sanitized(name: &str) -> Self {
+        let s: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .take(128)
+            .collect();
+        NodeName(if s.is_empty() { "node".into() } else { s })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Subject {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Row reads from one node (request-reply).
+    pub fn node_tail(node: &NodeName) -> Subject {
+        Subject(format!("{PREFIX}.node.{node}.tail"))
+    }
+
+    /// Row reads from every node at once (scatter; each node replies).
+    pub fn tail_all() -> Subject {
+        Subject(format!("{PREFIX}.nodes.tail"))
+    }
+
+    /// Status of one node (request-reply).
+    pub fn node_status(node: &NodeName) -> Subject {
+        Subject(format!("{PREFIX}.node.{node}.status"))
+    }
+
+    /// Status of every node (scatter).
+    pub fn status_all() -> Subject {
+        Subject(format!("{PREFIX}.nodes.status"))
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Subject> for String {
+    fn from(s: Subject) -> String {
+        s.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_are_single_tokens() {
+        assert!(NodeName::new("node-1_a").is_ok());
+        for bad in ["", "a.b", "a*", ">", "a b"] {
+            assert_eq!(NodeName::new(bad), Err(SubjectError::BadToken(bad.into())));
+        }
+        assert_eq!(NodeName::sanitized("host.example.com").as_str(), "host-example-com");
+    }
+
+    #[test]
+    fn subjects_are_versioned() {
+        let n = NodeName::new("n1").unwrap();
+        assert_eq!(Subject::node_tail(&n).as_str(), "loupe.v1.node.n1.tail");
+        assert_eq!(Subject::tail_all().as_str(), "loupe.v1.nodes.tail");
+    }
+}
