@@ -1,1 +1,257 @@
-//! End-to-end tests live in tests/; helpers for them here.
+//! Helpers for end-to-end tests: real processes on loopback ports the test
+//! picks, each stopped (by pid) when its guard drops. Nothing here is faked:
+//! the agent loads real eBPF, nats-server is the real server, and ground
+//! truth comes from the other side (nginx's access log, the servers' own logs).
+
+use anyhow::{Context, Result, bail};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Result<Proc> {
+        let f = std::fs::File::create(log)?;
+        let child = cmd
+            .stdout(f.try_clone()?)
+            .stderr(f)
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Proc { child, name: name.into() })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("loupe-itest-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+pub fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listens on 127.0.0.1:{port} after {timeout:?}")
+}
+
+/// The `loupe` binary: `$LOUPE_BIN`, else target/release/loupe, else target/debug/loupe.
+pub fn loupe_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("LOUPE_BIN") {
+        return p.into();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join("loupe");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("no loupe binary: run `cargo build --release -p loupe-nodes` first (the README's test command does)");
+}
+
+pub fn which(tool: &str) -> Result<PathBuf> {
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if p.is_empty() {
+        bail!("{tool} not found: the README's test command installs it");
+    }
+    Ok(p.into())
+}
+
+/// A real nats-server on a loopback port.
+pub struct Nats {
+    pub url: String,
+    _proc: Proc,
+}
+
+impl Nats {
+    pub fn start(dir: &Path) -> Result<Nats> {
+        let port = free_port();
+        let bin = which("nats-server")?;
+        let p = Proc::spawn("nats-server", Command::new(bin).args(["-a", "127.0.0.1", "-p", &port.to_string()]), &dir.join("nats.log"))?;
+        wait_for_port(port, Duration::from_secs(10))?;
+        Ok(Nats { url: format!("nats://127.0.0.1:{port}"), _proc: p })
+    }
+}
+
+/// A loupe agent (real eBPF) connected to `nats`.
+pub struct Agent {
+    pub node: String,
+    pub nats_url: String,
+    pub proc: Proc,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(nats: &Nats, node: &str, dir: &Path, extra: &[&str]) -> Result<Agent> {
+        let log = dir.join(format!("agent-{node}.log"));
+        let proc = Proc::spawn(
+            "loupe agent",
+            Command::new(loupe_bin()).args(["agent", "--node", node, "--nats", &nats.url]).args(extra),
+            &log,
+        )?;
+        let a = Agent { node: node.into(), nats_url: nats.url.clone(), proc, log };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if std::fs::read_to_string(&a.log).unwrap_or_default().contains("answering on NATS") {
+                return Ok(a);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("agent did not come up: {}", std::fs::read_to_string(&a.log).unwrap_or_default())
+    }
+
+    /// Rows of `table` as JSON objects (`loupe tail -o jsonl`), with the tail's stderr.
+    pub fn tail(&self, columns: &str) -> Result<(Vec<serde_json::Value>, String)> {
+        let out = Command::new(loupe_bin())
+            .args(["tail", "-o", "jsonl", "--node", &self.node, "--nats", &self.nats_url, "--columns", columns])
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            bail!("loupe tail failed: {stderr}");
+        }
+        let mut rows = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            rows.push(serde_json::from_str(line).with_context(|| format!("bad jsonl line {line:?}"))?);
+        }
+        Ok((rows, stderr))
+    }
+
+    /// Polls until `pred(rows)` holds or `timeout` passes; returns the last rows.
+    pub fn tail_until(
+        &self,
+        columns: &str,
+        timeout: Duration,
+        pred: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Result<Vec<serde_json::Value>> {
+        let start = Instant::now();
+        loop {
+            let (rows, _) = self.tail(columns)?;
+            if pred(&rows) || start.elapsed() > timeout {
+                return Ok(rows);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// Real nginx (Debian) on a loopback port, IPv4 and IPv6, with an access log
+/// of `method uri status` lines.
+pub struct Nginx {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub proc: Proc,
+}
+
+impl Nginx {
+    pub fn start(dir: &Path, upstream_port: Option<u16>) -> Result<Nginx> {
+        let port = free_port();
+        let root = dir.join("www");
+        std::fs::create_dir_all(&root)?;
+        std::fs::write(root.join("index.html"), "<html><body>hello from nginx</body></html>\n")?;
+        std::fs::write(root.join("big.bin"), vec![b'x'; 1 << 20])?;
+        let upstream = upstream_port
+            .map(|p| format!("location /slow {{ proxy_pass http://127.0.0.1:{p}; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}"))
+            .unwrap_or_default();
+        let conf = format!(
+            r#"worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    log_format truth '$request_method $request_uri $status';
+    access_log {d}/access.log truth;
+    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+    default_type application/octet-stream;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{port};
+        listen [::1]:{port};
+        root {root};
+        location = /empty {{ return 204; }}
+        location = /post {{ return 200 "posted\n"; }}
+        {upstream}
+    }}
+}}
+"#,
+            d = dir.display(),
+            root = root.display()
+        );
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        std::fs::write(dir.join("nginx.conf"), conf)?;
+        let bin = which("nginx")?;
+        let proc = Proc::spawn(
+            "nginx",
+            Command::new(bin).arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf")).args(["-g", "daemon off;"]),
+            &dir.join("nginx.out"),
+        )?;
+        wait_for_port(port, Duration::from_secs(10))?;
+        Ok(Nginx { port, dir: dir.to_path_buf(), proc })
+    }
+
+    /// Access-log lines as (method, uri, status).
+    pub fn access_log(&self) -> Result<Vec<(String, String, i64)>> {
+        let text = std::fs::read_to_string(self.dir.join("access.log"))?;
+        let mut out = Vec::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split(' ').collect();
+            if f.len() == 3 {
+                out.push((f[0].to_string(), f[1].to_string(), f[2].parse()?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Runs a command to completion; fails with its output if it fails.
+pub fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -24,7 +24,11 @@ fn load_all() -> Vec<(String, Vec<capture::Event>)> {
         .expect("testdata/http")
         .filter_map(|e| {
             let path = e.ok()?.path();
-            let name = path.file_name()?.to_str()?.strip_suffix(".jsonl")?.to_owned();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".jsonl")?
+                .to_owned();
             let text = std::fs::read_to_string(&path).expect("read capture");
             Some((name, capture::load(&text).expect("parse capture")))
         })
@@ -48,8 +52,11 @@ fn replay(cases: &[&[capture::Event]], out: &mut Vec<HttpRecord>) -> usize {
 fn bench(c: &mut Criterion) {
     let cases = load_all();
     let all: Vec<&[capture::Event]> = cases.iter().map(|(_, e)| e.as_slice()).collect();
-    let small: Vec<&[capture::Event]> =
-        cases.iter().filter(|(n, _)| n != "large_body_1mb").map(|(_, e)| e.as_slice()).collect();
+    let small: Vec<&[capture::Event]> = cases
+        .iter()
+        .filter(|(n, _)| n != "large_body_1mb")
+        .map(|(_, e)| e.as_slice())
+        .collect();
     let mut out = Vec::new();
     for (name, events) in &cases {
         let stats = capture::replay(events, HttpConfig::default(), &mut out);
@@ -58,22 +65,32 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("http_replay");
-    group.measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
     for (label, set) in [("all", &all), ("small", &small)] {
         let bytes: u64 = set.iter().map(|e| capture::payload_bytes(e)).sum();
         let records = replay(set, &mut out) as u64;
         group.throughput(Throughput::Bytes(bytes));
-        group.bench_function(format!("{label}_bytes"), |b| b.iter(|| replay(black_box(set), &mut out)));
+        group.bench_function(format!("{label}_bytes"), |b| {
+            b.iter(|| replay(black_box(set), &mut out))
+        });
         group.throughput(Throughput::Elements(records));
-        group.bench_function(format!("{label}_records"), |b| b.iter(|| replay(black_box(set), &mut out)));
+        group.bench_function(format!("{label}_records"), |b| {
+            b.iter(|| replay(black_box(set), &mut out))
+        });
     }
     group.finish();
 
     let mut group = c.benchmark_group("http_case");
-    group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     for (name, events) in &cases {
         group.throughput(Throughput::Bytes(capture::payload_bytes(events)));
-        group.bench_function(name.as_str(), |b| b.iter(|| replay(&[black_box(events.as_slice())], &mut out)));
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| replay(&[black_box(events.as_slice())], &mut out))
+        });
     }
     group.finish();
 }

@@ -156,8 +156,12 @@ impl Reassembly {
         }
         conn.udp = c.protocol == libc::IPPROTO_UDP as u16;
         conn.addrs = Some(c.addrs());
-        conn.meta = None;
         conn.last_mono = c.h.ts_ns;
+        // Read /proc now, while the process is most likely alive: short-lived
+        // clients (curl) may be gone by the time their first record is parsed.
+        let mut conn = self.conns.pop(&key).expect("entry inserted above");
+        conn.meta = Some(Arc::new(self.conn_meta(&conn)));
+        self.conns.put(key, conn);
     }
 
     fn on_close(&mut self, c: &ConnEvent) {

@@ -26,7 +26,11 @@ enum Op<'a> {
 }
 
 fn kind(bit: u8) -> MessageKind {
-    if bit & 1 == 0 { MessageKind::Request } else { MessageKind::Response }
+    if bit & 1 == 0 {
+        MessageKind::Request
+    } else {
+        MessageKind::Response
+    }
 }
 
 fn decode(mut data: &[u8]) -> Vec<Op<'_>> {
@@ -35,7 +39,9 @@ fn decode(mut data: &[u8]) -> Vec<Op<'_>> {
         data = rest;
         match o & 3 {
             0 | 1 => {
-                let Some((&len, rest)) = data.split_first() else { break };
+                let Some((&len, rest)) = data.split_first() else {
+                    break;
+                };
                 let n = usize::from(len).min(rest.len());
                 let (bytes, rest) = rest.split_at(n);
                 ops.push(Op::Push(kind(o), bytes));
@@ -70,7 +76,9 @@ fn run(cfg: &HttpConfig, ops: &[Op<'_>], merge: bool) -> (Vec<HttpRecord>, HttpS
     let mut conn = HttpConnection::new(cfg.clone());
     let mut out = Vec::new();
     let mut pending: Option<(MessageKind, Vec<u8>)> = None;
-    let flush = |conn: &mut HttpConnection, out: &mut Vec<HttpRecord>, p: &mut Option<(MessageKind, Vec<u8>)>| {
+    let flush = |conn: &mut HttpConnection,
+                 out: &mut Vec<HttpRecord>,
+                 p: &mut Option<(MessageKind, Vec<u8>)>| {
         if let Some((k, bytes)) = p.take() {
             conn.push(k, ts(k), &bytes, out);
         }
@@ -103,11 +111,21 @@ fn run(cfg: &HttpConfig, ops: &[Op<'_>], merge: bool) -> (Vec<HttpRecord>, HttpS
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&config, rest)) = data.split_first() else { return };
+    let Some((&config, rest)) = data.split_first() else {
+        return;
+    };
     let cfg = if config & 1 == 0 {
-        HttpConfig { keep_body_prefix: 8, ..HttpConfig::default() }
+        HttpConfig {
+            keep_body_prefix: 8,
+            ..HttpConfig::default()
+        }
     } else {
-        HttpConfig { max_headers: 2, max_header_bytes: 40, max_pending: 2, keep_body_prefix: 1 }
+        HttpConfig {
+            max_headers: 2,
+            max_header_bytes: 40,
+            max_pending: 2,
+            keep_body_prefix: 1,
+        }
     };
     let ops = decode(rest);
     let split = run(&cfg, &ops, false);

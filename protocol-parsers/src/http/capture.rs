@@ -15,14 +15,24 @@ use super::{HttpConfig, HttpConnection, HttpRecord, HttpStats, MessageKind};
 /// One line of a capture.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Event {
-    Data { kind: MessageKind, ts: u64, bytes: Vec<u8> },
-    Close { ts: u64 },
+    Data {
+        kind: MessageKind,
+        ts: u64,
+        bytes: Vec<u8>,
+    },
+    Close {
+        ts: u64,
+    },
 }
 
 /// Parses a `.jsonl` capture.
 pub(crate) fn load(text: &str) -> Result<Vec<Event>, String> {
     let mut events = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let err = |what: &str| format!("line {}: {what}", i + 1);
         if let Some(ts) = number_field(line, "close") {
             events.push(Event::Close { ts });
@@ -49,7 +59,9 @@ fn field_start<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 fn number_field(line: &str, key: &str) -> Option<u64> {
     let rest = field_start(line, key)?;
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     rest.get(..end)?.parse().ok()
 }
 
@@ -83,7 +95,16 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Total payload bytes of a capture.
 pub(crate) fn payload_bytes(events: &[Event]) -> u64 {
-    events.iter().map(|e| if let Event::Data { bytes, .. } = e { bytes.len() as u64 } else { 0 }).sum()
+    events
+        .iter()
+        .map(|e| {
+            if let Event::Data { bytes, .. } = e {
+                bytes.len() as u64
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 /// Feeds a capture to a fresh connection, one push per captured chunk.
@@ -105,8 +126,14 @@ pub(crate) fn render(records: &[HttpRecord], stats: &HttpStats) -> String {
     let mut s = String::new();
     for (i, r) in records.iter().enumerate() {
         let (q, p) = (&r.req, &r.resp);
-        let latency = if r.latency_ns() > 0 { "positive" } else { "zero" };
-        let ordered = q.ts_start_ns <= q.ts_end_ns && p.ts_start_ns <= p.ts_end_ns && q.ts_start_ns <= p.ts_start_ns;
+        let latency = if r.latency_ns() > 0 {
+            "positive"
+        } else {
+            "zero"
+        };
+        let ordered = q.ts_start_ns <= q.ts_end_ns
+            && p.ts_start_ns <= p.ts_end_ns
+            && q.ts_start_ns <= p.ts_start_ns;
         let _ = writeln!(
             s,
             "record {i}: {} {} HTTP/1.{} headers={} body={} content_type={:?} -> {} {:?} HTTP/1.{} headers={} body={}{} content_type={:?} latency={latency} ts_ordered={ordered}",

@@ -142,16 +142,32 @@ impl HeadScanner {
 
     /// Feeds the next bytes of the head.
     pub(crate) fn scan(&mut self, data: &[u8]) -> Scan {
-        for (i, &b) in data.iter().enumerate() {
-            let n = i + 1;
+        let mut i = 0;
+        loop {
+            i += self.skip_run(data.get(i..).unwrap_or_default());
+            let Some(&b) = data.get(i) else { break };
+            i += 1;
+            let n = i;
             self.len += 1;
             if self.len > self.max_len {
-                return Scan::Invalid(n, HttpParseError::HeadTooLong { limit: self.max_len });
+                return Scan::Invalid(
+                    n,
+                    HttpParseError::HeadTooLong {
+                        limit: self.max_len,
+                    },
+                );
             }
             if self.start_line_end == 0 && self.len > MAX_START_LINE {
-                return Scan::Invalid(n, HttpParseError::StartLineTooLong { limit: MAX_START_LINE });
+                return Scan::Invalid(
+                    n,
+                    HttpParseError::StartLineTooLong {
+                        limit: MAX_START_LINE,
+                    },
+                );
             }
-            let bad = HttpParseError::InvalidHead { offset: self.len - 1 };
+            let bad = HttpParseError::InvalidHead {
+                offset: self.len - 1,
+            };
             self.st = match (self.st, b) {
                 (St::Method(k), b' ') if k > 0 => St::Target,
                 (St::Method(k), b) if is_tchar(b) && k < MAX_METHOD => St::Method(k + 1),
@@ -159,17 +175,31 @@ impl HeadScanner {
                 (St::TargetStarted, b' ') => St::ReqVersion(0),
                 (St::TargetStarted, b) if b > b' ' && b != 0x7f => St::TargetStarted,
                 (St::ReqVersion(k), b) if VERSION.get(usize::from(k)) == Some(&b) => {
-                    if usize::from(k) + 1 == VERSION.len() { St::ReqMinor } else { St::ReqVersion(k + 1) }
+                    if usize::from(k) + 1 == VERSION.len() {
+                        St::ReqMinor
+                    } else {
+                        St::ReqVersion(k + 1)
+                    }
                 }
                 (St::ReqMinor, b'0' | b'1') => St::ReqEol,
                 (St::ReqEol, b'\r') => St::StartCr,
                 (St::ReqEol, b'\n') => self.start_line_done(),
                 (St::RespVersion(k), b) if VERSION.get(usize::from(k)) == Some(&b) => {
-                    if usize::from(k) + 1 == VERSION.len() { St::RespMinor } else { St::RespVersion(k + 1) }
+                    if usize::from(k) + 1 == VERSION.len() {
+                        St::RespMinor
+                    } else {
+                        St::RespVersion(k + 1)
+                    }
                 }
                 (St::RespMinor, b'0' | b'1') => St::RespSp,
                 (St::RespSp, b' ') => St::Code(0),
-                (St::Code(k), b'0'..=b'9') => if k == 2 { St::AfterCode } else { St::Code(k + 1) },
+                (St::Code(k), b'0'..=b'9') => {
+                    if k == 2 {
+                        St::AfterCode
+                    } else {
+                        St::Code(k + 1)
+                    }
+                }
                 (St::AfterCode, b' ') => St::Reason,
                 (St::AfterCode | St::Reason, b'\r') => St::StartCr,
                 (St::AfterCode | St::Reason, b'\n') => self.start_line_done(),
@@ -179,7 +209,12 @@ impl HeadScanner {
                 (St::LineStart, b'\n') | (St::EndCr, b'\n') => return Scan::Done(n),
                 (St::LineStart, b) if is_tchar(b) => {
                     if self.headers >= self.max_headers {
-                        return Scan::Invalid(n, HttpParseError::TooManyHeaders { limit: self.max_headers });
+                        return Scan::Invalid(
+                            n,
+                            HttpParseError::TooManyHeaders {
+                                limit: self.max_headers,
+                            },
+                        );
                     }
                     self.headers += 1;
                     St::Name
@@ -193,6 +228,25 @@ impl HeadScanner {
             };
         }
         Scan::Partial
+    }
+
+    /// Fast path: consumes the bytes at the start of `rest` that leave the state unchanged
+    /// (inside a target, reason, field name or value), within the length limits. The byte
+    /// loop then sees exactly what it would have seen one byte at a time.
+    fn skip_run(&mut self, rest: &[u8]) -> usize {
+        let keep: fn(u8) -> bool = match self.st {
+            St::Value | St::Reason => is_text,
+            St::TargetStarted => |b| b > b' ' && b != 0x7f,
+            St::Name => is_tchar,
+            _ => return 0,
+        };
+        let mut budget = self.max_len.saturating_sub(self.len);
+        if self.start_line_end == 0 {
+            budget = budget.min(MAX_START_LINE.saturating_sub(self.len));
+        }
+        let run = rest.iter().take(budget).take_while(|&&b| keep(b)).count();
+        self.len += run;
+        run
     }
 
     fn start_line_done(&mut self) -> St {

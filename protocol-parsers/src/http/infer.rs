@@ -14,10 +14,32 @@ use crate::MessageKind;
 /// Methods that mark a request start when resynchronising: RFC 9110, PATCH, WebDAV, and the
 /// few others that show up in practice. At a message boundary any token is accepted.
 pub(crate) const KNOWN_METHODS: &[&[u8]] = &[
-    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
-    b"REPORT", b"MKACTIVITY", b"CHECKOUT", b"MERGE", b"PURGE", b"M-SEARCH", b"NOTIFY",
-    b"SUBSCRIBE", b"UNSUBSCRIBE",
+    b"GET",
+    b"HEAD",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"CONNECT",
+    b"OPTIONS",
+    b"TRACE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"MKACTIVITY",
+    b"CHECKOUT",
+    b"MERGE",
+    b"PURGE",
+    b"M-SEARCH",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
 ];
 
 /// Longest pattern: "MKACTIVITY" / "UNSUBSCRIBE" + SP + one byte, or a 12-byte status start.
@@ -39,11 +61,17 @@ fn match_pattern(data: &[u8], len: usize, byte_ok: impl Fn(usize, u8) -> bool) -
             return Candidate::No;
         }
     }
-    if data.len() >= len { Candidate::Yes } else { Candidate::NeedMore }
+    if data.len() >= len {
+        Candidate::Yes
+    } else {
+        Candidate::NeedMore
+    }
 }
 
 fn request_start(data: &[u8]) -> Candidate {
-    let Some(&first) = data.first() else { return Candidate::NeedMore };
+    let Some(&first) = data.first() else {
+        return Candidate::NeedMore;
+    };
     if !may_start(MessageKind::Request, first) {
         return Candidate::No;
     }
@@ -75,7 +103,13 @@ fn response_start(data: &[u8]) -> Candidate {
 }
 
 /// First bytes of [`KNOWN_METHODS`], as a table for the resync scan's fast path.
-#[cfg_attr(not(test), expect(clippy::indexing_slicing, reason = "evaluated at compile time: a bad index fails the build"))]
+#[cfg_attr(
+    not(test),
+    expect(
+        clippy::indexing_slicing,
+        reason = "evaluated at compile time: a bad index fails the build"
+    )
+)]
 static REQUEST_FIRST_BYTE: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -97,7 +131,10 @@ pub(crate) fn message_start(kind: MessageKind, data: &[u8]) -> Candidate {
 /// Whether the byte can begin a message start of the given kind (fast path of the scan).
 pub(crate) fn may_start(kind: MessageKind, b: u8) -> bool {
     match kind {
-        MessageKind::Request => REQUEST_FIRST_BYTE.get(usize::from(b)).copied().unwrap_or(false),
+        MessageKind::Request => REQUEST_FIRST_BYTE
+            .get(usize::from(b))
+            .copied()
+            .unwrap_or(false),
         MessageKind::Response => b == b'H',
     }
 }

@@ -54,7 +54,12 @@
 //! ```
 #![cfg_attr(
     not(test),
-    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
 )]
 
 mod head;
@@ -106,7 +111,11 @@ impl HttpConnection {
         if self.stitch.upgraded {
             return;
         }
-        let mut sink = Sink { stitch: &mut self.stitch, stats: &mut self.stats, out };
+        let mut sink = Sink {
+            stitch: &mut self.stitch,
+            stats: &mut self.stats,
+            out,
+        };
         match kind {
             MessageKind::Request => self.req.push(ts_ns, data, &mut sink),
             MessageKind::Response => self.resp.push(ts_ns, data, &mut sink),
@@ -123,7 +132,11 @@ impl HttpConnection {
         if self.stitch.upgraded {
             return;
         }
-        let mut sink = Sink { stitch: &mut self.stitch, stats: &mut self.stats, out };
+        let mut sink = Sink {
+            stitch: &mut self.stitch,
+            stats: &mut self.stats,
+            out,
+        };
         match kind {
             MessageKind::Request => self.req.gap(ts_ns, len, &mut sink),
             MessageKind::Response => self.resp.gap(ts_ns, len, &mut sink),
@@ -137,7 +150,11 @@ impl HttpConnection {
     /// timestamp. After `close` the connection can be reused as a fresh one (counters kept).
     pub fn close(&mut self, ts_ns: u64, out: &mut Vec<HttpRecord>) {
         let _ = ts_ns;
-        let mut sink = Sink { stitch: &mut self.stitch, stats: &mut self.stats, out };
+        let mut sink = Sink {
+            stitch: &mut self.stitch,
+            stats: &mut self.stats,
+            out,
+        };
         self.resp.close(&mut sink);
         let in_progress = self.req.close(&mut sink);
         self.stitch.close(in_progress, &mut self.stats, out);
@@ -156,7 +173,12 @@ impl HttpConnection {
 }
 
 /// Header fields whose values are credentials.
-const SECRET_HEADERS: [&str; 4] = ["authorization", "cookie", "set-cookie", "proxy-authorization"];
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "proxy-authorization",
+];
 
 /// Masks in place the values of Authorization, Cookie, Set-Cookie and Proxy-Authorization
 /// (names compared case-insensitively) with `"<redacted>"`.

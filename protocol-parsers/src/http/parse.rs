@@ -41,7 +41,13 @@ pub(crate) struct Sink<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Chunk {
     /// Reading a chunk-size line.
-    Size { size: u64, digits: u8, ext: bool, cr: bool, line: u16 },
+    Size {
+        size: u64,
+        digits: u8,
+        ext: bool,
+        cr: bool,
+        line: u16,
+    },
     /// Inside chunk data, this many bytes left.
     Data(u64),
     /// After chunk data, expecting CRLF.
@@ -51,7 +57,13 @@ enum Chunk {
 }
 
 impl Chunk {
-    const START: Chunk = Chunk::Size { size: 0, digits: 0, ext: false, cr: false, line: 0 };
+    const START: Chunk = Chunk::Size {
+        size: 0,
+        digits: 0,
+        ext: false,
+        cr: false,
+        line: 0,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,7 +221,10 @@ impl StreamParser {
     fn step_state(&mut self, ts: u64, data: &[u8], sink: &mut Sink<'_>) -> usize {
         match self.state {
             State::Idle => {
-                let skip = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+                let skip = data
+                    .iter()
+                    .take_while(|&&b| b == b'\r' || b == b'\n')
+                    .count();
                 if skip < data.len() {
                     self.begin_message();
                 }
@@ -296,7 +311,9 @@ impl StreamParser {
                 } else {
                     info.content_length.filter(|&n| n > 0).map(Body::Length)
                 };
-                let seq = sink.stitch.request_head(self.msg.ts_start_ns, &self.msg.method, sink.stats);
+                let seq =
+                    sink.stitch
+                        .request_head(self.msg.ts_start_ns, &self.msg.method, sink.stats);
                 self.seq = Some(seq);
                 match body {
                     Some(body) => self.state = State::Body(body),
@@ -360,9 +377,13 @@ impl StreamParser {
     fn body_bytes(&mut self, bytes: &[u8]) {
         self.msg.body_size = self.msg.body_size.saturating_add(bytes.len() as u64);
         if self.prefix_open {
-            let room = self.keep_body_prefix.saturating_sub(self.msg.body_prefix.len());
+            let room = self
+                .keep_body_prefix
+                .saturating_sub(self.msg.body_prefix.len());
             if room > 0 {
-                self.msg.body_prefix.extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+                self.msg
+                    .body_prefix
+                    .extend_from_slice(bytes.get(..room).unwrap_or(bytes));
             }
         }
     }
@@ -375,7 +396,11 @@ impl StreamParser {
                 self.body_bytes(rest.get(..n).unwrap_or(rest));
                 i += n;
                 let rem = rem.saturating_sub(n as u64);
-                c = if rem == 0 { Chunk::DataEnd { cr: false } } else { Chunk::Data(rem) };
+                c = if rem == 0 {
+                    Chunk::DataEnd { cr: false }
+                } else {
+                    Chunk::Data(rem)
+                };
                 continue;
             }
             let b = rest.first().copied().unwrap_or(0);
@@ -410,31 +435,70 @@ impl StreamParser {
     fn chunk_byte(&self, c: Chunk, b: u8) -> Result<Option<Chunk>, HttpParseError> {
         const BAD: HttpParseError = HttpParseError::Chunked;
         Ok(Some(match c {
-            Chunk::Size { size, digits, ext, cr, line } => {
+            Chunk::Size {
+                size,
+                digits,
+                ext,
+                cr,
+                line,
+            } => {
                 let line = line.saturating_add(1);
                 if line > MAX_CHUNK_LINE {
                     return Err(BAD);
                 }
                 let end = |size: u64, digits: u8| match (digits, size) {
                     (0, _) => Err(BAD),
-                    (_, 0) => Ok(Some(Chunk::Trailer { line: 0, cr: false, total: 0 })),
+                    (_, 0) => Ok(Some(Chunk::Trailer {
+                        line: 0,
+                        cr: false,
+                        total: 0,
+                    })),
                     (_, n) => Ok(Some(Chunk::Data(n))),
                 };
                 match (cr, b) {
                     (true, b'\n') | (false, b'\n') => return end(size, digits),
                     (true, _) => return Err(BAD),
-                    (false, b'\r') => Chunk::Size { size, digits, ext, cr: true, line },
+                    (false, b'\r') => Chunk::Size {
+                        size,
+                        digits,
+                        ext,
+                        cr: true,
+                        line,
+                    },
                     (false, b) if !ext && b.is_ascii_hexdigit() => {
                         if digits >= MAX_CHUNK_DIGITS {
                             return Err(BAD);
                         }
                         let d = u64::from((b as char).to_digit(16).unwrap_or(0));
-                        let size = size.checked_mul(16).and_then(|s| s.checked_add(d)).ok_or(BAD)?;
-                        Chunk::Size { size, digits: digits + 1, ext, cr, line }
+                        let size = size
+                            .checked_mul(16)
+                            .and_then(|s| s.checked_add(d))
+                            .ok_or(BAD)?;
+                        Chunk::Size {
+                            size,
+                            digits: digits + 1,
+                            ext,
+                            cr,
+                            line,
+                        }
                     }
-                    (false, b';' | b' ' | b'\t') if digits > 0 => Chunk::Size { size, digits, ext: true, cr, line },
-                    (false, b) if ext && (b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80) => {
-                        Chunk::Size { size, digits, ext, cr, line }
+                    (false, b';' | b' ' | b'\t') if digits > 0 => Chunk::Size {
+                        size,
+                        digits,
+                        ext: true,
+                        cr,
+                        line,
+                    },
+                    (false, b)
+                        if ext && (b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80) =>
+                    {
+                        Chunk::Size {
+                            size,
+                            digits,
+                            ext,
+                            cr,
+                            line,
+                        }
                     }
                     _ => return Err(BAD),
                 }
@@ -447,14 +511,28 @@ impl StreamParser {
             Chunk::Trailer { line, cr, total } => {
                 let total = total.saturating_add(1);
                 if total > self.max_header_bytes {
-                    return Err(HttpParseError::HeadTooLong { limit: self.max_header_bytes });
+                    return Err(HttpParseError::HeadTooLong {
+                        limit: self.max_header_bytes,
+                    });
                 }
                 match (cr, b) {
                     (_, b'\n') if line == 0 => return Ok(None),
-                    (_, b'\n') => Chunk::Trailer { line: 0, cr: false, total },
-                    (false, b'\r') => Chunk::Trailer { line, cr: true, total },
+                    (_, b'\n') => Chunk::Trailer {
+                        line: 0,
+                        cr: false,
+                        total,
+                    },
+                    (false, b'\r') => Chunk::Trailer {
+                        line,
+                        cr: true,
+                        total,
+                    },
                     (false, b) if b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80 => {
-                        Chunk::Trailer { line: line.saturating_add(1), cr, total }
+                        Chunk::Trailer {
+                            line: line.saturating_add(1),
+                            cr,
+                            total,
+                        }
                     }
                     _ => return Err(BAD),
                 }
@@ -479,7 +557,9 @@ impl StreamParser {
                     Candidate::Yes => {
                         self.refeed.clear();
                         self.refeed_ts.clear();
-                        for (j, (&b, &t)) in self.carry.iter().zip(&self.carry_ts).enumerate().skip(i) {
+                        for (j, (&b, &t)) in
+                            self.carry.iter().zip(&self.carry_ts).enumerate().skip(i)
+                        {
                             if self.refeed_ts.last().is_none_or(|&(_, lt)| lt != t) {
                                 self.refeed_ts.push((j - i, t));
                             }
@@ -536,7 +616,10 @@ impl StreamParser {
         sink.stats.parse_errors += 1;
         self.last_error = Some(err);
         if let Some(r) = resume.filter(|&r| r < self.head.len()) {
-            let first = self.head_ts.partition_point(|&(o, _)| o <= r).saturating_sub(1);
+            let first = self
+                .head_ts
+                .partition_point(|&(o, _)| o <= r)
+                .saturating_sub(1);
             let mut segs = mem::take(&mut self.refeed_ts);
             segs.clear();
             for &(o, t) in self.head_ts.get(first..).unwrap_or_default() {
@@ -544,7 +627,8 @@ impl StreamParser {
             }
             self.refeed_ts = segs;
             self.refeed.clear();
-            self.refeed.extend_from_slice(self.head.get(r..).unwrap_or_default());
+            self.refeed
+                .extend_from_slice(self.head.get(r..).unwrap_or_default());
         }
         self.drop_in_progress(sink);
         self.enter_resync();
@@ -590,9 +674,10 @@ impl StreamParser {
                 self.carry_ts.clear();
                 self.drop_in_progress(sink);
             }
-            State::Head | State::Body(Body::Chunked(Chunk::Size { .. } | Chunk::DataEnd { .. } | Chunk::Trailer { .. })) => {
-                self.lose_to_gap(sink)
-            }
+            State::Head
+            | State::Body(Body::Chunked(
+                Chunk::Size { .. } | Chunk::DataEnd { .. } | Chunk::Trailer { .. },
+            )) => self.lose_to_gap(sink),
             State::Body(Body::Chunked(Chunk::Data(rem))) => {
                 if len <= rem {
                     self.skip_body(ts, len, sink.stats);
@@ -651,13 +736,22 @@ impl StreamParser {
         }
         let upgraded = self.state == State::Upgraded;
         self.enter_resync();
-        self.state = if upgraded { State::Upgraded } else { State::Idle };
+        self.state = if upgraded {
+            State::Upgraded
+        } else {
+            State::Idle
+        };
         in_progress
     }
 }
 
 /// Runs httparse on a complete head and fills `msg` from it.
-fn parse_head(kind: MessageKind, head: &[u8], max_headers: usize, msg: &mut HttpMessage) -> Result<HeadInfo, HttpParseError> {
+fn parse_head(
+    kind: MessageKind,
+    head: &[u8],
+    max_headers: usize,
+    msg: &mut HttpMessage,
+) -> Result<HeadInfo, HttpParseError> {
     const STACK_HEADERS: usize = 64;
     let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
     let mut heap = Vec::new();
@@ -705,7 +799,12 @@ fn parse_head(kind: MessageKind, head: &[u8], max_headers: usize, msg: &mut Http
                 info.content_length = Some(n);
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            for coding in h.value.split(|&b| b == b',').map(trim_ows).filter(|c| !c.is_empty()) {
+            for coding in h
+                .value
+                .split(|&b| b == b',')
+                .map(trim_ows)
+                .filter(|c| !c.is_empty())
+            {
                 info.transfer_encoding = true;
                 info.chunked = coding.eq_ignore_ascii_case(b"chunked");
             }
@@ -736,7 +835,11 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
         return None;
     }
     s.iter().try_fold(0u64, |acc, &b| {
-        let d = if b.is_ascii_digit() { u64::from(b - b'0') } else { return None };
+        let d = if b.is_ascii_digit() {
+            u64::from(b - b'0')
+        } else {
+            return None;
+        };
         acc.checked_mul(10)?.checked_add(d)
     })
 }

@@ -74,7 +74,12 @@ impl Stitcher {
     }
 
     /// A request head was parsed. Returns the sequence number that names it from now on.
-    pub(crate) fn request_head(&mut self, ts_start_ns: u64, method: &str, stats: &mut HttpStats) -> u64 {
+    pub(crate) fn request_head(
+        &mut self,
+        ts_start_ns: u64,
+        method: &str,
+        stats: &mut HttpStats,
+    ) -> u64 {
         if self.pending.len() >= self.max_pending
             && let Some(old) = self.pending.pop_front()
         {
@@ -89,17 +94,32 @@ impl Stitcher {
             head: method.eq_ignore_ascii_case("HEAD"),
             connect: method.eq_ignore_ascii_case("CONNECT"),
         };
-        self.pending.push_back(Pending { seq, ts_start_ns, ctx, req: None, early_resp: None, lost: false });
+        self.pending.push_back(Pending {
+            seq,
+            ts_start_ns,
+            ctx,
+            req: None,
+            early_resp: None,
+            lost: false,
+        });
         seq
     }
 
     /// The request named `seq` is complete (body included).
-    pub(crate) fn request_done(&mut self, seq: u64, req: HttpMessage, stats: &mut HttpStats, out: &mut Vec<HttpRecord>) {
+    pub(crate) fn request_done(
+        &mut self,
+        seq: u64,
+        req: HttpMessage,
+        stats: &mut HttpStats,
+        out: &mut Vec<HttpRecord>,
+    ) {
         stats.requests += 1;
         let Some(idx) = self.pending.iter().rposition(|p| p.seq == seq) else {
             return; // dropped meanwhile (response stream lost sync, or overflow): already counted
         };
-        let Some(entry) = self.pending.get_mut(idx) else { return };
+        let Some(entry) = self.pending.get_mut(idx) else {
+            return;
+        };
         match entry.early_resp.take() {
             Some(resp) => {
                 self.pending.remove(idx);
@@ -135,7 +155,12 @@ impl Stitcher {
     }
 
     /// A final response is complete. Returns true if it switched the connection away from HTTP.
-    pub(crate) fn response_done(&mut self, resp: HttpMessage, stats: &mut HttpStats, out: &mut Vec<HttpRecord>) -> bool {
+    pub(crate) fn response_done(
+        &mut self,
+        resp: HttpMessage,
+        stats: &mut HttpStats,
+        out: &mut Vec<HttpRecord>,
+    ) -> bool {
         stats.responses += 1;
         let target = self.target(resp.ts_start_ns);
         let upgrade = resp.status == 101
@@ -181,7 +206,12 @@ impl Stitcher {
     }
 
     /// The connection closed. `in_progress` is the request whose body was still in flight.
-    pub(crate) fn close(&mut self, in_progress: Option<(u64, HttpMessage)>, stats: &mut HttpStats, out: &mut Vec<HttpRecord>) {
+    pub(crate) fn close(
+        &mut self,
+        in_progress: Option<(u64, HttpMessage)>,
+        stats: &mut HttpStats,
+        out: &mut Vec<HttpRecord>,
+    ) {
         if let Some((seq, req)) = in_progress
             && let Some(idx) = self.pending.iter().position(|p| p.seq == seq && !p.lost)
             && let Some(resp) = self.pending.get_mut(idx).and_then(|p| p.early_resp.take())

@@ -22,7 +22,10 @@ impl Run {
     }
 
     fn with(cfg: HttpConfig) -> Self {
-        Self { conn: HttpConnection::new(cfg), out: Vec::new() }
+        Self {
+            conn: HttpConnection::new(cfg),
+            out: Vec::new(),
+        }
     }
 
     fn push(&mut self, kind: MessageKind, ts: u64, data: &[u8]) -> &mut Self {
@@ -53,7 +56,10 @@ impl Run {
     }
 
     fn paths(&self) -> Vec<(&str, &str, u16)> {
-        self.out.iter().map(|r| (r.req.method.as_str(), r.req.path.as_str(), r.resp.status)).collect()
+        self.out
+            .iter()
+            .map(|r| (r.req.method.as_str(), r.req.path.as_str(), r.resp.status))
+            .collect()
     }
 
     fn last_error(&self, kind: MessageKind) -> Option<HttpParseError> {
@@ -76,7 +82,14 @@ fn case_names() -> Vec<String> {
     let dir = format!("{}/testdata/http", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".jsonl").map(str::to_owned))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".jsonl")
+                .map(str::to_owned)
+        })
         .collect();
     names.sort();
     names

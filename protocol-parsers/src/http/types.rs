@@ -26,7 +26,12 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_headers: 64, max_header_bytes: 64 * 1024, max_pending: 128, keep_body_prefix: 0 }
+        Self {
+            max_headers: 64,
+            max_header_bytes: 64 * 1024,
+            max_pending: 128,
+            keep_body_prefix: 0,
+        }
     }
 }
 

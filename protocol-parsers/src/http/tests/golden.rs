@@ -26,13 +26,18 @@ fn replay(name: &str) -> (Vec<HttpRecord>, HttpStats) {
 
 #[test]
 fn captures_match_expected() {
-    assert_eq!(case_names(), CASES, "testdata/http holds other captures than expected");
+    assert_eq!(
+        case_names(),
+        CASES,
+        "testdata/http holds other captures than expected"
+    );
     let dir = format!("{}/testdata/http", env!("CARGO_MANIFEST_DIR"));
     let mut failed = Vec::new();
     for name in CASES {
         let (records, stats) = replay(name);
         let actual = capture::render(&records, &stats);
-        let expected = std::fs::read_to_string(format!("{dir}/{name}.expected")).unwrap_or_default();
+        let expected =
+            std::fs::read_to_string(format!("{dir}/{name}.expected")).unwrap_or_default();
         let actual_path = format!("{dir}/{name}.actual");
         if actual == expected {
             let _ = std::fs::remove_file(&actual_path);
@@ -41,7 +46,10 @@ fn captures_match_expected() {
             failed.push(actual_path);
         }
     }
-    assert!(failed.is_empty(), "output differs from .expected, see: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "output differs from .expected, see: {failed:#?}"
+    );
 }
 
 /// Facts about each capture checked directly, independent of the rendering.
@@ -49,14 +57,41 @@ fn captures_match_expected() {
 fn captures_key_facts() {
     let (r, s) = replay("keepalive_get_three_paths");
     assert_eq!(
-        r.iter().map(|r| (r.req.path.as_str(), r.resp.status, r.resp.body_size)).collect::<Vec<_>>(),
-        [("/index.html", 200, 51), ("/a.html", 200, 33), ("/b.txt", 200, 180)]
+        r.iter()
+            .map(|r| (r.req.path.as_str(), r.resp.status, r.resp.body_size))
+            .collect::<Vec<_>>(),
+        [
+            ("/index.html", 200, 51),
+            ("/a.html", 200, 33),
+            ("/b.txt", 200, 180)
+        ]
     );
-    assert_eq!((s.requests, s.responses, s.records, s.unanswered_requests, s.parse_errors), (3, 3, 3, 0, 0));
+    assert_eq!(
+        (
+            s.requests,
+            s.responses,
+            s.records,
+            s.unanswered_requests,
+            s.parse_errors
+        ),
+        (3, 3, 3, 0, 0)
+    );
 
     let (r, _) = replay("head_request");
-    assert_eq!((r[0].req.method.as_str(), r[0].resp.status, r[0].resp.body_size), ("HEAD", 200, 0));
-    assert!(r[0].resp.headers.iter().any(|(n, v)| n == "Content-Length" && v == "180"));
+    assert_eq!(
+        (
+            r[0].req.method.as_str(),
+            r[0].resp.status,
+            r[0].resp.body_size
+        ),
+        ("HEAD", 200, 0)
+    );
+    assert!(
+        r[0].resp
+            .headers
+            .iter()
+            .any(|(n, v)| n == "Content-Length" && v == "180")
+    );
 
     let (r, _) = replay("not_modified_304");
     assert_eq!((r[0].resp.status, r[0].resp.body_size), (304, 0));
@@ -71,7 +106,14 @@ fn captures_key_facts() {
     let (r, s) = replay("post_expect_100_continue");
     assert_eq!(s.interim_responses, 1);
     assert_eq!(r.len(), 1);
-    assert_eq!((r[0].req.method.as_str(), r[0].req.body_size, r[0].resp.status), ("POST", 2019, 201));
+    assert_eq!(
+        (
+            r[0].req.method.as_str(),
+            r[0].req.body_size,
+            r[0].resp.status
+        ),
+        ("POST", 2019, 201)
+    );
     assert_eq!(r[0].resp.content_type, "application/json");
     assert_eq!(s.records, 1);
 
@@ -82,14 +124,18 @@ fn captures_key_facts() {
 
     let (r, s) = replay("pipelined_three_requests");
     assert_eq!(
-        r.iter().map(|r| (r.req.path.as_str(), r.resp.status)).collect::<Vec<_>>(),
+        r.iter()
+            .map(|r| (r.req.path.as_str(), r.resp.status))
+            .collect::<Vec<_>>(),
         [("/a.html", 200), ("/b.txt", 200), ("/missing", 404)]
     );
     assert_eq!(s.unmatched_responses + s.unanswered_requests, 0);
 
     let (r, _) = replay("http10_close_delimited_python");
     assert_eq!((r[0].req.minor_version, r[0].resp.minor_version), (0, 0));
-    let body: usize = (0..200).map(|i| format!("line {i} of a close-delimited body\n").len()).sum();
+    let body: usize = (0..200)
+        .map(|i| format!("line {i} of a close-delimited body\n").len())
+        .sum();
     assert_eq!(r[0].resp.body_size, body as u64);
 
     let (r, _) = replay("large_body_1mb");
@@ -98,7 +144,10 @@ fn captures_key_facts() {
     for (name, records) in CASES.iter().map(|n| (n, replay(n).0)) {
         for rec in records {
             assert!(rec.latency_ns() > 0, "{name}: latency");
-            assert!(rec.req.ts_start_ns <= rec.req.ts_end_ns && rec.req.ts_end_ns <= rec.resp.ts_end_ns, "{name}: ts");
+            assert!(
+                rec.req.ts_start_ns <= rec.req.ts_end_ns && rec.req.ts_end_ns <= rec.resp.ts_end_ns,
+                "{name}: ts"
+            );
         }
     }
 }

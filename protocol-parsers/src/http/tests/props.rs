@@ -13,7 +13,10 @@ fn split_at<'a>(data: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
     at.push(data.len());
     at.sort_unstable();
     at.dedup();
-    at.windows(2).filter_map(|w| data.get(w[0]..w[1])).filter(|p| !p.is_empty()).collect()
+    at.windows(2)
+        .filter_map(|w| data.get(w[0]..w[1]))
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn outcome(events: &[Event]) -> (Vec<HttpRecord>, HttpStats) {
@@ -30,7 +33,11 @@ fn resplit(events: &[Event], cuts: &[Vec<Index>]) -> Vec<Event> {
             Event::Data { kind, ts, bytes } => {
                 let no_cuts = Vec::new();
                 for piece in split_at(bytes, cuts.get(i).unwrap_or(&no_cuts)) {
-                    res.push(Event::Data { kind: *kind, ts: *ts, bytes: piece.to_vec() });
+                    res.push(Event::Data {
+                        kind: *kind,
+                        ts: *ts,
+                        bytes: piece.to_vec(),
+                    });
                 }
             }
             Event::Close { .. } => res.push(e.clone()),
@@ -46,9 +53,14 @@ fn captures_byte_by_byte_equal_chunk_by_chunk() {
         let bytes: Vec<Event> = events
             .iter()
             .flat_map(|e| match e {
-                Event::Data { kind, ts, bytes } => {
-                    bytes.iter().map(|&b| Event::Data { kind: *kind, ts: *ts, bytes: vec![b] }).collect()
-                }
+                Event::Data { kind, ts, bytes } => bytes
+                    .iter()
+                    .map(|&b| Event::Data {
+                        kind: *kind,
+                        ts: *ts,
+                        bytes: vec![b],
+                    })
+                    .collect(),
                 Event::Close { .. } => vec![e.clone()],
             })
             .collect();
@@ -100,7 +112,10 @@ fn exchange() -> impl Strategy<Value = Exchange> {
         (0usize..2000).prop_map(ReqBody::Length),
         sizes.clone().prop_map(ReqBody::Chunked),
     ];
-    let resp_body = prop_oneof![(0usize..5000).prop_map(RespBody::Length), sizes.prop_map(RespBody::Chunked)];
+    let resp_body = prop_oneof![
+        (0usize..5000).prop_map(RespBody::Length),
+        sizes.prop_map(RespBody::Chunked)
+    ];
     (
         prop::sample::select(&["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"][..]),
         req_body,
@@ -108,18 +123,22 @@ fn exchange() -> impl Strategy<Value = Exchange> {
         prop::sample::select(&[200u16, 201, 204, 301, 304, 404, 500][..]),
         resp_body,
     )
-        .prop_map(|(method, req_body, expect_continue, status, resp_body)| Exchange {
-            method,
-            req_body,
-            expect_continue,
-            status,
-            resp_body,
-        })
+        .prop_map(
+            |(method, req_body, expect_continue, status, resp_body)| Exchange {
+                method,
+                req_body,
+                expect_continue,
+                status,
+                resp_body,
+            },
+        )
 }
 
 fn chunked(sizes: &[usize], fill: u8, out: &mut Vec<u8>) {
     for (i, &n) in sizes.iter().enumerate() {
-        out.extend_from_slice(format!("{n:x}{}\r\n", if i % 2 == 1 { ";ext=1" } else { "" }).as_bytes());
+        out.extend_from_slice(
+            format!("{n:x}{}\r\n", if i % 2 == 1 { ";ext=1" } else { "" }).as_bytes(),
+        );
         out.extend(std::iter::repeat_n(fill, n));
         out.extend_from_slice(b"\r\n");
     }
@@ -137,10 +156,18 @@ struct Wire {
 }
 
 fn wire(exchanges: &[Exchange]) -> Wire {
-    let mut w = Wire { req: Vec::new(), resp: Vec::new(), req_end: Vec::new(), resp_start: Vec::new(), expected: Vec::new() };
+    let mut w = Wire {
+        req: Vec::new(),
+        resp: Vec::new(),
+        req_end: Vec::new(),
+        resp_start: Vec::new(),
+        expected: Vec::new(),
+    };
     for (i, x) in exchanges.iter().enumerate() {
         let path = format!("/item/{i}?q=x");
-        w.req.extend_from_slice(format!("{} {path} HTTP/1.1\r\nHost: example\r\n", x.method).as_bytes());
+        w.req.extend_from_slice(
+            format!("{} {path} HTTP/1.1\r\nHost: example\r\n", x.method).as_bytes(),
+        );
         if x.expect_continue {
             w.req.extend_from_slice(b"Expect: 100-continue\r\n");
         }
@@ -150,12 +177,14 @@ fn wire(exchanges: &[Exchange]) -> Wire {
                 0
             }
             ReqBody::Length(n) => {
-                w.req.extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes());
+                w.req
+                    .extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes());
                 w.req.extend(std::iter::repeat_n(b'q', *n));
                 *n
             }
             ReqBody::Chunked(sizes) => {
-                w.req.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                w.req
+                    .extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
                 chunked(sizes, b'c', &mut w.req);
                 sizes.iter().sum()
             }
@@ -165,18 +194,22 @@ fn wire(exchanges: &[Exchange]) -> Wire {
         if x.expect_continue {
             w.resp.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        w.resp.extend_from_slice(format!("HTTP/1.1 {} Whatever\r\nServer: gen\r\n", x.status).as_bytes());
+        w.resp.extend_from_slice(
+            format!("HTTP/1.1 {} Whatever\r\nServer: gen\r\n", x.status).as_bytes(),
+        );
         let bodiless = x.method == "HEAD" || x.status == 204 || x.status == 304;
         let resp_size = match &x.resp_body {
             RespBody::Length(n) => {
-                w.resp.extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes());
+                w.resp
+                    .extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes());
                 if !bodiless {
                     w.resp.extend(std::iter::repeat_n(b'r', *n));
                 }
                 *n
             }
             RespBody::Chunked(sizes) => {
-                w.resp.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                w.resp
+                    .extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
                 if !bodiless {
                     chunked(sizes, b'R', &mut w.resp);
                 }
@@ -184,7 +217,13 @@ fn wire(exchanges: &[Exchange]) -> Wire {
             }
         };
         let resp_size = if bodiless { 0 } else { resp_size };
-        w.expected.push((x.method.to_string(), path, x.status, req_size as u64, resp_size as u64));
+        w.expected.push((
+            x.method.to_string(),
+            path,
+            x.status,
+            req_size as u64,
+            resp_size as u64,
+        ));
     }
     w
 }
@@ -252,12 +291,35 @@ proptest! {
 
 /// Fragments that steer random streams into every parser state.
 const FRAGMENTS: &[&[u8]] = &[
-    b"GET / HTTP/1.1\r\n", b"HEAD /h HTTP/1.0\r\n", b"POST /p HTTP/1.1\r\n", b"CONNECT h:1 HTTP/1.1\r\n",
-    b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 204 No\r\n", b"HTTP/1.1 100 Continue\r\n", b"HTTP/1.1 101 Up\r\n",
-    b"HTTP/1.1 304 NM\r\n", b"Content-Length: 5\r\n", b"Content-Length: 18446744073709551615\r\n",
-    b"Transfer-Encoding: chunked\r\n", b"Transfer-Encoding: gzip\r\n", b"Host: x\r\n", b"\r\n", b"\n",
-    b"5\r\nhello\r\n", b"0\r\n\r\n", b"ffffffffffffffff\r\n", b"3;e=1\r\n", b"abc", b"GE", b"T /", b"HTT", b"P/1.1 ",
-    b"\x00", b"\xff", b" ", b":",
+    b"GET / HTTP/1.1\r\n",
+    b"HEAD /h HTTP/1.0\r\n",
+    b"POST /p HTTP/1.1\r\n",
+    b"CONNECT h:1 HTTP/1.1\r\n",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.0 204 No\r\n",
+    b"HTTP/1.1 100 Continue\r\n",
+    b"HTTP/1.1 101 Up\r\n",
+    b"HTTP/1.1 304 NM\r\n",
+    b"Content-Length: 5\r\n",
+    b"Content-Length: 18446744073709551615\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip\r\n",
+    b"Host: x\r\n",
+    b"\r\n",
+    b"\n",
+    b"5\r\nhello\r\n",
+    b"0\r\n\r\n",
+    b"ffffffffffffffff\r\n",
+    b"3;e=1\r\n",
+    b"abc",
+    b"GE",
+    b"T /",
+    b"HTT",
+    b"P/1.1 ",
+    b"\x00",
+    b"\xff",
+    b" ",
+    b":",
 ];
 
 fn http_like() -> impl Strategy<Value = Vec<u8>> {
@@ -291,8 +353,16 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn configs() -> [HttpConfig; 2] {
     [
-        HttpConfig { keep_body_prefix: 4, ..HttpConfig::default() },
-        HttpConfig { max_headers: 2, max_header_bytes: 40, max_pending: 2, keep_body_prefix: 1 },
+        HttpConfig {
+            keep_body_prefix: 4,
+            ..HttpConfig::default()
+        },
+        HttpConfig {
+            max_headers: 2,
+            max_header_bytes: 40,
+            max_pending: 2,
+            keep_body_prefix: 1,
+        },
     ]
 }
 
