@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: unit, property,
+# layout, and end-to-end (real eBPF, nats-server, nginx, curl, wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ "$(id -u)" != 0 ]; then echo "test: the end-to-end tests load eBPF programs: run as root" >&2; exit 1; fi
+cargo build --release -p loupe-nodes
+cargo test --workspace --exclude loupe-itest
+# The end-to-end tests share the kernel's probes and the machine's CPUs: one at a time.
+LOUPE_BIN="$PWD/target/release/loupe" cargo test -p loupe-itest -- --test-threads=1
+# Benchmarks must still build (they run with scripts/bench.sh).
+cargo bench --workspace --no-run -q
+echo "test: all passed"
