@@ -66,6 +66,10 @@ pub struct ConnEvent {
     pub remote_addr: [u8; 16],
     pub bytes_sent: u64,
     pub bytes_recv: u64,
+    /// Start of the process (thread-group leader), ns since boot.
+    pub start_boottime_ns: u64,
+    /// The process's `comm`, NUL-padded.
+    pub comm: [u8; 16],
 }
 
 /// One record of the ring buffer, borrowed from it.
@@ -104,6 +108,18 @@ impl Role {
 }
 
 impl ConnEvent {
+    /// `comm` as text.
+    pub fn comm(&self) -> String {
+        let end = self.comm.iter().position(|b| *b == 0).unwrap_or(self.comm.len());
+        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+    }
+
+    /// Start time in clock ticks since boot, as `/proc/PID/stat` reports it
+    /// (USER_HZ is 100 on Linux).
+    pub fn start_ticks(&self) -> u64 {
+        self.start_boottime_ns / 10_000_000
+    }
+
     /// Local and remote socket addresses.
     pub fn addrs(&self) -> (std::net::SocketAddr, std::net::SocketAddr) {
         use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -193,6 +209,8 @@ mod tests {
         assert_eq!(offset_of!(ConnEvent, remote_addr), c("loupe_conn_event.remote_addr"));
         assert_eq!(offset_of!(ConnEvent, bytes_sent), c("loupe_conn_event.bytes_sent"));
         assert_eq!(offset_of!(ConnEvent, bytes_recv), c("loupe_conn_event.bytes_recv"));
+        assert_eq!(offset_of!(ConnEvent, start_boottime_ns), c("loupe_conn_event.start_boottime_ns"));
+        assert_eq!(offset_of!(ConnEvent, comm), c("loupe_conn_event.comm"));
 
         assert_eq!(CHUNK, c("LOUPE_CHUNK"));
         assert_eq!(crate::stats::Stat::ALL.len() <= c("LOUPE_STAT_COUNT"), true);

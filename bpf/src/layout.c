@@ -36,6 +36,8 @@ int main(void)
 	OFF(loupe_conn_event, remote_addr);
 	OFF(loupe_conn_event, bytes_sent);
 	OFF(loupe_conn_event, bytes_recv);
+	OFF(loupe_conn_event, start_boottime_ns);
+	OFF(loupe_conn_event, comm);
 	printf("LOUPE_CHUNK %d\n", LOUPE_CHUNK);
 	printf("LOUPE_STAT_COUNT %d\n", LOUPE_STAT_COUNT);
 	return 0;

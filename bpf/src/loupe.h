@@ -88,6 +88,11 @@ struct loupe_conn_event {
 	__u8 remote_addr[16];
 	__u64 bytes_sent; /* on close: stream offsets reached */
 	__u64 bytes_recv;
+	/* The process, as the kernel saw it: user space may read /proc too late
+	 * for a short-lived client. start_boottime_ns is the thread-group
+	 * leader's start (what /proc/PID/stat field 22 reports, in ns). */
+	__u64 start_boottime_ns;
+	char comm[16];
 };
 
 #endif

@@ -215,6 +215,9 @@ static __always_inline void emit_conn(__u32 kind, struct conn_key *key, struct c
 	ev.protocol = proto;
 	ev.bytes_sent = c->send_off;
 	ev.bytes_recv = c->recv_off;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	ev.start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
 	if (sk) {
 		ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 		ev.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));

@@ -203,7 +203,7 @@ error_log {d}/error.log warn;
 pid {d}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
-    log_format truth '$request_method $request_uri $status';
+    log_format truth '$request_method $request_uri $status $request_time $upstream_response_time';
     access_log {d}/access.log truth;
     client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
     default_type application/octet-stream;
@@ -233,13 +233,27 @@ http {{
         Ok(Nginx { port, dir: dir.to_path_buf(), proc })
     }
 
+    /// nginx's own timings of the requests for `uri`, in ms (1 ms
+    /// resolution): ($request_time, $upstream_response_time).
+    pub fn timings(&self, uri: &str) -> Result<Vec<(f64, f64)>> {
+        let text = std::fs::read_to_string(self.dir.join("access.log"))?;
+        let mut out = Vec::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split(' ').collect();
+            if f.len() == 5 && f[1] == uri {
+                out.push((f[3].parse::<f64>()? * 1e3, f[4].parse::<f64>().unwrap_or(f64::NAN) * 1e3));
+            }
+        }
+        Ok(out)
+    }
+
     /// Access-log lines as (method, uri, status).
     pub fn access_log(&self) -> Result<Vec<(String, String, i64)>> {
         let text = std::fs::read_to_string(self.dir.join("access.log"))?;
         let mut out = Vec::new();
         for l in text.lines() {
             let f: Vec<&str> = l.split(' ').collect();
-            if f.len() == 3 {
+            if f.len() >= 3 {
                 out.push((f[0].to_string(), f[1].to_string(), f[2].parse()?));
             }
         }

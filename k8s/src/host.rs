@@ -25,6 +25,15 @@ pub struct ProcessInfo {
     pub pod: String,
 }
 
+/// What the kernel reported of a process at the time it used a socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessHint {
+    /// Start time in clock ticks since boot (as `/proc/PID/stat`).
+    pub start_ticks: u64,
+    /// The kernel's `comm` (at most 15 bytes).
+    pub comm: String,
+}
+
 /// Looks processes up under a `/proc` root, caching the answers.
 pub struct HostMetadata {
     node: String,
@@ -48,16 +57,41 @@ impl HostMetadata {
     /// Metadata of `pid`. A process that has exited is described by what is
     /// known (pid only), so a row is never dropped for lack of metadata.
     pub fn lookup(&mut self, pid: u32) -> Arc<ProcessInfo> {
+        self.lookup_hinted(pid, None)
+    }
+
+    /// Like [`Self::lookup`], with what the kernel said of the process when it
+    /// used the socket. When `/proc` no longer has that process (it exited,
+    /// or its pid was reused), the hint is the answer: the upid stays right
+    /// and `cmdline` is the kernel's `comm`.
+    pub fn lookup_hinted(&mut self, pid: u32, hint: Option<&ProcessHint>) -> Arc<ProcessInfo> {
         let dir = self.proc_root.join(pid.to_string());
         let start = read_start_ticks(&dir);
+        let wanted = hint.map(|h| h.start_ticks).or(start);
         if let Some(hit) = self.cache.get(&pid) {
-            if start.is_none() || Some(hit.start_ticks) == start {
+            if wanted.is_none() || Some(hit.start_ticks) == wanted {
                 return hit.clone();
             }
         }
-        let info = Arc::new(self.read(pid, &dir, start.unwrap_or(0)));
+        let info = match (start, hint) {
+            (Some(s), Some(h)) if s != h.start_ticks => self.from_hint(pid, h),
+            (None, Some(h)) => self.from_hint(pid, h),
+            (s, _) => self.read(pid, &dir, s.unwrap_or(0)),
+        };
+        let info = Arc::new(info);
         self.cache.put(pid, info.clone());
         info
+    }
+
+    fn from_hint(&self, pid: u32, h: &ProcessHint) -> ProcessInfo {
+        ProcessInfo {
+            upid: format!("{}:{}:{}", self.node, pid, h.start_ticks),
+            node: self.node.clone(),
+            pid,
+            start_ticks: h.start_ticks,
+            cmdline: h.comm.clone(),
+            ..ProcessInfo::default()
+        }
     }
 
     fn read(&self, pid: u32, dir: &Path, start_ticks: u64) -> ProcessInfo {
@@ -233,5 +267,15 @@ mod tests {
         // A pid that does not exist still gets a row identity.
         let gone = md.lookup(u32::MAX - 1);
         assert_eq!(gone.pid, u32::MAX - 1);
+        // An exited process described by the kernel's hint.
+        let hint = ProcessHint { start_ticks: 42, comm: "curl".into() };
+        let h = md.lookup_hinted(u32::MAX - 2, Some(&hint));
+        assert_eq!((h.upid.as_str(), h.cmdline.as_str()), (format!("n1:{}:42", u32::MAX - 2).as_str(), "curl"));
+        // Our own pid with a hint naming an older process of that pid: the hint wins.
+        let old = md.lookup_hinted(me, Some(&ProcessHint { start_ticks: 1, comm: "old".into() }));
+        assert_eq!(old.cmdline, "old");
+        // And with the right start time, /proc's answer.
+        let right = ProcessHint { start_ticks: info.start_ticks, comm: "x".into() };
+        assert_eq!(md.lookup_hinted(me, Some(&right)).cmdline, info.cmdline);
     }
 }

@@ -7,4 +7,4 @@
 
 pub mod host;
 
-pub use host::{HostMetadata, ProcessInfo};
+pub use host::{HostMetadata, ProcessHint, ProcessInfo};

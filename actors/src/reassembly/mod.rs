@@ -12,7 +12,7 @@ pub mod stream;
 
 use actix::prelude::*;
 use loupe_bpf::{ConnEvent, DataEventHeader, Direction, Role};
-use loupe_k8s::HostMetadata;
+use loupe_k8s::{HostMetadata, ProcessHint};
 use loupe_protocol_parsers::MessageKind;
 use loupe_protocol_parsers::http::{self, HttpConfig, HttpConnection, HttpRecord, Inference};
 use lru::LruCache;
@@ -34,8 +34,9 @@ struct ConnKey {
 }
 
 enum Proto {
-    /// Not decided yet: the first bytes of each direction, up to INFER_BYTES.
-    Unknown { first: [Vec<u8>; 2] },
+    /// Not decided yet: the first bytes of each direction (up to
+    /// INFER_BYTES) and the timestamp of the first of them.
+    Unknown { first: [(u64, Vec<u8>); 2] },
     Http(Box<HttpConnection>),
     /// Not a traced protocol: bytes are counted and dropped.
     Ignored,
@@ -45,6 +46,8 @@ const INFER_BYTES: usize = 16;
 
 struct Conn {
     tgid: u32,
+    /// The process as the kernel saw it at connection open.
+    hint: Option<ProcessHint>,
     role: Role,
     addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
     udp: bool,
@@ -61,11 +64,17 @@ impl Conn {
     fn new(tgid: u32, role: Role) -> Self {
         Conn {
             tgid,
+            hint: None,
             role,
             addrs: None,
             udp: false,
-            streams: [StreamReassembler::default(), StreamReassembler::default()],
-            proto: Proto::Unknown { first: [Vec::new(), Vec::new()] },
+            // No waiting for holes: the kernel hands each socket's records to
+            // the ring in offset order (the offset is reserved and the record
+            // written in the same syscall exit), so a hole is a lost record,
+            // and holding later bytes back would let the other direction run
+            // ahead and break request/response pairing. Late bytes are counted.
+            streams: [StreamReassembler::new(0), StreamReassembler::new(0)],
+            proto: Proto::Unknown { first: [(0, Vec::new()), (0, Vec::new())] },
             meta: None,
             last_mono: 0,
             reported: StreamStats::default(),
@@ -157,6 +166,7 @@ impl Reassembly {
         conn.udp = c.protocol == libc::IPPROTO_UDP as u16;
         conn.addrs = Some(c.addrs());
         conn.last_mono = c.h.ts_ns;
+        conn.hint = Some(ProcessHint { start_ticks: c.start_ticks(), comm: c.comm() });
         // Read /proc now, while the process is most likely alive: short-lived
         // clients (curl) may be gone by the time their first record is parsed.
         let mut conn = self.conns.pop(&key).expect("entry inserted above");
@@ -255,10 +265,14 @@ impl Reassembly {
                 Proto::Unknown { first } => {
                     let Piece::Data(b) = piece else {
                         // A gap before the protocol is known: start over on this side.
-                        first[dir_index(d)].clear();
+                        first[dir_index(d)].1.clear();
                         return;
                     };
-                    let buf = &mut first[dir_index(d)];
+                    let (first_ts, buf) = &mut first[dir_index(d)];
+                    if buf.is_empty() {
+                        *first_ts = ts;
+                    }
+                    let held_ts = *first_ts;
                     let take = b.len().min(INFER_BYTES.saturating_sub(buf.len()));
                     let probe_owned;
                     let probe: &[u8] = if buf.is_empty() && take == b.len() {
@@ -287,9 +301,15 @@ impl Reassembly {
                             let held = std::mem::take(buf);
                             let rest_start = if held.is_empty() { 0 } else { take };
                             let mut h = Box::new(HttpConnection::new(HttpConfig::default()));
+                            // Bytes the other direction held for inference came earlier: first.
+                            let other = if d == Direction::Egress { Direction::Ingress } else { Direction::Egress };
+                            let (other_ts, other_held) = std::mem::take(&mut first[dir_index(other)]);
+                            if let (Some(kind), false) = (kind_of(conn.role, other), other_held.is_empty()) {
+                                h.push(kind, other_ts, &other_held, records);
+                            }
                             if let Some(kind) = kind_of(conn.role, d) {
                                 if !held.is_empty() {
-                                    h.push(kind, ts, &held, records);
+                                    h.push(kind, held_ts, &held, records);
                                 }
                                 if rest_start < b.len() {
                                     h.push(kind, ts, &b[rest_start..], records);
@@ -365,7 +385,7 @@ impl Reassembly {
             remote_addr: remote.ip().to_canonical().to_string(),
             remote_port: remote.port(),
             trace_role: trace_role(conn.role),
-            process: self.metadata.lookup(conn.tgid),
+            process: self.metadata.lookup_hinted(conn.tgid, conn.hint.as_ref()),
         }
     }
 
@@ -458,3 +478,6 @@ fn trace_role(r: Role) -> i64 {
         Role::Unknown => 0,
     }
 }
+
+#[cfg(test)]
+mod tests;

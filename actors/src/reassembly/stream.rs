@@ -51,6 +51,8 @@ impl Default for StreamReassembler {
 }
 
 impl StreamReassembler {
+    /// `max_held_bytes` bounds the data waiting for a hole to fill; 0 makes
+    /// every hole a gap at once.
     pub fn new(max_held_bytes: usize) -> Self {
         StreamReassembler { next: 0, held: BTreeMap::new(), held_bytes: 0, max_held_bytes, stats: StreamStats::default() }
     }
@@ -85,7 +87,7 @@ impl StreamReassembler {
             if let Some(old) = self.held.insert(offset, held) {
                 self.held_bytes -= old.data.len();
             }
-            if self.held_bytes > self.max_held_bytes || self.held.len() > 64 {
+            if self.max_held_bytes == 0 || self.held_bytes > self.max_held_bytes || self.held.len() > 64 {
                 self.give_up_first(out);
             }
             return;

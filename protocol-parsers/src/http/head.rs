@@ -62,17 +62,49 @@ enum St {
 
 const VERSION: &[u8; 7] = b"HTTP/1.";
 
-/// `tchar` of RFC 9110 §5.6.2.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+/// Byte classes, as bits of [`CLASS`].
+const TCHAR: u8 = 1; // tchar of RFC 9110 §5.6.2: methods and field names
+const TEXT: u8 = 2; // HTAB / SP / VCHAR / obs-text: field values and reason phrases
+const TARGET: u8 = 4; // VCHAR / obs-text: request targets
+
+#[cfg_attr(
+    not(test),
+    expect(
+        clippy::indexing_slicing,
+        reason = "evaluated at compile time: a bad index fails the build"
+    )
+)]
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if matches!(b,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+            | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+        {
+            c |= TCHAR;
+        }
+        if b == b'\t' || (b >= b' ' && b != 0x7f) {
+            c |= TEXT;
+        }
+        if b > b' ' && b != 0x7f {
+            c |= TARGET;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
 }
 
-/// Field-value, reason-phrase and obs-text bytes.
-fn is_text(b: u8) -> bool {
-    b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80
+static CLASS: [u8; 256] = class_table();
+
+/// Whether `b` is in any of the classes of `mask`.
+#[inline]
+fn is(mask: u8, b: u8) -> bool {
+    CLASS.get(usize::from(b)).is_some_and(|c| c & mask != 0)
 }
 
 /// Scanner state of one message head.
@@ -170,10 +202,10 @@ impl HeadScanner {
             };
             self.st = match (self.st, b) {
                 (St::Method(k), b' ') if k > 0 => St::Target,
-                (St::Method(k), b) if is_tchar(b) && k < MAX_METHOD => St::Method(k + 1),
-                (St::Target, b) if b > b' ' && b != 0x7f => St::TargetStarted,
+                (St::Method(k), b) if is(TCHAR, b) && k < MAX_METHOD => St::Method(k + 1),
+                (St::Target, b) if is(TARGET, b) => St::TargetStarted,
                 (St::TargetStarted, b' ') => St::ReqVersion(0),
-                (St::TargetStarted, b) if b > b' ' && b != 0x7f => St::TargetStarted,
+                (St::TargetStarted, b) if is(TARGET, b) => St::TargetStarted,
                 (St::ReqVersion(k), b) if VERSION.get(usize::from(k)) == Some(&b) => {
                     if usize::from(k) + 1 == VERSION.len() {
                         St::ReqMinor
@@ -203,11 +235,11 @@ impl HeadScanner {
                 (St::AfterCode, b' ') => St::Reason,
                 (St::AfterCode | St::Reason, b'\r') => St::StartCr,
                 (St::AfterCode | St::Reason, b'\n') => self.start_line_done(),
-                (St::Reason, b) if is_text(b) => St::Reason,
+                (St::Reason, b) if is(TEXT, b) => St::Reason,
                 (St::StartCr, b'\n') => self.start_line_done(),
                 (St::LineStart, b'\r') => St::EndCr,
                 (St::LineStart, b'\n') | (St::EndCr, b'\n') => return Scan::Done(n),
-                (St::LineStart, b) if is_tchar(b) => {
+                (St::LineStart, b) if is(TCHAR, b) => {
                     if self.headers >= self.max_headers {
                         return Scan::Invalid(
                             n,
@@ -220,10 +252,10 @@ impl HeadScanner {
                     St::Name
                 }
                 (St::Name, b':') => St::Value,
-                (St::Name, b) if is_tchar(b) => St::Name,
+                (St::Name, b) if is(TCHAR, b) => St::Name,
                 (St::Value, b'\r') => St::ValueCr,
                 (St::Value, b'\n') | (St::ValueCr, b'\n') => self.line_done(),
-                (St::Value, b) if is_text(b) => St::Value,
+                (St::Value, b) if is(TEXT, b) => St::Value,
                 _ => return Scan::Invalid(n, bad),
             };
         }
@@ -234,17 +266,21 @@ impl HeadScanner {
     /// (inside a target, reason, field name or value), within the length limits. The byte
     /// loop then sees exactly what it would have seen one byte at a time.
     fn skip_run(&mut self, rest: &[u8]) -> usize {
-        let keep: fn(u8) -> bool = match self.st {
-            St::Value | St::Reason => is_text,
-            St::TargetStarted => |b| b > b' ' && b != 0x7f,
-            St::Name => is_tchar,
+        let mask = match self.st {
+            St::Value | St::Reason => TEXT,
+            St::TargetStarted => TARGET,
+            St::Name => TCHAR,
             _ => return 0,
         };
         let mut budget = self.max_len.saturating_sub(self.len);
         if self.start_line_end == 0 {
             budget = budget.min(MAX_START_LINE.saturating_sub(self.len));
         }
-        let run = rest.iter().take(budget).take_while(|&&b| keep(b)).count();
+        let run = rest
+            .iter()
+            .take(budget)
+            .take_while(|&&b| is(mask, b))
+            .count();
         self.len += run;
         run
     }

@@ -2,8 +2,8 @@
 
 /// Limits and options of one [`HttpConnection`](super::HttpConnection).
 ///
-/// Every field bounds something the wire controls. Values of 0 for the limits are raised to 1
-/// so that a message can still be parsed.
+/// Every field bounds something the wire controls. A `max_header_bytes` or `max_pending` of 0
+/// is treated as 1.
 ///
 /// ```
 /// use loupe_protocol_parsers::http::HttpConfig;
@@ -136,7 +136,6 @@ pub struct HttpStats {
 
 /// Why a message was rejected. Internal: callers see only [`HttpStats::parse_errors`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub(crate) enum HttpParseError {
     /// A byte that cannot appear where it was found, in the start line or header fields.
     #[error("invalid byte in message head at offset {offset}")]

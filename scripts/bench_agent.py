@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Whole-node benchmark: nginx under one wrk thread, with and without the
+agent, interleaved in one run so the machine's noise hits both alike.
+
+Prints, per round and in total:
+  (a) throughput ratio  = requests/s with agent / requests/s without
+  (b) completeness      = server rows for nginx's port / access-log lines
+  (d) agent CPU (cores) and RSS (MiB) while wrk ran
+Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4]
+Needs root and `cargo build --release -p loupe-nodes`.
+"""
+import argparse, json, os, re, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOUPE = os.environ.get("LOUPE_BIN", os.path.join(ROOT, "target/release/loupe"))
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_port(p):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", p), 0.1).close(); return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing on port {p}")
+
+
+def cpu_ticks(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])  # utime + stime
+
+
+def rss_mib(pid):
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url, seconds, conns):
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=4)
+    a = ap.parse_args()
+    d = tempfile.mkdtemp(prefix="loupe-bench-")
+    started = []
+    try:
+        nport = free_port()
+        started.append(subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(nport)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(nport)
+        url = f"nats://127.0.0.1:{nport}"
+        port = free_port()
+        os.makedirs(f"{d}/www"); os.makedirs(f"{d}/tmp")
+        open(f"{d}/www/index.html", "w").write("<html><body>hello from nginx</body></html>\n")
+        open(f"{d}/nginx.conf", "w").write(f"""worker_processes 1; error_log {d}/error.log warn; pid {d}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/access.log truth;
+ client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+ keepalive_requests 1000000;
+ server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}
+""")
+        started.append(subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf", "-g", "daemon off;"]))
+        wait_port(port)
+        target = f"http://127.0.0.1:{port}/index.html"
+        wrk(target, 1, a.connections)  # warm-up
+        hz = os.sysconf("SC_CLK_TCK")
+        tot = {"off": 0.0, "on": 0.0, "rows": 0, "lines": 0}
+        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}")
+        for r in range(a.rounds):
+            off = wrk(target, a.seconds, a.connections)
+            agent = subprocess.Popen([LOUPE, "agent", "--node", "bench", "--nats", url], stdout=subprocess.DEVNULL, stderr=open(f"{d}/agent.log", "w"))
+            time.sleep(2.0)
+            lines_before = sum(1 for _ in open(f"{d}/access.log"))
+            t0, c0 = time.time(), cpu_ticks(agent.pid)
+            on = wrk(target, a.seconds, a.connections)
+            t1, c1 = time.time(), cpu_ticks(agent.pid)
+            rss = rss_mib(agent.pid)
+            time.sleep(1.5)
+            lines = sum(1 for _ in open(f"{d}/access.log")) - lines_before
+            out = subprocess.run([LOUPE, "tail", "--nats", url, "--node", "bench", "-o", "jsonl", "--columns", "local_port,trace_role"], capture_output=True, text=True, check=True)
+            rows = sum(1 for l in out.stdout.splitlines() if (j := json.loads(l))["local_port"] == port and j["trace_role"] == 2)
+            agent.send_signal(signal.SIGTERM); agent.wait(10)
+            cpu = (c1 - c0) / hz / (t1 - t0)
+            print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}")
+            print(f"      agent: {out.stderr.strip()}")
+            tot["off"] += off; tot["on"] += on; tot["rows"] += rows; tot["lines"] += lines
+        print(f"total: throughput ratio {tot['on']/tot['off']:.3f}, completeness {tot['rows']/tot['lines']:.4f} ({tot['rows']}/{tot['lines']})")
+    finally:
+        for p in reversed(started):
+            p.terminate()
+            try: p.wait(5)
+            except Exception: p.kill()
+
+
+main()
