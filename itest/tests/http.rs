@@ -213,3 +213,41 @@ fn tail_without_nats_names_the_url() -> Result<()> {
     assert!(err.contains(&url) && err.contains("cannot reach nats-server"), "{err}");
     Ok(())
 }
+
+#[test]
+fn full_ring_buffer_is_counted_and_shown() -> Result<()> {
+    let dir = temp_dir("ring");
+    let nats = Nats::start(&dir)?;
+    // The smallest ring and the largest capture per syscall: 64 KiB writes
+    // cannot all fit, so the kernel must drop, count, and keep going.
+    let agent = Agent::start(&nats, "itest-ring", &dir, &["--ring-kib", "64", "--payload-cap", "65536"])?;
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join("big"), vec![b'y'; 4 << 20])?;
+    let port = free_port();
+    let _server = Proc::spawn(
+        "python http.server",
+        Command::new("python3").args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"]).arg(&www),
+        &dir.join("py.log"),
+    )?;
+    wait_for_port(port, Duration::from_secs(10))?;
+    for _ in 0..5 {
+        run(Command::new("curl").args(["-s", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/big")]))?;
+    }
+    // The kernel counters are sampled every second.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, stderr) = agent.tail("req_path")?;
+    let drops: u64 = stderr
+        .split("kernel drops ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(drops > 0, "tail shows no kernel drops: {stderr}");
+    let check = run(Command::new(loupe_bin()).args(["check", "--nats", &nats.url]))?;
+    let line = check.lines().find(|l| l.contains("loupe_capture_ringbuf_dropped_events_total")).unwrap_or_default();
+    assert!(line.split_whitespace().last().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) > 0, "{check}");
+    let log = std::fs::read_to_string(&agent.log)?;
+    assert!(log.contains("ring buffer full"), "agent log says nothing of the drops: {log}");
+    Ok(())
+}

@@ -23,9 +23,9 @@ pub struct AgentArgs {
     /// Payload bytes captured per syscall; the rest is skipped as a gap of known length.
     #[arg(long, default_value_t = 16 * 1024)]
     payload_cap: u32,
-    /// Ring buffer size in MiB (power of two).
-    #[arg(long, default_value_t = 64)]
-    ring_mb: u32,
+    /// Ring buffer size in KiB (rounded up to a power of two, at least 64).
+    #[arg(long, default_value_t = 64 * 1024)]
+    ring_kib: u32,
     /// Bytes of table data kept, in MiB; oldest batches go first.
     #[arg(long, default_value_t = 512)]
     retention_mb: usize,
@@ -45,7 +45,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     };
     let cfg = CaptureConfig {
         payload_cap: args.payload_cap.min((loupe_bpf::events::CHUNK * loupe_bpf::events::MAX_CHUNKS) as u32),
-        ring_bytes: args.ring_mb.max(1) << 20,
+        ring_bytes: args.ring_kib.clamp(64, 4 << 20) << 10,
         ..CaptureConfig::default()
     };
     let cap = Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;

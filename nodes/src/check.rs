@@ -1,11 +1,32 @@
-//! `loupe check`: can this host run the agent?
+//! `loupe check`: can this host run the agent, and how are running agents doing?
 
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::NodeStatus;
+use loupe_topology::subjects::Subject;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(clap::Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+}
 
-pub fn run(_: CheckArgs) -> anyhow::Result<ExitCode> {
+/// Counters shown for running agents: every way data can be lost.
+const LOSS_COUNTERS: &[&str] = &[
+    "loupe_capture_ringbuf_dropped_events_total",
+    "loupe_capture_ringbuf_dropped_bytes_total",
+    "loupe_capture_records_dropped_mailbox_full_total",
+    "loupe_reassembly_gap_bytes_total",
+    "loupe_reassembly_late_bytes_total",
+    "loupe_reassembly_connections_evicted_total",
+    "loupe_http_messages_lost_total",
+    "loupe_store_rows_dropped_mailbox_full_total",
+    "loupe_store_rows_evicted_total",
+];
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut ok = true;
     println!("host");
     for c in loupe_bpf::sys::host_checks() {
@@ -26,19 +47,41 @@ pub fn run(_: CheckArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("  {attached}/{} attached", cap.probes().len());
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            if let Ok(k) = cap.stats() {
-                println!("kernel counters (since load)");
-                for (s, v) in &k.values {
-                    println!("  {:<48} {v}", s.name());
-                }
-            }
         }
         Err(e) => {
             ok = false;
             println!("  FAILED to load: {e}");
         }
     }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match rt.block_on(agent_statuses(&args.nats)) {
+        Ok(statuses) if statuses.is_empty() => println!("agents\n  none answered via {}", args.nats.url),
+        Ok(statuses) => {
+            println!("agents (via {})", args.nats.url);
+            for s in statuses {
+                println!("  {}: kernel {}, probes {}/{}", s.node, s.kernel, s.probes_attached, s.probes_total);
+                for name in LOSS_COUNTERS {
+                    println!("    {name:<52} {}", s.counter(name));
+                }
+            }
+        }
+        Err(e) => println!("agents\n  not checked: {e:#}"),
+    }
     println!("{}", if ok { "ready" } else { "NOT ready: see FAIL lines above" });
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Status of every agent that answers within half a second.
+async fn agent_statuses(nats: &crate::NatsArgs) -> anyhow::Result<Vec<NodeStatus>> {
+    let client = nats.connect("loupe-check").await?;
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await?;
+    client.publish_with_reply(String::from(Subject::status_all()), inbox, codec::encode(Kind::StatusRequest, &())?.into()).await?;
+    client.flush().await?;
+    let mut out = Vec::new();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+        out.push(codec::decode::<NodeStatus>(Kind::Status, &msg.payload)?);
+    }
+    out.sort_by(|a, b| a.node.cmp(&b.node));
+    Ok(out)
 }
