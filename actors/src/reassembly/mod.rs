@@ -180,6 +180,17 @@ impl Reassembly {
             Self::finish_conn(&mut conn, c.h.ts_ns, &mut self.records);
             self.report(&mut conn);
             self.emit_records(&mut conn);
+            let lost = conn.reported;
+            if lost.gap_bytes + lost.late_bytes > 0 {
+                tracing::debug!(
+                    pid = key.tgid,
+                    fd = key.fd,
+                    gap_bytes = lost.gap_bytes,
+                    late_bytes = lost.late_bytes,
+                    capped_bytes = lost.capped_bytes,
+                    "connection closed with bytes the agent did not see"
+                );
+            }
         }
     }
 
