@@ -106,7 +106,8 @@ struct conn_key {
 };
 
 struct conn_state {
-	__u64 sk; /* struct sock * identity of this generation */
+	__u64 sk;   /* struct sock * identity of this generation */
+	__u64 file; /* struct file * the fd pointed to: a match skips the socket checks */
 	__u64 send_off;
 	__u64 recv_off;
 	__u32 generation;
@@ -161,8 +162,8 @@ static __always_inline int traced_tgid(__u32 tgid)
 	return tgid != agent_tgid;
 }
 
-/* fd -> struct sock *, or NULL when fd is not an inet TCP/UDP socket. */
-static __always_inline struct sock *fd_to_inet_sock(__u32 fd, __u16 *family, __u16 *proto)
+/* fd -> struct file * of the current task, or NULL. */
+static __always_inline struct file *fd_to_file(__u32 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct files_struct *files = BPF_CORE_READ(task, files);
@@ -176,7 +177,15 @@ static __always_inline struct sock *fd_to_inet_sock(__u32 fd, __u16 *family, __u
 		return NULL;
 	struct file **fd_array = BPF_CORE_READ(fdt, fd);
 	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fd_array[fd]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fd_array[fd]))
+		return NULL;
+	return f;
+}
+
+/* file -> struct sock *, or NULL when it is not an inet TCP/UDP socket. */
+static __always_inline struct sock *file_to_inet_sock(struct file *f, __u16 *family, __u16 *proto)
+{
+	if (!f)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
@@ -245,13 +254,19 @@ static __always_inline void emit_conn(__u32 kind, struct conn_key *key, struct c
  */
 static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, __u32 role)
 {
-	__u16 family = 0, proto = 0;
-	struct sock *sk = fd_to_inet_sock(fd, &family, &proto);
-	if (!sk)
-		return NULL;
+	struct file *f = fd_to_file(fd);
 	struct conn_key key = {.tgid = tgid, .fd = fd};
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	/* Fast path: same open file as when this connection was first seen
+	 * (the file pins the socket, so the socket is the same too). */
+	if (c && f && c->file == (__u64)f && (role == LOUPE_ROLE_UNKNOWN || c->role == role))
+		return c;
+	__u16 family = 0, proto = 0;
+	struct sock *sk = file_to_inet_sock(f, &family, &proto);
+	if (!sk)
+		return NULL;
 	if (c && c->sk == (__u64)sk) {
+		c->file = (__u64)f;
 		if (role != LOUPE_ROLE_UNKNOWN && c->role != role) {
 			c->role = role;
 			emit_conn(LOUPE_EV_OPEN, &key, c, sk, family, proto);
@@ -268,6 +283,7 @@ static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, __u32 r
 		return NULL;
 	struct conn_state fresh = {};
 	fresh.sk = (__u64)sk;
+	fresh.file = (__u64)f;
 	fresh.generation = (__u32)__sync_fetch_and_add(gen, 1) + 1;
 	fresh.role = role;
 	if (bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY))
@@ -534,6 +550,30 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 		return 0;
 	}
 	if (source == LOUPE_SRC_RW || source == LOUPE_SRC_SENDRECV) {
+		if ((__u64)ret <= LOUPE_CHUNK && (__u64)ret <= payload_cap) {
+			/* One buffer that fits one record: copy it directly. */
+			__u32 len = (__u32)ret;
+			if (len > LOUPE_CHUNK)
+				return 0;
+			fill_header(&s->ev, &c);
+			s->ev.offset = c.rec_off;
+			s->ev.len = len;
+			s->ev.gap_after = 0;
+			if (bpf_probe_read_user(s->ev.payload, len, (void *)a.ptr)) {
+				emit_gap(&c, len);
+				stat_add(LOUPE_STAT_READ_FAULTS, len);
+				return 0;
+			}
+			if (bpf_ringbuf_output(&events, &s->ev, offsetof(struct loupe_data_event, payload) + len,
+					       rb_flags())) {
+				stat_add(LOUPE_STAT_RB_DROPS, 1);
+				stat_add(LOUPE_STAT_RB_DROP_BYTES, len);
+			} else {
+				stat_add(LOUPE_STAT_EVENTS, 1);
+				stat_add(LOUPE_STAT_PAYLOAD_BYTES, len);
+			}
+			return 0;
+		}
 		c.seg_ptr = a.ptr;
 		c.seg_left = (__u64)ret;
 	} else if (source == LOUPE_SRC_VEC) {

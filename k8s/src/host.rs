@@ -76,7 +76,14 @@ impl HostMetadata {
         let info = match (start, hint) {
             (Some(s), Some(h)) if s != h.start_ticks => self.from_hint(pid, h),
             (None, Some(h)) => self.from_hint(pid, h),
-            (s, _) => self.read(pid, &dir, s.unwrap_or(0)),
+            (s, h) => {
+                let mut info = self.read(pid, &dir, s.unwrap_or(0));
+                // An exiting (zombie) process has an empty cmdline: say what the kernel saw.
+                if let (true, Some(h)) = (info.cmdline.is_empty(), h) {
+                    info.cmdline = h.comm.clone();
+                }
+                info
+            }
         };
         let info = Arc::new(info);
         self.cache.put(pid, info.clone());

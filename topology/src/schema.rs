@@ -22,7 +22,7 @@ pub fn http_events() -> SchemaRef {
         use DataType::{Boolean, Int64, Utf8};
         Arc::new(Schema::new(vec![
             Field::new("time_", ts, false),
-            Field::new("upid", Utf8, false),
+            Field::new("upid", dict(), false),
             Field::new("remote_addr", Utf8, false),
             Field::new("remote_port", Int64, false),
             Field::new("local_addr", Utf8, false),
@@ -44,6 +44,7 @@ pub fn http_events() -> SchemaRef {
             Field::new("resp_body_size", Int64, false),
             Field::new("resp_latency", Int64, false),
             // Metadata (host mode: from /proc; in Kubernetes: from the API).
+            // Not stored per row: derived from `upid` when a table is read.
             Field::new("node", dict(), false),
             Field::new("pid", Int64, false),
             Field::new("cmdline", dict(), false),
@@ -54,6 +55,17 @@ pub fn http_events() -> SchemaRef {
         ]))
     })
     .clone()
+}
+
+/// Columns every table answers from `upid` (process metadata), in order.
+pub const METADATA_COLUMNS: &[&str] = &["node", "pid", "cmdline", "container", "namespace", "service", "pod"];
+
+/// The schema rows are stored in: the table's schema without the metadata
+/// columns, which are derived from `upid` when the table is read.
+pub fn stored(table: &SchemaRef) -> SchemaRef {
+    let fields: Vec<_> =
+        table.fields().iter().filter(|f| !METADATA_COLUMNS.contains(&f.name().as_str())).cloned().collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// The schema of a table by name.

@@ -6,7 +6,11 @@ mod rows;
 pub use rows::{ConnMeta, HttpBatchBuilder, HttpRow, REDACTED_BODY};
 
 use actix::prelude::*;
-use arrow::array::{Array, BooleanArray, TimestampNanosecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int64Array, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::Int32Type;
+use loupe_k8s::ProcessInfo;
+use lru::LruCache;
+use std::num::NonZeroUsize;
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use std::collections::VecDeque;
@@ -72,6 +76,12 @@ pub struct StoreStats {
 pub struct TableStore {
     cfg: RetentionConfig,
     http: HttpBatchBuilder,
+    /// Process metadata by upid: rows store only the upid; `node`, `pid`,
+    /// `cmdline`, ... are derived from it when a table is read (as Pixie's
+    /// metadata columns are). Bounded; a upid that fell out still gives its
+    /// node and pid.
+    procs: LruCache<String, Arc<ProcessInfo>>,
+    last_proc: Option<Arc<ProcessInfo>>,
     sealed: VecDeque<Sealed>,
     bytes: usize,
     counters: Arc<Counters>,
@@ -79,7 +89,15 @@ pub struct TableStore {
 
 impl TableStore {
     pub fn new(cfg: RetentionConfig, counters: Arc<Counters>) -> Self {
-        TableStore { cfg, http: HttpBatchBuilder::default(), sealed: VecDeque::new(), bytes: 0, counters }
+        TableStore {
+            cfg,
+            http: HttpBatchBuilder::default(),
+            procs: LruCache::new(NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN)),
+            last_proc: None,
+            sealed: VecDeque::new(),
+            bytes: 0,
+            counters,
+        }
     }
 
     fn seal(&mut self) {
@@ -104,8 +122,64 @@ impl TableStore {
         }
     }
 
-    /// The batches at or after `min_time`, boundary batches filtered.
+    /// A stored batch with the metadata columns derived from its `upid`
+    /// dictionary: one lookup per distinct process, none per row.
+    fn with_metadata(&self, b: &RecordBatch) -> Result<RecordBatch, String> {
+        let upid = b
+            .column_by_name("upid")
+            .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
+            .ok_or("upid column is not a dictionary")?;
+        let keys = upid.keys();
+        let values = upid.values().as_string::<i32>();
+        let infos: Vec<ProcessInfo> = values
+            .iter()
+            .map(|u| {
+                let u = u.unwrap_or_default();
+                match self.procs.peek(u) {
+                    Some(p) => (**p).clone(),
+                    None => {
+                        // Fell out of the registry: node and pid are in the upid.
+                        let mut parts = u.split(':');
+                        ProcessInfo {
+                            node: parts.next().unwrap_or_default().to_string(),
+                            pid: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+                            ..Default::default()
+                        }
+                    }
+                }
+            })
+            .collect();
+        let dict = |f: fn(&ProcessInfo) -> &str| -> Result<ArrayRef, String> {
+            let vals = StringArray::from_iter_values(infos.iter().map(f));
+            Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(vals)).map_err(|e| e.to_string())?))
+        };
+        let pids = Int64Array::from_iter_values(infos.iter().map(|p| p.pid as i64));
+        let full = loupe_topology::schema::http_events();
+        let mut cols = Vec::with_capacity(full.fields().len());
+        for f in full.fields() {
+            let col: ArrayRef = match f.name().as_str() {
+                "node" => dict(|p| &p.node)?,
+                "pid" => arrow::compute::take(&pids, keys, None).map_err(|e| e.to_string())?,
+                "cmdline" => dict(|p| &p.cmdline)?,
+                "container" => dict(|p| &p.container)?,
+                "namespace" => dict(|p| &p.namespace)?,
+                "service" => dict(|p| &p.service)?,
+                "pod" => dict(|p| &p.pod)?,
+                name => b.column_by_name(name).ok_or_else(|| format!("stored batch lacks {name}"))?.clone(),
+            };
+            cols.push(col);
+        }
+        RecordBatch::try_new(full, cols).map_err(|e| e.to_string())
+    }
+
+    /// The batches at or after `min_time`, boundary batches filtered, with
+    /// their metadata columns.
     fn scan(&mut self, since_ns: Option<u64>, limit: Option<u64>) -> Result<Vec<RecordBatch>, String> {
+        let stored = self.scan_stored(since_ns, limit)?;
+        stored.iter().map(|b| self.with_metadata(b)).collect()
+    }
+
+    fn scan_stored(&mut self, since_ns: Option<u64>, limit: Option<u64>) -> Result<Vec<RecordBatch>, String> {
         self.seal();
         let min_time = since_ns.map(|s| wall_now_ns().saturating_sub(s.min(i64::MAX as u64) as i64));
         let mut out = Vec::new();
@@ -168,6 +242,11 @@ impl Handler<HttpRows> for TableStore {
     fn handle(&mut self, msg: HttpRows, _: &mut Self::Context) {
         self.counters.add(Counter::StoreRowsAppended, msg.0.len() as u64);
         for row in &msg.0 {
+            let p = &row.conn.process;
+            if !self.last_proc.as_ref().is_some_and(|l| Arc::ptr_eq(l, p)) {
+                self.procs.put(p.upid.clone(), p.clone());
+                self.last_proc = Some(p.clone());
+            }
             self.http.append(row);
             if self.http.len() >= self.cfg.batch_rows {
                 self.seal();
@@ -232,6 +311,14 @@ mod tests {
         assert_eq!(all, 4);
         let newest = s.scan(Some(10_000_000_000), Some(3)).unwrap();
         assert_eq!(newest.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+        // Metadata columns come from the upid: the test rows' process is
+        // not registered (appended directly), so node and pid come from the upid.
+        let b = &newest[0];
+        assert_eq!(b.schema(), loupe_topology::schema::http_events());
+        let pid = b.column_by_name("pid").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(pid.value(0), 1);
+        let node = arrow::compute::cast(b.column_by_name("node").unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+        assert_eq!(node.as_string::<i32>().value(0), "n");
         // Byte bound: keep only as much as one batch.
         s.cfg.max_bytes = s.sealed[0].bytes;
         s.evict();

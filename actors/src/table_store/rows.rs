@@ -38,7 +38,7 @@ pub const REDACTED_BODY: &str = "<redacted>";
 /// Builds `http_events` record batches.
 pub struct HttpBatchBuilder {
     time: TimestampNanosecondBuilder,
-    upid: StringBuilder,
+    upid: StringDictionaryBuilder<Int32Type>,
     remote_addr: StringBuilder,
     remote_port: Int64Builder,
     local_addr: StringBuilder,
@@ -59,13 +59,6 @@ pub struct HttpBatchBuilder {
     resp_body: StringBuilder,
     resp_body_size: Int64Builder,
     resp_latency: Int64Builder,
-    node: StringDictionaryBuilder<Int32Type>,
-    pid: Int64Builder,
-    cmdline: StringDictionaryBuilder<Int32Type>,
-    container: StringDictionaryBuilder<Int32Type>,
-    namespace: StringDictionaryBuilder<Int32Type>,
-    service: StringDictionaryBuilder<Int32Type>,
-    pod: StringDictionaryBuilder<Int32Type>,
     rows: usize,
     min_time: i64,
     max_time: i64,
@@ -76,7 +69,7 @@ impl Default for HttpBatchBuilder {
     fn default() -> Self {
         HttpBatchBuilder {
             time: TimestampNanosecondBuilder::new(),
-            upid: StringBuilder::new(),
+            upid: StringDictionaryBuilder::new(),
             remote_addr: StringBuilder::new(),
             remote_port: Int64Builder::new(),
             local_addr: StringBuilder::new(),
@@ -97,13 +90,6 @@ impl Default for HttpBatchBuilder {
             resp_body: StringBuilder::new(),
             resp_body_size: Int64Builder::new(),
             resp_latency: Int64Builder::new(),
-            node: StringDictionaryBuilder::new(),
-            pid: Int64Builder::new(),
-            cmdline: StringDictionaryBuilder::new(),
-            container: StringDictionaryBuilder::new(),
-            namespace: StringDictionaryBuilder::new(),
-            service: StringDictionaryBuilder::new(),
-            pod: StringDictionaryBuilder::new(),
             rows: 0,
             min_time: i64::MAX,
             max_time: i64::MIN,
@@ -112,7 +98,14 @@ impl Default for HttpBatchBuilder {
     }
 }
 
-/// Headers as a JSON object; repeated names join their values with ", ".
+/// The stored schema of `http_events` (metadata columns come from `upid`).
+pub fn stored_schema() -> arrow::datatypes::SchemaRef {
+    static S: std::sync::OnceLock<arrow::datatypes::SchemaRef> = std::sync::OnceLock::new();
+    S.get_or_init(|| loupe_topology::schema::stored(&loupe_topology::schema::http_events())).clone()
+}
+
+/// Headers as a JSON object, written into `out` without allocating;
+/// repeated names join their values with ", ".
 fn headers_json(out: &mut String, headers: &[(String, String)]) {
     out.clear();
     out.push('{');
@@ -126,21 +119,49 @@ fn headers_json(out: &mut String, headers: &[(String, String)]) {
         }
         first = false;
         push_json_str(out, name);
-        out.push(':');
-        let mut joined = value.clone();
+        out.push_str(":\"");
+        push_json_escaped(out, value);
         for (n, v) in &headers[i + 1..] {
             if n.eq_ignore_ascii_case(name) {
-                joined.push_str(", ");
-                joined.push_str(v);
+                out.push_str(", ");
+                push_json_escaped(out, v);
             }
         }
-        push_json_str(out, &joined);
+        out.push('"');
     }
     out.push('}');
 }
 
 fn push_json_str(out: &mut String, s: &str) {
-    out.push_str(&serde_json::Value::from(s).to_string());
+    out.push('"');
+    push_json_escaped(out, s);
+    out.push('"');
+}
+
+/// JSON string escaping (RFC 8259): quote, backslash and control characters.
+fn push_json_escaped(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
 }
 
 impl HttpBatchBuilder {
@@ -183,13 +204,6 @@ impl HttpBatchBuilder {
         self.resp_body.append_value(if r.resp.body_size > 0 { REDACTED_BODY } else { "" });
         self.resp_body_size.append_value(r.resp.body_size.min(i64::MAX as u64) as i64);
         self.resp_latency.append_value(r.latency_ns().min(i64::MAX as u64) as i64);
-        self.node.append_value(&p.node);
-        self.pid.append_value(p.pid as i64);
-        self.cmdline.append_value(&p.cmdline);
-        self.container.append_value(&p.container);
-        self.namespace.append_value(&p.namespace);
-        self.service.append_value(&p.service);
-        self.pod.append_value(&p.pod);
         self.rows += 1;
     }
 
@@ -221,22 +235,14 @@ impl HttpBatchBuilder {
             Arc::new(self.resp_body.finish()),
             Arc::new(self.resp_body_size.finish()),
             Arc::new(self.resp_latency.finish()),
-            Arc::new(self.node.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.cmdline.finish()),
-            Arc::new(self.container.finish()),
-            Arc::new(self.namespace.finish()),
-            Arc::new(self.service.finish()),
-            Arc::new(self.pod.finish()),
         ];
         let range = (self.min_time, self.max_time);
         self.rows = 0;
         self.min_time = i64::MAX;
         self.max_time = i64::MIN;
-        // Invariant: the columns above match `http_events()` field for field;
-        // the unit test `batch_matches_schema` keeps it so.
-        let batch = RecordBatch::try_new(loupe_topology::schema::http_events(), cols)
-            .expect("http_events builder columns match the schema");
+        // Invariant: the columns above match the stored schema of
+        // `http_events` field for field; `batch_matches_schema` keeps it so.
+        let batch = RecordBatch::try_new(stored_schema(), cols).expect("http_events builder columns match the schema");
         Some((batch, range.0, range.1))
     }
 }
@@ -275,6 +281,12 @@ pub(crate) mod tests {
         let json = batch.column_by_name("req_headers").unwrap();
         let s = arrow::array::as_string_array(json).value(0);
         assert_eq!(s, r#"{"Host":"a","X-A":"1, 2\""}"#);
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        assert_eq!(v["X-A"], "1, 2\"");
+        let mut out = String::new();
+        headers_json(&mut out, &[("a\u{1}\n".into(), "\\é\t".into())]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["a\u{1}\n"], "\\é\t");
         let lat = batch.column_by_name("resp_latency").unwrap();
         assert_eq!(arrow::array::as_primitive_array::<arrow::datatypes::Int64Type>(lat).value(0), 250);
     }
