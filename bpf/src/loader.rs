@@ -99,6 +99,9 @@ impl Capture {
         crate::sys::prepare_host().map_err(LoadError::Host)?;
         let ring = cfg.ring_bytes.next_power_of_two().max(1 << 16);
         let mut ebpf = EbpfLoader::new()
+            // Task storage (the syscall-argument slots) is kernel-only; aya has no
+            // user-space wrapper for it and need not.
+            .allow_unsupported_maps()
             .override_global("agent_tgid", &cfg.exclude_tgid, true)
             .override_global("payload_cap", &cfg.payload_cap, true)
             .override_global("wakeup_bytes", &cfg.wakeup_bytes, true)

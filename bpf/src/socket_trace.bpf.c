@@ -130,6 +130,7 @@ struct {
 
 /* Syscall arguments saved at entry, read at exit. */
 struct saved_args {
+	__u64 valid; /* set at entry, cleared at exit */
 	__u64 fd;
 	__u64 ptr;   /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 count; /* iovcnt / vlen (unused for plain buffers) */
@@ -137,10 +138,12 @@ struct saved_args {
 	__u32 direction;
 };
 
+/* Per-task storage: no hashing, no preallocated table to fill; the slot
+ * lives and dies with the thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct saved_args);
 } active_args SEC(".maps");
 
@@ -165,17 +168,18 @@ static __always_inline int traced_tgid(__u32 tgid)
 /* fd -> struct file * of the current task, or NULL. */
 static __always_inline struct file *fd_to_file(__u32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct files_struct *files = BPF_CORE_READ(task, files);
+	/* Trusted BTF pointers: plain loads (the verifier guards them), not
+	 * one helper call per hop. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
 	if (!files)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	struct fdtable *fdt = files->fdt;
 	if (!fdt)
 		return NULL;
-	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-	if (fd >= max_fds)
+	if (fd >= fdt->max_fds)
 		return NULL;
-	struct file **fd_array = BPF_CORE_READ(fdt, fd);
+	struct file **fd_array = fdt->fd;
 	struct file *f = NULL;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fd_array[fd]))
 		return NULL;
@@ -444,13 +448,16 @@ static __always_inline int save_args(struct trace_event_raw_sys_enter *ctx, __u3
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!traced_tgid(id >> 32))
 		return 0;
-	struct saved_args a = {};
-	a.fd = ctx->args[0];
-	a.ptr = ctx->args[1];
-	a.count = ctx->args[2];
-	a.source = source;
-	a.direction = direction;
-	bpf_map_update_elem(&active_args, &id, &a, BPF_ANY);
+	struct saved_args *a =
+		bpf_task_storage_get(&active_args, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		return 0;
+	a->valid = 1;
+	a->fd = ctx->args[0];
+	a->ptr = ctx->args[1];
+	a->count = ctx->args[2];
+	a->source = source;
+	a->direction = direction;
 	return 0;
 }
 
@@ -498,13 +505,13 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 	__u32 tgid = id >> 32;
 	if (!traced_tgid(tgid))
 		return 0;
-	struct saved_args *ap = bpf_map_lookup_elem(&active_args, &id);
-	if (!ap) {
+	struct saved_args *ap = bpf_task_storage_get(&active_args, bpf_get_current_task_btf(), 0, 0);
+	if (!ap || !ap->valid) {
 		stat_add(LOUPE_STAT_ARGS_LOST, 1);
 		return 0;
 	}
 	struct saved_args a = *ap;
-	bpf_map_delete_elem(&active_args, &id);
+	ap->valid = 0;
 	long ret = ctx->ret;
 	if (ret <= 0)
 		return 0;
@@ -644,11 +651,11 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	__u32 tgid = id >> 32;
 	if (!traced_tgid(tgid))
 		return 0;
-	struct saved_args *ap = bpf_map_lookup_elem(&active_args, &id);
-	if (!ap)
+	struct saved_args *ap = bpf_task_storage_get(&active_args, bpf_get_current_task_btf(), 0, 0);
+	if (!ap || !ap->valid)
 		return 0;
 	__u32 fd = (__u32)ap->fd;
-	bpf_map_delete_elem(&active_args, &id);
+	ap->valid = 0;
 	long ret = ctx->ret;
 	if (ret != 0 && ret != -EINPROGRESS)
 		return 0;
