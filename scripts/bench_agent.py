@@ -6,8 +6,12 @@ Prints, per round and in total:
   (a) throughput ratio  = requests/s with agent / requests/s without
   (b) completeness      = server rows for nginx's port / access-log lines
   (d) agent CPU (cores) and RSS (MiB) while wrk ran
-Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4]
-Needs root and `cargo build --release -p loupe-nodes`.
+and, with --floor, the ratio with EMPTY programs on the same syscall
+tracepoints (bpf/examples/empty.bpf.c): what the hooks alone cost, the
+ceiling any syscall-tracepoint agent can reach on this machine.
+Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4] [--floor]
+Needs root and `cargo build --release -p loupe-nodes` (and, for --floor,
+`cargo build --release -p loupe-bpf --example tracepoint_floor`).
 """
 import argparse, json, os, re, signal, socket, subprocess, sys, tempfile, time
 
@@ -50,6 +54,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--floor", action="store_true")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="loupe-bench-")
     started = []
@@ -73,11 +78,24 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
         target = f"http://127.0.0.1:{port}/index.html"
         wrk(target, 1, a.connections)  # warm-up
         hz = os.sysconf("SC_CLK_TCK")
-        tot = {"off": 0.0, "on": 0.0, "rows": 0, "lines": 0}
-        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}")
+        tot = {"off": 0.0, "on": 0.0, "rows": 0, "lines": 0, "floor": 0.0}
+        empty = None
+        if a.floor:
+            subprocess.run(f"bpftool btf dump file /sys/kernel/btf/vmlinux format c > {d}/vmlinux.h", shell=True, check=True)
+            empty = f"{d}/empty.o"
+            subprocess.run(["clang-19", "-target", "bpf", "-O2", "-g", "-I", d, "-c", os.path.join(ROOT, "bpf/examples/empty.bpf.c"), "-o", empty], check=True)
+        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}" + ("  floor ratio" if a.floor else ""))
         for r in range(a.rounds):
             off = wrk(target, a.seconds, a.connections)
+            floor = None
+            if empty:
+                fl = subprocess.Popen([os.path.join(ROOT, "target/release/examples/tracepoint_floor"), empty, str(a.seconds + 3)], stderr=subprocess.DEVNULL)
+                time.sleep(1.5)
+                floor = wrk(target, a.seconds, a.connections) / off
+                fl.wait()
+                tot["floor"] += floor
             agent = subprocess.Popen([LOUPE, "agent", "--node", "bench", "--nats", url], stdout=subprocess.DEVNULL, stderr=open(f"{d}/agent.log", "w"))
+            started.append(agent)
             time.sleep(2.0)
             lines_before = sum(1 for _ in open(f"{d}/access.log"))
             t0, c0 = time.time(), cpu_ticks(agent.pid)
@@ -86,14 +104,17 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
             rss = rss_mib(agent.pid)
             time.sleep(1.5)
             lines = sum(1 for _ in open(f"{d}/access.log")) - lines_before
-            out = subprocess.run([LOUPE, "tail", "--nats", url, "--node", "bench", "-o", "jsonl", "--columns", "local_port,trace_role"], capture_output=True, text=True, check=True)
+            out = subprocess.run([LOUPE, "tail", "--nats", url, "--node", "bench", "-o", "jsonl", "--columns", "local_port,trace_role"], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"loupe tail failed: {out.stderr}")
             rows = sum(1 for l in out.stdout.splitlines() if (j := json.loads(l))["local_port"] == port and j["trace_role"] == 2)
-            agent.send_signal(signal.SIGTERM); agent.wait(10)
+            agent.send_signal(signal.SIGTERM); agent.wait(10); started.remove(agent)
             cpu = (c1 - c0) / hz / (t1 - t0)
-            print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}")
+            print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}" + (f"  {floor:>11.3f}" if floor else ""))
             print(f"      agent: {out.stderr.strip()}")
             tot["off"] += off; tot["on"] += on; tot["rows"] += rows; tot["lines"] += lines
-        print(f"total: throughput ratio {tot['on']/tot['off']:.3f}, completeness {tot['rows']/tot['lines']:.4f} ({tot['rows']}/{tot['lines']})")
+        print(f"total: throughput ratio {tot['on']/tot['off']:.3f}, completeness {tot['rows']/tot['lines']:.4f} ({tot['rows']}/{tot['lines']})"
+              + (f", empty-probe floor ratio {tot['floor']/a.rounds:.3f}" if a.floor else ""))
     finally:
         for p in reversed(started):
             p.terminate()

@@ -6,6 +6,8 @@ mod tail;
 
 use clap::{Parser, Subcommand};
 
+
+
 #[derive(Parser)]
 #[command(name = "loupe", version, about = "Zero-instrumentation observability: every request, from the kernel")]
 struct Cli {

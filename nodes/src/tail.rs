@@ -74,9 +74,11 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     client.flush().await?;
 
     let mut answers: BTreeMap<String, NodeAnswer> = BTreeMap::new();
-    // First answer: up to 5 s; then wait `--wait` for more nodes, or until all
-    // nodes that started answering have finished.
-    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Up to 5 s for the first answer and between the chunks of a node's
+    // answer; once every node that answered has finished, `--wait` more for
+    // nodes still to come (none when one node was asked).
+    const CHUNK_GAP: Duration = Duration::from_secs(5);
+    let mut deadline = tokio::time::Instant::now() + CHUNK_GAP;
     loop {
         let all_done = !answers.is_empty() && answers.values().all(|a| a.done);
         if all_done && args.node.is_some() {
@@ -86,18 +88,11 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(_) => {
-                if answers.values().all(|a| a.done) {
-                    break;
+                for (n, a) in answers.iter_mut().filter(|(_, a)| !a.done) {
+                    a.error = Some(format!("node {n} stopped answering mid-reply (nothing for {CHUNK_GAP:?})"));
+                    a.done = true;
                 }
-                // A node began but did not finish: give it its grace once more, then stop.
-                deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-                if answers.values().any(|a| !a.done) {
-                    for (n, a) in answers.iter_mut().filter(|(_, a)| !a.done) {
-                        a.error = Some(format!("node {n} stopped answering mid-reply"));
-                        a.done = true;
-                    }
-                }
-                continue;
+                break;
             }
         };
         let chunk: TailChunk = codec::decode(Kind::TailChunk, &msg.payload)?;
@@ -113,7 +108,8 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             entry.done = true;
             entry.status = chunk.status;
         }
-        deadline = tokio::time::Instant::now() + args.wait;
+        let pending = answers.values().any(|a| !a.done);
+        deadline = tokio::time::Instant::now() + if pending { CHUNK_GAP } else { args.wait };
     }
     if answers.is_empty() {
         anyhow::bail!(
