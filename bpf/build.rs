@@ -8,7 +8,8 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let src = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("src");
+    let src = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("src");
     for f in ["socket_trace.bpf.c", "loupe.h", "layout.c"] {
         println!("cargo:rerun-if-changed={}", src.join(f).display());
     }
@@ -23,25 +24,41 @@ fn main() {
     let obj = out.join("socket_trace.bpf.o");
     run(
         Command::new(&clang)
-            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror", "-D__TARGET_ARCH_x86"])
-            .arg("-I").arg(&out)
-            .arg("-I").arg(&src)
-            .arg("-c").arg(src.join("socket_trace.bpf.c"))
-            .arg("-o").arg(&obj),
+            .args([
+                "-target",
+                "bpf",
+                "-O2",
+                "-g",
+                "-Wall",
+                "-Werror",
+                "-D__TARGET_ARCH_x86",
+            ])
+            .arg("-I")
+            .arg(&out)
+            .arg("-I")
+            .arg(&src)
+            .arg("-c")
+            .arg(src.join("socket_trace.bpf.c"))
+            .arg("-o")
+            .arg(&obj),
         "compiling bpf/src/socket_trace.bpf.c (needs clang-19 and libbpf-dev: apt-get install clang-19 libbpf-dev)",
     );
 
     let probe = out.join("layout_probe");
     run(
         Command::new(&clang)
-            .arg("-I").arg(&src)
+            .arg("-I")
+            .arg(&src)
             .arg(src.join("layout.c"))
-            .arg("-o").arg(&probe),
+            .arg("-o")
+            .arg(&probe),
         "compiling bpf/src/layout.c (needs linux-libc-dev)",
     );
     let o = Command::new(&probe).output().expect("run layout probe");
     assert!(o.status.success(), "layout probe failed");
-    let mut rs = String::from("/// (name, value) pairs printed by `bpf/src/layout.c` from `loupe.h`.\npub const C_LAYOUT: &[(&str, usize)] = &[\n");
+    let mut rs = String::from(
+        "/// (name, value) pairs printed by `bpf/src/layout.c` from `loupe.h`.\npub const C_LAYOUT: &[(&str, usize)] = &[\n",
+    );
     for line in String::from_utf8_lossy(&o.stdout).lines() {
         let (name, value) = line.split_once(' ').expect("layout line");
         rs.push_str(&format!("    ({name:?}, {value}),\n"));
@@ -76,6 +93,10 @@ fn require(tool: &str, package: &str) {
 fn run(cmd: &mut Command, what: &str) {
     let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     if !o.status.success() {
-        panic!("{what} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        panic!(
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! wall-clock time. The offset is read once at start.
 
 fn now(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -18,7 +21,9 @@ impl MonoToWall {
     pub fn now() -> Self {
         let mono = now(libc::CLOCK_MONOTONIC);
         let wall = now(libc::CLOCK_REALTIME);
-        MonoToWall { offset: wall as i128 - mono as i128 }
+        MonoToWall {
+            offset: wall as i128 - mono as i128,
+        }
     }
 
     pub fn wall(&self, mono_ns: u64) -> i64 {

@@ -67,7 +67,9 @@ impl Counter {
         match self {
             Counter::CaptureRecordsRead => "loupe_capture_records_read_total",
             Counter::CaptureRecordsMalformed => "loupe_capture_records_malformed_total",
-            Counter::CaptureRecordsDroppedMailboxFull => "loupe_capture_records_dropped_mailbox_full_total",
+            Counter::CaptureRecordsDroppedMailboxFull => {
+                "loupe_capture_records_dropped_mailbox_full_total"
+            }
             Counter::ReassemblyConnsOpened => "loupe_reassembly_connections_opened_total",
             Counter::ReassemblyConnsEvicted => "loupe_reassembly_connections_evicted_total",
             Counter::ReassemblyGapBytes => "loupe_reassembly_gap_bytes_total",
@@ -104,6 +106,9 @@ impl Counters {
     }
 
     pub fn snapshot(&self) -> Vec<(String, u64)> {
-        Counter::ALL.iter().map(|c| (c.name().to_string(), self.get(*c))).collect()
+        Counter::ALL
+            .iter()
+            .map(|c| (c.name().to_string(), self.get(*c)))
+            .collect()
     }
 }

@@ -3,7 +3,12 @@
 fn main() {
     let mut cap = loupe_bpf::Capture::load(&loupe_bpf::CaptureConfig::default()).expect("load");
     for p in cap.probes() {
-        println!("{:20} {:35} {}", p.program, p.tracepoint, p.error.as_deref().unwrap_or("attached"));
+        println!(
+            "{:20} {:35} {}",
+            p.program,
+            p.tracepoint,
+            p.error.as_deref().unwrap_or("attached")
+        );
     }
     let start = std::time::Instant::now();
     let (mut n, mut bytes) = (0usize, 0usize);

@@ -75,7 +75,10 @@ pub struct ConnEvent {
 /// One record of the ring buffer, borrowed from it.
 #[derive(Debug)]
 pub enum Event<'a> {
-    Data { hdr: DataEventHeader, payload: &'a [u8] },
+    Data {
+        hdr: DataEventHeader,
+        payload: &'a [u8],
+    },
     Open(ConnEvent),
     Close(ConnEvent),
 }
@@ -93,7 +96,11 @@ pub enum DecodeError {
 
 impl Direction {
     pub fn from_raw(v: u32) -> Self {
-        if v == 0 { Direction::Egress } else { Direction::Ingress }
+        if v == 0 {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        }
     }
 }
 
@@ -110,7 +117,11 @@ impl Role {
 impl ConnEvent {
     /// `comm` as text.
     pub fn comm(&self) -> String {
-        let end = self.comm.iter().position(|b| *b == 0).unwrap_or(self.comm.len());
+        let end = self
+            .comm
+            .iter()
+            .position(|b| *b == 0)
+            .unwrap_or(self.comm.len());
         String::from_utf8_lossy(&self.comm[..end]).into_owned()
     }
 
@@ -156,14 +167,19 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
             let hdr: DataEventHeader = read_pod(bytes).ok_or(DecodeError::Short(bytes.len()))?;
             let start = size_of::<DataEventHeader>();
             let end = start + hdr.len as usize;
-            let payload = bytes
-                .get(start..end)
-                .ok_or(DecodeError::BadLength { len: hdr.len, have: bytes.len().saturating_sub(start) })?;
+            let payload = bytes.get(start..end).ok_or(DecodeError::BadLength {
+                len: hdr.len,
+                have: bytes.len().saturating_sub(start),
+            })?;
             Ok(Event::Data { hdr, payload })
         }
         EV_OPEN | EV_CLOSE => {
             let c: ConnEvent = read_pod(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            Ok(if h.kind == EV_OPEN { Event::Open(c) } else { Event::Close(c) })
+            Ok(if h.kind == EV_OPEN {
+                Event::Open(c)
+            } else {
+                Event::Close(c)
+            })
         }
         k => Err(DecodeError::UnknownKind(k)),
     }
@@ -177,7 +193,11 @@ mod tests {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));
 
     fn c(name: &str) -> usize {
-        C_LAYOUT.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} missing from layout.c")).1
+        C_LAYOUT
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} missing from layout.c"))
+            .1
     }
 
     #[test]
@@ -186,30 +206,75 @@ mod tests {
         assert_eq!(offset_of!(EventHeader, kind), c("loupe_event_header.kind"));
         assert_eq!(offset_of!(EventHeader, tgid), c("loupe_event_header.tgid"));
         assert_eq!(offset_of!(EventHeader, fd), c("loupe_event_header.fd"));
-        assert_eq!(offset_of!(EventHeader, generation), c("loupe_event_header.generation"));
-        assert_eq!(offset_of!(EventHeader, ts_ns), c("loupe_event_header.ts_ns"));
+        assert_eq!(
+            offset_of!(EventHeader, generation),
+            c("loupe_event_header.generation")
+        );
+        assert_eq!(
+            offset_of!(EventHeader, ts_ns),
+            c("loupe_event_header.ts_ns")
+        );
 
-        assert_eq!(size_of::<DataEventHeader>() + CHUNK, c("loupe_data_event.size"));
+        assert_eq!(
+            size_of::<DataEventHeader>() + CHUNK,
+            c("loupe_data_event.size")
+        );
         assert_eq!(offset_of!(DataEventHeader, h), c("loupe_data_event.h"));
-        assert_eq!(offset_of!(DataEventHeader, offset), c("loupe_data_event.offset"));
+        assert_eq!(
+            offset_of!(DataEventHeader, offset),
+            c("loupe_data_event.offset")
+        );
         assert_eq!(offset_of!(DataEventHeader, len), c("loupe_data_event.len"));
-        assert_eq!(offset_of!(DataEventHeader, gap_after), c("loupe_data_event.gap_after"));
-        assert_eq!(offset_of!(DataEventHeader, direction), c("loupe_data_event.direction"));
-        assert_eq!(offset_of!(DataEventHeader, source), c("loupe_data_event.source"));
+        assert_eq!(
+            offset_of!(DataEventHeader, gap_after),
+            c("loupe_data_event.gap_after")
+        );
+        assert_eq!(
+            offset_of!(DataEventHeader, direction),
+            c("loupe_data_event.direction")
+        );
+        assert_eq!(
+            offset_of!(DataEventHeader, source),
+            c("loupe_data_event.source")
+        );
         assert_eq!(size_of::<DataEventHeader>(), c("loupe_data_event.payload"));
 
         assert_eq!(size_of::<ConnEvent>(), c("loupe_conn_event.size"));
         assert_eq!(offset_of!(ConnEvent, h), c("loupe_conn_event.h"));
         assert_eq!(offset_of!(ConnEvent, role), c("loupe_conn_event.role"));
         assert_eq!(offset_of!(ConnEvent, family), c("loupe_conn_event.family"));
-        assert_eq!(offset_of!(ConnEvent, protocol), c("loupe_conn_event.protocol"));
-        assert_eq!(offset_of!(ConnEvent, local_port), c("loupe_conn_event.local_port"));
-        assert_eq!(offset_of!(ConnEvent, remote_port), c("loupe_conn_event.remote_port"));
-        assert_eq!(offset_of!(ConnEvent, local_addr), c("loupe_conn_event.local_addr"));
-        assert_eq!(offset_of!(ConnEvent, remote_addr), c("loupe_conn_event.remote_addr"));
-        assert_eq!(offset_of!(ConnEvent, bytes_sent), c("loupe_conn_event.bytes_sent"));
-        assert_eq!(offset_of!(ConnEvent, bytes_recv), c("loupe_conn_event.bytes_recv"));
-        assert_eq!(offset_of!(ConnEvent, start_boottime_ns), c("loupe_conn_event.start_boottime_ns"));
+        assert_eq!(
+            offset_of!(ConnEvent, protocol),
+            c("loupe_conn_event.protocol")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, local_port),
+            c("loupe_conn_event.local_port")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, remote_port),
+            c("loupe_conn_event.remote_port")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, local_addr),
+            c("loupe_conn_event.local_addr")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, remote_addr),
+            c("loupe_conn_event.remote_addr")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, bytes_sent),
+            c("loupe_conn_event.bytes_sent")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, bytes_recv),
+            c("loupe_conn_event.bytes_recv")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, start_boottime_ns),
+            c("loupe_conn_event.start_boottime_ns")
+        );
         assert_eq!(offset_of!(ConnEvent, comm), c("loupe_conn_event.comm"));
 
         assert_eq!(CHUNK, c("LOUPE_CHUNK"));
@@ -225,7 +290,10 @@ mod tests {
         let mut d = vec![0u8; size_of::<DataEventHeader>() + 2];
         d[0] = EV_DATA as u8;
         d[offset_of!(DataEventHeader, len)] = 5;
-        assert!(matches!(decode(&d).unwrap_err(), DecodeError::BadLength { len: 5, have: 2 }));
+        assert!(matches!(
+            decode(&d).unwrap_err(),
+            DecodeError::BadLength { len: 5, have: 2 }
+        ));
         d[offset_of!(DataEventHeader, len)] = 2;
         match decode(&d).unwrap() {
             Event::Data { payload, .. } => assert_eq!(payload.len(), 2),

@@ -57,7 +57,12 @@ pub struct CaptureConfig {
 
 impl Default for CaptureConfig {
     fn default() -> Self {
-        CaptureConfig { payload_cap: 16 * 1024, ring_bytes: 64 << 20, wakeup_bytes: 256 * 1024, exclude_tgid: std::process::id() }
+        CaptureConfig {
+            payload_cap: 16 * 1024,
+            ring_bytes: 64 << 20,
+            wakeup_bytes: 256 * 1024,
+            exclude_tgid: std::process::id(),
+        }
     }
 }
 
@@ -79,7 +84,11 @@ pub enum LoadError {
     #[error("map `{0}` missing from the eBPF object")]
     MissingMap(&'static str),
     #[error("map `{name}`: {source}")]
-    Map { name: &'static str, #[source] source: aya::maps::MapError },
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
     #[error("no probe attached; first error: {0}")]
     NothingAttached(String),
 }
@@ -114,13 +123,24 @@ impl Capture {
             if let Some(e) = &error {
                 tracing::warn!(program = name, tracepoint = %format!("{category}:{tp}"), error = %e, "probe not attached");
             }
-            probes.push(ProbeStatus { program: name, tracepoint: format!("{category}:{tp}"), error });
+            probes.push(ProbeStatus {
+                program: name,
+                tracepoint: format!("{category}:{tp}"),
+                error,
+            });
         }
         if probes.iter().all(|p| p.error.is_some()) {
-            return Err(LoadError::NothingAttached(probes[0].error.clone().unwrap_or_default()));
+            return Err(LoadError::NothingAttached(
+                probes[0].error.clone().unwrap_or_default(),
+            ));
         }
-        let map = ebpf.take_map("events").ok_or(LoadError::MissingMap("events"))?;
-        let ring = RingBuf::try_from(map).map_err(|source| LoadError::Map { name: "events", source })?;
+        let map = ebpf
+            .take_map("events")
+            .ok_or(LoadError::MissingMap("events"))?;
+        let ring = RingBuf::try_from(map).map_err(|source| LoadError::Map {
+            name: "events",
+            source,
+        })?;
         Ok(Capture { ebpf, ring, probes })
     }
 
@@ -130,7 +150,11 @@ impl Capture {
 
     /// Waits up to `timeout_ms` for the ring buffer to have data.
     pub fn wait(&self, timeout_ms: i32) {
-        let mut pfd = libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.ring.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: `pfd` is a valid pollfd array of length 1 for the call's duration.
         unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
     }
@@ -147,12 +171,21 @@ impl Capture {
 
     /// The kernel counters, summed over CPUs.
     pub fn stats(&self) -> Result<KernelStats, LoadError> {
-        let map = self.ebpf.map("stats").ok_or(LoadError::MissingMap("stats"))?;
+        let map = self
+            .ebpf
+            .map("stats")
+            .ok_or(LoadError::MissingMap("stats"))?;
         let arr: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(|source| LoadError::Map { name: "stats", source })?;
+            PerCpuArray::try_from(map).map_err(|source| LoadError::Map {
+                name: "stats",
+                source,
+            })?;
         let mut values = Vec::with_capacity(Stat::ALL.len());
         for s in Stat::ALL {
-            let v = arr.get(&s.index(), 0).map_err(|source| LoadError::Map { name: "stats", source })?;
+            let v = arr.get(&s.index(), 0).map_err(|source| LoadError::Map {
+                name: "stats",
+                source,
+            })?;
             values.push((s, v.iter().sum()));
         }
         Ok(KernelStats { values })
@@ -165,8 +198,10 @@ fn attach(ebpf: &mut Ebpf, name: &str, category: &str, tp: &str) -> Result<(), S
         .ok_or_else(|| format!("program {name} missing from the object"))?
         .try_into()
         .map_err(|e| format!("{e}"))?;
-    prog.load().map_err(|e| format!("load: {}", error_chain(&e)))?;
-    prog.attach(category, tp).map_err(|e| format!("attach: {}", error_chain(&e)))?;
+    prog.load()
+        .map_err(|e| format!("load: {}", error_chain(&e)))?;
+    prog.attach(category, tp)
+        .map_err(|e| format!("attach: {}", error_chain(&e)))?;
     Ok(())
 }
 

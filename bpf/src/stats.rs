@@ -75,6 +75,10 @@ pub struct KernelStats {
 
 impl KernelStats {
     pub fn get(&self, s: Stat) -> u64 {
-        self.values.iter().find(|(k, _)| *k == s).map(|(_, v)| *v).unwrap_or(0)
+        self.values
+            .iter()
+            .find(|(k, _)| *k == s)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
     }
 }

@@ -37,11 +37,22 @@ pub fn ensure_mounted(path: &str, fstype: &str) -> Result<&'static str, String> 
     let (src, target, ty) = (c(fstype)?, c(path)?, c(fstype)?);
     // SAFETY: all three pointers are valid NUL-terminated strings that
     // outlive the call; a null `data` pointer is allowed by mount(2).
-    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            ty.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc == 0 {
         Ok("mounted now")
     } else {
-        Err(format!("mount -t {fstype} {fstype} {path}: {}", std::io::Error::last_os_error()))
+        Err(format!(
+            "mount -t {fstype} {fstype} {path}: {}",
+            std::io::Error::last_os_error()
+        ))
     }
 }
 
@@ -56,7 +67,11 @@ pub fn prepare_host() -> Result<(), String> {
 pub fn host_checks() -> Vec<Check> {
     let mut out = Vec::new();
     let uname = rustix_uname();
-    out.push(Check { name: "kernel", ok: true, detail: uname });
+    out.push(Check {
+        name: "kernel",
+        ok: true,
+        detail: uname,
+    });
     let btf = Path::new(BTF).exists();
     out.push(Check {
         name: "btf",
@@ -72,12 +87,24 @@ pub fn host_checks() -> Vec<Check> {
     out.push(Check {
         name: "privileges",
         ok: euid == 0,
-        detail: if euid == 0 { "running as root".into() } else { format!("euid {euid}: run as root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)") },
+        detail: if euid == 0 {
+            "running as root".into()
+        } else {
+            format!("euid {euid}: run as root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)")
+        },
     });
     for (path, fstype, name) in [(TRACEFS, "tracefs", "tracefs"), (BPFFS, "bpf", "bpffs")] {
         match ensure_mounted(path, fstype) {
-            Ok(what) => out.push(Check { name, ok: true, detail: format!("{path}: {what}") }),
-            Err(e) => out.push(Check { name, ok: false, detail: e }),
+            Ok(what) => out.push(Check {
+                name,
+                ok: true,
+                detail: format!("{path}: {what}"),
+            }),
+            Err(e) => out.push(Check {
+                name,
+                ok: false,
+                detail: e,
+            }),
         }
     }
     out
@@ -91,8 +118,17 @@ fn rustix_uname() -> String {
         return "unknown".into();
     }
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine))
+    format!(
+        "{} {} {}",
+        field(&u.sysname),
+        field(&u.release),
+        field(&u.machine)
+    )
 }

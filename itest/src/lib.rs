@@ -24,7 +24,10 @@ impl Proc {
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        Ok(Proc { child, name: name.into() })
+        Ok(Proc {
+            child,
+            name: name.into(),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -63,7 +66,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// A TCP port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
@@ -82,19 +88,29 @@ pub fn loupe_bin() -> PathBuf {
     if let Ok(p) = std::env::var("LOUPE_BIN") {
         return p.into();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
     for profile in ["release", "debug"] {
         let p = target.join(profile).join("loupe");
         if p.exists() {
             return p;
         }
     }
-    panic!("no loupe binary: run `cargo build --release -p loupe-nodes` first (the README's test command does)");
+    panic!(
+        "no loupe binary: run `cargo build --release -p loupe-nodes` first (the README's test command does)"
+    );
 }
 
 pub fn which(tool: &str) -> Result<PathBuf> {
-    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output()?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()?;
     let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if p.is_empty() {
         bail!("{tool} not found: the README's test command installs it");
@@ -112,9 +128,16 @@ impl Nats {
     pub fn start(dir: &Path) -> Result<Nats> {
         let port = free_port();
         let bin = which("nats-server")?;
-        let p = Proc::spawn("nats-server", Command::new(bin).args(["-a", "127.0.0.1", "-p", &port.to_string()]), &dir.join("nats.log"))?;
+        let p = Proc::spawn(
+            "nats-server",
+            Command::new(bin).args(["-a", "127.0.0.1", "-p", &port.to_string()]),
+            &dir.join("nats.log"),
+        )?;
         wait_for_port(port, Duration::from_secs(10))?;
-        Ok(Nats { url: format!("nats://127.0.0.1:{port}"), _proc: p })
+        Ok(Nats {
+            url: format!("nats://127.0.0.1:{port}"),
+            _proc: p,
+        })
     }
 }
 
@@ -131,24 +154,47 @@ impl Agent {
         let log = dir.join(format!("agent-{node}.log"));
         let proc = Proc::spawn(
             "loupe agent",
-            Command::new(loupe_bin()).args(["agent", "--node", node, "--nats", &nats.url]).args(extra),
+            Command::new(loupe_bin())
+                .args(["agent", "--node", node, "--nats", &nats.url])
+                .args(extra),
             &log,
         )?;
-        let a = Agent { node: node.into(), nats_url: nats.url.clone(), proc, log };
+        let a = Agent {
+            node: node.into(),
+            nats_url: nats.url.clone(),
+            proc,
+            log,
+        };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
-            if std::fs::read_to_string(&a.log).unwrap_or_default().contains("answering on NATS") {
+            if std::fs::read_to_string(&a.log)
+                .unwrap_or_default()
+                .contains("answering on NATS")
+            {
                 return Ok(a);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        bail!("agent did not come up: {}", std::fs::read_to_string(&a.log).unwrap_or_default())
+        bail!(
+            "agent did not come up: {}",
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        )
     }
 
     /// Rows of `table` as JSON objects (`loupe tail -o jsonl`), with the tail's stderr.
     pub fn tail(&self, columns: &str) -> Result<(Vec<serde_json::Value>, String)> {
         let out = Command::new(loupe_bin())
-            .args(["tail", "-o", "jsonl", "--node", &self.node, "--nats", &self.nats_url, "--columns", columns])
+            .args([
+                "tail",
+                "-o",
+                "jsonl",
+                "--node",
+                &self.node,
+                "--nats",
+                &self.nats_url,
+                "--columns",
+                columns,
+            ])
             .output()?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
@@ -156,7 +202,9 @@ impl Agent {
         }
         let mut rows = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            rows.push(serde_json::from_str(line).with_context(|| format!("bad jsonl line {line:?}"))?);
+            rows.push(
+                serde_json::from_str(line).with_context(|| format!("bad jsonl line {line:?}"))?,
+            );
         }
         Ok((rows, stderr))
     }
@@ -192,7 +240,10 @@ impl Nginx {
         let port = free_port();
         let root = dir.join("www");
         std::fs::create_dir_all(&root)?;
-        std::fs::write(root.join("index.html"), "<html><body>hello from nginx</body></html>\n")?;
+        std::fs::write(
+            root.join("index.html"),
+            "<html><body>hello from nginx</body></html>\n",
+        )?;
         std::fs::write(root.join("big.bin"), vec![b'x'; 1 << 20])?;
         let upstream = upstream_port
             .map(|p| format!("location /slow {{ proxy_pass http://127.0.0.1:{p}; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}"))
@@ -226,11 +277,20 @@ http {{
         let bin = which("nginx")?;
         let proc = Proc::spawn(
             "nginx",
-            Command::new(bin).arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf")).args(["-g", "daemon off;"]),
+            Command::new(bin)
+                .arg("-p")
+                .arg(dir)
+                .arg("-c")
+                .arg(dir.join("nginx.conf"))
+                .args(["-g", "daemon off;"]),
             &dir.join("nginx.out"),
         )?;
         wait_for_port(port, Duration::from_secs(10))?;
-        Ok(Nginx { port, dir: dir.to_path_buf(), proc })
+        Ok(Nginx {
+            port,
+            dir: dir.to_path_buf(),
+            proc,
+        })
     }
 
     /// nginx's own timings of the requests for `uri`, in ms (1 ms
@@ -241,7 +301,10 @@ http {{
         for l in text.lines() {
             let f: Vec<&str> = l.split(' ').collect();
             if f.len() == 5 && f[1] == uri {
-                out.push((f[3].parse::<f64>()? * 1e3, f[4].parse::<f64>().unwrap_or(f64::NAN) * 1e3));
+                out.push((
+                    f[3].parse::<f64>()? * 1e3,
+                    f[4].parse::<f64>().unwrap_or(f64::NAN) * 1e3,
+                ));
             }
         }
         Ok(out)
@@ -265,7 +328,11 @@ http {{
 pub fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

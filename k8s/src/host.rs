@@ -105,11 +105,15 @@ impl HostMetadata {
         let cmdline = std::fs::read(dir.join("cmdline"))
             .map(|b| {
                 let s: Vec<&[u8]> = b.split(|c| *c == 0).filter(|p| !p.is_empty()).collect();
-                s.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join(" ")
+                s.iter()
+                    .map(|p| String::from_utf8_lossy(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             })
             .unwrap_or_default();
-        let container =
-            std::fs::read_to_string(dir.join("cgroup")).map(|c| container_id(&c)).unwrap_or_default();
+        let container = std::fs::read_to_string(dir.join("cgroup"))
+            .map(|c| container_id(&c))
+            .unwrap_or_default();
         let env = std::fs::read(dir.join("environ")).unwrap_or_default();
         let otel = OtelIdentity::from_environ(&env);
         ProcessInfo {
@@ -172,7 +176,9 @@ impl OtelIdentity {
                 explicit_name = Some(v.trim().to_string());
             } else if let Some(attrs) = var.strip_prefix("OTEL_RESOURCE_ATTRIBUTES=") {
                 for kv in attrs.split(',') {
-                    let Some((k, v)) = kv.split_once('=') else { continue };
+                    let Some((k, v)) = kv.split_once('=') else {
+                        continue;
+                    };
                     let v = percent_decode(v.trim());
                     match k.trim() {
                         "service.name" => id.service_name = v,
@@ -192,7 +198,11 @@ impl OtelIdentity {
 
     /// `k8s.namespace.name`, else `service.namespace`.
     pub fn namespace(&self) -> &str {
-        if self.k8s_namespace.is_empty() { &self.service_namespace } else { &self.k8s_namespace }
+        if self.k8s_namespace.is_empty() {
+            &self.service_namespace
+        } else {
+            &self.k8s_namespace
+        }
     }
 
     fn qualified(&self, name: &str, ns: &str) -> String {
@@ -205,7 +215,11 @@ impl OtelIdentity {
 
     /// `namespace/name` of the service (`service.namespace` first).
     pub fn service(&self) -> String {
-        let ns = if self.service_namespace.is_empty() { &self.k8s_namespace } else { &self.service_namespace };
+        let ns = if self.service_namespace.is_empty() {
+            &self.k8s_namespace
+        } else {
+            &self.service_namespace
+        };
         self.qualified(&self.service_name, ns)
     }
 
@@ -245,21 +259,35 @@ mod tests {
         assert_eq!(id.service(), "shop/cart");
         assert_eq!(id.namespace(), "shop");
         assert_eq!(id.pod(), "shop/cart-7d9-x");
-        let only_k8s = OtelIdentity::from_environ(b"OTEL_RESOURCE_ATTRIBUTES=service.name=api,k8s.namespace.name=prod\0");
+        let only_k8s = OtelIdentity::from_environ(
+            b"OTEL_RESOURCE_ATTRIBUTES=service.name=api,k8s.namespace.name=prod\0",
+        );
         assert_eq!(only_k8s.service(), "prod/api");
         assert_eq!(only_k8s.pod(), "");
         assert_eq!(OtelIdentity::from_environ(b"X=1\0").service(), "");
         // Malformed input does not panic.
-        let _ = OtelIdentity::from_environ("OTEL_RESOURCE_ATTRIBUTES=%,=,a=%zz,b=%4,c=%é\0".as_bytes());
+        let _ =
+            OtelIdentity::from_environ("OTEL_RESOURCE_ATTRIBUTES=%,=,a=%zz,b=%4,c=%é\0".as_bytes());
     }
 
     #[test]
     fn container_ids_from_cgroup_paths() {
         let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert_eq!(container_id(&format!("0::/system.slice/docker-{id}.scope\n")), id);
-        assert_eq!(container_id(&format!("0::/kubepods/burstable/pod1/cri-containerd-{id}.scope\n")), id);
+        assert_eq!(
+            container_id(&format!("0::/system.slice/docker-{id}.scope\n")),
+            id
+        );
+        assert_eq!(
+            container_id(&format!(
+                "0::/kubepods/burstable/pod1/cri-containerd-{id}.scope\n"
+            )),
+            id
+        );
         assert_eq!(container_id(&format!("12:memory:/docker/{id}\n")), id);
-        assert_eq!(container_id("0::/user.slice/user-0.slice/session-1.scope\n"), "");
+        assert_eq!(
+            container_id("0::/user.slice/user-0.slice/session-1.scope\n"),
+            ""
+        );
     }
 
     #[test]
@@ -275,14 +303,29 @@ mod tests {
         let gone = md.lookup(u32::MAX - 1);
         assert_eq!(gone.pid, u32::MAX - 1);
         // An exited process described by the kernel's hint.
-        let hint = ProcessHint { start_ticks: 42, comm: "curl".into() };
+        let hint = ProcessHint {
+            start_ticks: 42,
+            comm: "curl".into(),
+        };
         let h = md.lookup_hinted(u32::MAX - 2, Some(&hint));
-        assert_eq!((h.upid.as_str(), h.cmdline.as_str()), (format!("n1:{}:42", u32::MAX - 2).as_str(), "curl"));
+        assert_eq!(
+            (h.upid.as_str(), h.cmdline.as_str()),
+            (format!("n1:{}:42", u32::MAX - 2).as_str(), "curl")
+        );
         // Our own pid with a hint naming an older process of that pid: the hint wins.
-        let old = md.lookup_hinted(me, Some(&ProcessHint { start_ticks: 1, comm: "old".into() }));
+        let old = md.lookup_hinted(
+            me,
+            Some(&ProcessHint {
+                start_ticks: 1,
+                comm: "old".into(),
+            }),
+        );
         assert_eq!(old.cmdline, "old");
         // And with the right start time, /proc's answer.
-        let right = ProcessHint { start_ticks: info.start_ticks, comm: "x".into() };
+        let right = ProcessHint {
+            start_ticks: info.start_ticks,
+            comm: "x".into(),
+        };
         assert_eq!(md.lookup_hinted(me, Some(&right)).cmdline, info.cmdline);
     }
 }

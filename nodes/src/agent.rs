@@ -35,7 +35,9 @@ pub struct AgentArgs {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "node".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "node".into())
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -44,36 +46,65 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         None => NodeName::sanitized(&hostname()),
     };
     let cfg = CaptureConfig {
-        payload_cap: args.payload_cap.min((loupe_bpf::events::CHUNK * loupe_bpf::events::MAX_CHUNKS) as u32),
+        payload_cap: args
+            .payload_cap
+            .min((loupe_bpf::events::CHUNK * loupe_bpf::events::MAX_CHUNKS) as u32),
         ring_bytes: args.ring_kib.clamp(64, 4 << 20) << 10,
         ..CaptureConfig::default()
     };
-    let cap = Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;
+    let cap =
+        Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;
     let attached = cap.probes().iter().filter(|p| p.error.is_none()).count() as u32;
     let total = cap.probes().len() as u32;
     tracing::info!(node = %node, attached, total, payload_cap = cfg.payload_cap, ring_bytes = cfg.ring_bytes, "probes loaded");
-    let kernel = loupe_bpf::sys::host_checks().into_iter().find(|c| c.name == "kernel").map(|c| c.detail).unwrap_or_default();
+    let kernel = loupe_bpf::sys::host_checks()
+        .into_iter()
+        .find(|c| c.name == "kernel")
+        .map(|c| c.detail)
+        .unwrap_or_default();
 
     let system = actix::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
         let client = args.nats.connect(&format!("loupe-agent-{node}")).await?;
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(CaptureShared::default());
-        let retention = RetentionConfig { max_bytes: args.retention_mb << 20, max_age: args.retention, ..Default::default() };
+        let retention = RetentionConfig {
+            max_bytes: args.retention_mb << 20,
+            max_age: args.retention,
+            ..Default::default()
+        };
         let store_arbiter = Arbiter::new();
         let c2 = counters.clone();
-        let store = TableStore::start_in_arbiter(&store_arbiter.handle(), move |_| TableStore::new(retention, c2));
+        let store = TableStore::start_in_arbiter(&store_arbiter.handle(), move |_| {
+            TableStore::new(retention, c2)
+        });
         let reasm_arbiter = Arbiter::new();
-        let (c3, s2, n2) = (counters.clone(), store.clone().recipient(), node.to_string());
+        let (c3, s2, n2) = (
+            counters.clone(),
+            store.clone().recipient(),
+            node.to_string(),
+        );
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
             Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3)
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = capture::spawn(cap, reasm.recipient(), counters.clone(), shared.clone(), CaptureLoopConfig::default(), stop.clone());
+        let thread = capture::spawn(
+            cap,
+            reasm.recipient(),
+            counters.clone(),
+            shared.clone(),
+            CaptureLoopConfig::default(),
+            stop.clone(),
+        );
 
         let service = Service {
             client,
-            info: NodeInfo { node: node.clone(), kernel, probes_attached: attached, probes_total: total },
+            info: NodeInfo {
+                node: node.clone(),
+                kernel,
+                probes_attached: attached,
+                probes_total: total,
+            },
             store,
             counters: counters.clone(),
             capture: shared.clone(),

@@ -31,7 +31,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     println!("host");
     for c in loupe_bpf::sys::host_checks() {
         ok &= c.ok;
-        println!("  {:<11} {:<4} {}", c.name, if c.ok { "ok" } else { "FAIL" }, c.detail);
+        println!(
+            "  {:<11} {:<4} {}",
+            c.name,
+            if c.ok { "ok" } else { "FAIL" },
+            c.detail
+        );
     }
     println!("probes");
     match loupe_bpf::Capture::load(&loupe_bpf::CaptureConfig::default()) {
@@ -53,13 +58,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("  FAILED to load: {e}");
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     match rt.block_on(agent_statuses(&args.nats)) {
-        Ok(statuses) if statuses.is_empty() => println!("agents\n  none answered via {}", args.nats.url),
+        Ok(statuses) if statuses.is_empty() => {
+            println!("agents\n  none answered via {}", args.nats.url)
+        }
         Ok(statuses) => {
             println!("agents (via {})", args.nats.url);
             for s in statuses {
-                println!("  {}: kernel {}, probes {}/{}", s.node, s.kernel, s.probes_attached, s.probes_total);
+                println!(
+                    "  {}: kernel {}, probes {}/{}",
+                    s.node, s.kernel, s.probes_attached, s.probes_total
+                );
                 for name in LOSS_COUNTERS {
                     println!("    {name:<52} {}", s.counter(name));
                 }
@@ -67,8 +79,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => println!("agents\n  not checked: {e:#}"),
     }
-    println!("{}", if ok { "ready" } else { "NOT ready: see FAIL lines above" });
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "{}",
+        if ok {
+            "ready"
+        } else {
+            "NOT ready: see FAIL lines above"
+        }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Status of every agent that answers within half a second.
@@ -76,7 +99,13 @@ async fn agent_statuses(nats: &crate::NatsArgs) -> anyhow::Result<Vec<NodeStatus
     let client = nats.connect("loupe-check").await?;
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;
-    client.publish_with_reply(String::from(Subject::status_all()), inbox, codec::encode(Kind::StatusRequest, &())?.into()).await?;
+    client
+        .publish_with_reply(
+            String::from(Subject::status_all()),
+            inbox,
+            codec::encode(Kind::StatusRequest, &())?.into(),
+        )
+        .await?;
     client.flush().await?;
     let mut out = Vec::new();
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {

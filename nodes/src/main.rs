@@ -6,10 +6,12 @@ mod tail;
 
 use clap::{Parser, Subcommand};
 
-
-
 #[derive(Parser)]
-#[command(name = "loupe", version, about = "Zero-instrumentation observability: every request, from the kernel")]
+#[command(
+    name = "loupe",
+    version,
+    about = "Zero-instrumentation observability: every request, from the kernel"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -28,9 +30,17 @@ enum Cmd {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The agent logs its progress; commands print results and only warnings.
-    let default = if matches!(cli.cmd, Cmd::Agent(_)) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOUPE_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let default = if matches!(cli.cmd, Cmd::Agent(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("LOUPE_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.cmd {
         Cmd::Agent(a) => agent::run(a),
         Cmd::Check(a) => check::run(a),
@@ -49,7 +59,11 @@ fn main() -> std::process::ExitCode {
 #[derive(clap::Args, Clone, Debug)]
 pub struct NatsArgs {
     /// NATS server URL.
-    #[arg(long = "nats", env = "LOUPE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long = "nats",
+        env = "LOUPE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub url: String,
 }
 
@@ -59,10 +73,21 @@ impl NatsArgs {
         let opts = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(std::time::Duration::from_secs(3));
-        match tokio::time::timeout(std::time::Duration::from_secs(5), opts.connect(self.url.as_str())).await {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            opts.connect(self.url.as_str()),
+        )
+        .await
+        {
             Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => anyhow::bail!("cannot reach nats-server at {}: {e} (start one, or pass --nats / LOUPE_NATS_URL)", self.url),
-            Err(_) => anyhow::bail!("cannot reach nats-server at {}: timed out after 5s", self.url),
+            Ok(Err(e)) => anyhow::bail!(
+                "cannot reach nats-server at {}: {e} (start one, or pass --nats / LOUPE_NATS_URL)",
+                self.url
+            ),
+            Err(_) => anyhow::bail!(
+                "cannot reach nats-server at {}: timed out after 5s",
+                self.url
+            ),
         }
     }
 }

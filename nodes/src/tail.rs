@@ -43,8 +43,19 @@ pub struct TailArgs {
     nats: crate::NatsArgs,
 }
 
-const TABLE_COLUMNS: &[&str] =
-    &["time_", "node", "pid", "trace_role", "remote_addr", "remote_port", "req_method", "req_path", "resp_status", "resp_latency", "service"];
+const TABLE_COLUMNS: &[&str] = &[
+    "time_",
+    "node",
+    "pid",
+    "trace_role",
+    "remote_addr",
+    "remote_port",
+    "req_method",
+    "req_path",
+    "resp_status",
+    "resp_latency",
+    "service",
+];
 
 struct NodeAnswer {
     batches: Vec<RecordBatch>,
@@ -54,23 +65,39 @@ struct NodeAnswer {
 }
 
 pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run_async(args))
 }
 
 async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     if loupe_topology::schema::table(&args.table).is_none() {
-        anyhow::bail!("unknown table {:?}; tables: {}", args.table, loupe_topology::schema::TABLES.join(", "));
+        anyhow::bail!(
+            "unknown table {:?}; tables: {}",
+            args.table,
+            loupe_topology::schema::TABLES.join(", ")
+        );
     }
     let client = args.nats.connect("loupe-tail").await?;
     let subject = match &args.node {
         Some(n) => Subject::node_tail(&NodeName::new(n)?),
         None => Subject::tail_all(),
     };
-    let req = TailRequest { table: args.table.clone(), since_ns: args.since.map(|d| d.as_nanos() as u64), limit: args.limit };
+    let req = TailRequest {
+        table: args.table.clone(),
+        since_ns: args.since.map(|d| d.as_nanos() as u64),
+        limit: args.limit,
+    };
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;
-    client.publish_with_reply(String::from(subject.clone()), inbox, codec::encode(Kind::TailRequest, &req)?.into()).await?;
+    client
+        .publish_with_reply(
+            String::from(subject.clone()),
+            inbox,
+            codec::encode(Kind::TailRequest, &req)?.into(),
+        )
+        .await?;
     client.flush().await?;
 
     let mut answers: BTreeMap<String, NodeAnswer> = BTreeMap::new();
@@ -89,16 +116,24 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             Ok(None) => break,
             Err(_) => {
                 for (n, a) in answers.iter_mut().filter(|(_, a)| !a.done) {
-                    a.error = Some(format!("node {n} stopped answering mid-reply (nothing for {CHUNK_GAP:?})"));
+                    a.error = Some(format!(
+                        "node {n} stopped answering mid-reply (nothing for {CHUNK_GAP:?})"
+                    ));
                     a.done = true;
                 }
                 break;
             }
         };
         let chunk: TailChunk = codec::decode(Kind::TailChunk, &msg.payload)?;
-        let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer { batches: Vec::new(), done: false, status: None, error: None });
+        let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer {
+            batches: Vec::new(),
+            done: false,
+            status: None,
+            error: None,
+        });
         if !chunk.ipc.is_empty() {
-            let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(chunk.ipc), None)?;
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(chunk.ipc), None)?;
             for b in reader {
                 entry.batches.push(b?);
             }
@@ -161,13 +196,18 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
                 s.probes_total,
                 s.counter("loupe_capture_ringbuf_dropped_events_total"),
                 s.counter("loupe_reassembly_gap_bytes_total"),
-                s.counter("loupe_capture_records_dropped_mailbox_full_total") + s.counter("loupe_store_rows_dropped_mailbox_full_total"),
+                s.counter("loupe_capture_records_dropped_mailbox_full_total")
+                    + s.counter("loupe_store_rows_dropped_mailbox_full_total"),
                 s.counter("loupe_store_rows_evicted_total"),
             ),
             (None, None) => eprintln!("node {node}: {rows} rows (no status)"),
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn project(batches: &[RecordBatch], columns: &[String]) -> anyhow::Result<Vec<RecordBatch>> {
@@ -181,7 +221,8 @@ fn project(batches: &[RecordBatch], columns: &[String]) -> anyhow::Result<Vec<Re
             .iter()
             .map(|c| {
                 schema.index_of(c).map_err(|_| {
-                    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    let names: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
                     anyhow::anyhow!("unknown column {c:?}; columns: {}", names.join(", "))
                 })
             })

@@ -57,7 +57,10 @@ pub fn peek_kind(bytes: &[u8]) -> Result<u16, CodecError> {
     }
     let theirs = u16::from_le_bytes([bytes[4], bytes[5]]);
     if theirs != WIRE_VERSION {
-        return Err(CodecError::Version { theirs, ours: WIRE_VERSION });
+        return Err(CodecError::Version {
+            theirs,
+            ours: WIRE_VERSION,
+        });
     }
     Ok(u16::from_le_bytes([bytes[6], bytes[7]]))
 }
@@ -79,15 +82,28 @@ mod tests {
 
     #[test]
     fn round_trip_and_mismatches() {
-        let req = TailRequest { table: "http_events".into(), since_ns: Some(30_000_000_000), limit: None };
+        let req = TailRequest {
+            table: "http_events".into(),
+            since_ns: Some(30_000_000_000),
+            limit: None,
+        };
         let b = encode(Kind::TailRequest, &req).unwrap();
         let back: TailRequest = decode(Kind::TailRequest, &b).unwrap();
         assert_eq!(back, req);
-        assert!(matches!(decode::<TailRequest>(Kind::Status, &b), Err(CodecError::Kind { got: 1, .. })));
+        assert!(matches!(
+            decode::<TailRequest>(Kind::Status, &b),
+            Err(CodecError::Kind { got: 1, .. })
+        ));
         let mut old = b.clone();
         old[4] = 9;
-        assert!(matches!(decode::<TailRequest>(Kind::TailRequest, &old), Err(CodecError::Version { theirs: 9, .. })));
-        assert!(matches!(decode::<TailRequest>(Kind::TailRequest, b"nope"), Err(CodecError::NotLoupe(4))));
+        assert!(matches!(
+            decode::<TailRequest>(Kind::TailRequest, &old),
+            Err(CodecError::Version { theirs: 9, .. })
+        ));
+        assert!(matches!(
+            decode::<TailRequest>(Kind::TailRequest, b"nope"),
+            Err(CodecError::NotLoupe(4))
+        ));
         assert!(decode::<TailRequest>(Kind::TailRequest, &b[..10]).is_err());
     }
 }

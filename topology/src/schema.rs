@@ -58,13 +58,25 @@ pub fn http_events() -> SchemaRef {
 }
 
 /// Columns every table answers from `upid` (process metadata), in order.
-pub const METADATA_COLUMNS: &[&str] = &["node", "pid", "cmdline", "container", "namespace", "service", "pod"];
+pub const METADATA_COLUMNS: &[&str] = &[
+    "node",
+    "pid",
+    "cmdline",
+    "container",
+    "namespace",
+    "service",
+    "pod",
+];
 
 /// The schema rows are stored in: the table's schema without the metadata
 /// columns, which are derived from `upid` when the table is read.
 pub fn stored(table: &SchemaRef) -> SchemaRef {
-    let fields: Vec<_> =
-        table.fields().iter().filter(|f| !METADATA_COLUMNS.contains(&f.name().as_str())).cloned().collect();
+    let fields: Vec<_> = table
+        .fields()
+        .iter()
+        .filter(|f| !METADATA_COLUMNS.contains(&f.name().as_str()))
+        .cloned()
+        .collect();
     Arc::new(Schema::new(fields))
 }
 

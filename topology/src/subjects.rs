@@ -15,7 +15,9 @@ pub struct NodeName(String);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SubjectError {
-    #[error("node name {0:?} cannot be a NATS subject token: use letters, digits, '-' and '_' only")]
+    #[error(
+        "node name {0:?} cannot be a NATS subject token: use letters, digits, '-' and '_' only"
+    )]
     BadToken(String),
 }
 
@@ -24,8 +26,14 @@ impl NodeName {
     pub fn new(name: &str) -> Result<Self, SubjectError> {
         let ok = !name.is_empty()
             && name.len() <= 128
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok { Ok(NodeName(name.to_string())) } else { Err(SubjectError::BadToken(name.to_string())) }
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(NodeName(name.to_string()))
+        } else {
+            Err(SubjectError::BadToken(name.to_string()))
+        }
     }
 
     /// A node name made from any host name: characters that cannot be in a
@@ -33,7 +41,13 @@ impl NodeName {
     pub fn sanitized(name: &str) -> Self {
         let s: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .take(128)
             .collect();
         NodeName(if s.is_empty() { "node".into() } else { s })
@@ -98,7 +112,10 @@ mod tests {
         for bad in ["", "a.b", "a*", ">", "a b"] {
             assert_eq!(NodeName::new(bad), Err(SubjectError::BadToken(bad.into())));
         }
-        assert_eq!(NodeName::sanitized("host.example.com").as_str(), "host-example-com");
+        assert_eq!(
+            NodeName::sanitized("host.example.com").as_str(),
+            "host-example-com"
+        );
     }
 
     #[test]

@@ -62,7 +62,12 @@ pub struct CaptureLoopConfig {
 
 impl Default for CaptureLoopConfig {
     fn default() -> Self {
-        CaptureLoopConfig { max_records: 4096, max_payload: 4 << 20, max_delay: Duration::from_millis(5), poll_ms: 5 }
+        CaptureLoopConfig {
+            max_records: 4096,
+            max_payload: 4 << 20,
+            max_delay: Duration::from_millis(5),
+            poll_ms: 5,
+        }
     }
 }
 

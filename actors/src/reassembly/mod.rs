@@ -36,7 +36,9 @@ struct ConnKey {
 enum Proto {
     /// Not decided yet: the first bytes of each direction (up to
     /// INFER_BYTES) and the timestamp of the first of them.
-    Unknown { first: [(u64, Vec<u8>); 2] },
+    Unknown {
+        first: [(u64, Vec<u8>); 2],
+    },
     Http(Box<HttpConnection>),
     /// Not a traced protocol: bytes are counted and dropped.
     Ignored,
@@ -74,7 +76,9 @@ impl Conn {
             // and holding later bytes back would let the other direction run
             // ahead and break request/response pairing. Late bytes are counted.
             streams: [StreamReassembler::new(0), StreamReassembler::new(0)],
-            proto: Proto::Unknown { first: [(0, Vec::new()), (0, Vec::new())] },
+            proto: Proto::Unknown {
+                first: [(0, Vec::new()), (0, Vec::new())],
+            },
             meta: None,
             last_mono: 0,
             reported: StreamStats::default(),
@@ -93,8 +97,12 @@ fn dir_index(d: Direction) -> usize {
 /// Which HTTP stream a direction carries, given the role.
 fn kind_of(role: Role, d: Direction) -> Option<MessageKind> {
     match (role, d) {
-        (Role::Client, Direction::Egress) | (Role::Server, Direction::Ingress) => Some(MessageKind::Request),
-        (Role::Client, Direction::Ingress) | (Role::Server, Direction::Egress) => Some(MessageKind::Response),
+        (Role::Client, Direction::Egress) | (Role::Server, Direction::Ingress) => {
+            Some(MessageKind::Request)
+        }
+        (Role::Client, Direction::Ingress) | (Role::Server, Direction::Egress) => {
+            Some(MessageKind::Response)
+        }
         (Role::Unknown, _) => None,
     }
 }
@@ -109,7 +117,11 @@ pub struct ReassemblyConfig {
 
 impl Default for ReassemblyConfig {
     fn default() -> Self {
-        ReassemblyConfig { max_connections: 65_536, idle_timeout: Duration::from_secs(300), http: HttpConfig::default() }
+        ReassemblyConfig {
+            max_connections: 65_536,
+            idle_timeout: Duration::from_secs(300),
+            http: HttpConfig::default(),
+        }
     }
 }
 
@@ -126,7 +138,12 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
-    pub fn new(cfg: ReassemblyConfig, node: &str, store: Recipient<HttpRows>, counters: Arc<Counters>) -> Self {
+    pub fn new(
+        cfg: ReassemblyConfig,
+        node: &str,
+        store: Recipient<HttpRows>,
+        counters: Arc<Counters>,
+    ) -> Self {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
         Reassembly {
             cfg,
@@ -144,7 +161,9 @@ impl Reassembly {
     fn conn_entry(&mut self, key: ConnKey) -> &mut Conn {
         if !self.conns.contains(&key) {
             self.counters.add(Counter::ReassemblyConnsOpened, 1);
-            if let Some((old_key, mut old)) = self.conns.push(key, Conn::new(key.tgid, Role::Unknown)) {
+            if let Some((old_key, mut old)) =
+                self.conns.push(key, Conn::new(key.tgid, Role::Unknown))
+            {
                 if old_key != key {
                     self.counters.add(Counter::ReassemblyConnsEvicted, 1);
                     Self::finish_conn(&mut old, self.newest_mono, &mut self.records);
@@ -157,7 +176,11 @@ impl Reassembly {
     }
 
     fn on_open(&mut self, c: &ConnEvent) {
-        let key = ConnKey { tgid: c.h.tgid, fd: c.h.fd, generation: c.h.generation };
+        let key = ConnKey {
+            tgid: c.h.tgid,
+            fd: c.h.fd,
+            generation: c.h.generation,
+        };
         let role = Role::from_raw(c.role);
         let conn = self.conn_entry(key);
         if role != Role::Unknown {
@@ -166,7 +189,10 @@ impl Reassembly {
         conn.udp = c.protocol == libc::IPPROTO_UDP as u16;
         conn.addrs = Some(c.addrs());
         conn.last_mono = c.h.ts_ns;
-        conn.hint = Some(ProcessHint { start_ticks: c.start_ticks(), comm: c.comm() });
+        conn.hint = Some(ProcessHint {
+            start_ticks: c.start_ticks(),
+            comm: c.comm(),
+        });
         // Read /proc now, while the process is most likely alive: short-lived
         // clients (curl) may be gone by the time their first record is parsed.
         let mut conn = self.conns.pop(&key).expect("entry inserted above");
@@ -175,7 +201,11 @@ impl Reassembly {
     }
 
     fn on_close(&mut self, c: &ConnEvent) {
-        let key = ConnKey { tgid: c.h.tgid, fd: c.h.fd, generation: c.h.generation };
+        let key = ConnKey {
+            tgid: c.h.tgid,
+            fd: c.h.fd,
+            generation: c.h.generation,
+        };
         if let Some(mut conn) = self.conns.pop(&key) {
             Self::finish_conn(&mut conn, c.h.ts_ns, &mut self.records);
             self.report(&mut conn);
@@ -204,7 +234,13 @@ impl Reassembly {
                 Piece::Gap(g) => pieces.push((ts, None, g)),
             });
             for (ts, data, gap) in pieces {
-                Self::feed(conn, d, ts, data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)), records);
+                Self::feed(
+                    conn,
+                    d,
+                    ts,
+                    data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)),
+                    records,
+                );
             }
         }
         if let Proto::Http(h) = &mut conn.proto {
@@ -213,7 +249,11 @@ impl Reassembly {
     }
 
     fn on_data(&mut self, hdr: &DataEventHeader, payload: &[u8]) {
-        let key = ConnKey { tgid: hdr.h.tgid, fd: hdr.h.fd, generation: hdr.h.generation };
+        let key = ConnKey {
+            tgid: hdr.h.tgid,
+            fd: hdr.h.fd,
+            generation: hdr.h.generation,
+        };
         self.newest_mono = self.newest_mono.max(hdr.h.ts_ns);
         let mut records = std::mem::take(&mut self.records);
         let conn = self.conn_entry(key);
@@ -221,7 +261,10 @@ impl Reassembly {
         let d = Direction::from_raw(hdr.direction);
         if matches!(conn.proto, Proto::Ignored) || conn.udp {
             conn.proto = Proto::Ignored;
-            self.counters.add(Counter::ReassemblyIgnoredBytes, payload.len() as u64 + hdr.gap_after as u64);
+            self.counters.add(
+                Counter::ReassemblyIgnoredBytes,
+                payload.len() as u64 + hdr.gap_after as u64,
+            );
             self.records = records;
             return;
         }
@@ -235,16 +278,34 @@ impl Reassembly {
                 Self::feed(conn, d, hdr.h.ts_ns, Piece::Data(payload), &mut records);
             }
             if hdr.gap_after > 0 {
-                Self::feed(conn, d, hdr.h.ts_ns, Piece::Gap(hdr.gap_after as u64), &mut records);
+                Self::feed(
+                    conn,
+                    d,
+                    hdr.h.ts_ns,
+                    Piece::Gap(hdr.gap_after as u64),
+                    &mut records,
+                );
             }
         } else {
             let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
-            stream.push(hdr.offset, hdr.h.ts_ns, payload, hdr.gap_after as u64, &mut |ts, p| match p {
-                Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
-                Piece::Gap(g) => pieces.push((ts, None, g)),
-            });
+            stream.push(
+                hdr.offset,
+                hdr.h.ts_ns,
+                payload,
+                hdr.gap_after as u64,
+                &mut |ts, p| match p {
+                    Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
+                    Piece::Gap(g) => pieces.push((ts, None, g)),
+                },
+            );
             for (ts, data, gap) in pieces {
-                Self::feed(conn, d, ts, data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)), &mut records);
+                Self::feed(
+                    conn,
+                    d,
+                    ts,
+                    data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)),
+                    &mut records,
+                );
             }
         }
         self.records = records;
@@ -257,7 +318,13 @@ impl Reassembly {
     }
 
     /// One ordered piece of one direction into the protocol state.
-    fn feed(conn: &mut Conn, d: Direction, ts: u64, piece: Piece<'_>, records: &mut Vec<HttpRecord>) {
+    fn feed(
+        conn: &mut Conn,
+        d: Direction,
+        ts: u64,
+        piece: Piece<'_>,
+        records: &mut Vec<HttpRecord>,
+    ) {
         loop {
             match &mut conn.proto {
                 Proto::Ignored => return,
@@ -266,7 +333,9 @@ impl Reassembly {
                         conn.proto = Proto::Ignored;
                         return;
                     }
-                    let Some(kind) = kind_of(conn.role, d) else { return };
+                    let Some(kind) = kind_of(conn.role, d) else {
+                        return;
+                    };
                     match piece {
                         Piece::Data(b) => h.push(kind, ts, b, records),
                         Piece::Gap(g) => h.push_gap(kind, ts, g, records),
@@ -304,7 +373,9 @@ impl Reassembly {
                             let is_req = matches!(http::infer(probe), Inference::Request);
                             if conn.role == Role::Unknown {
                                 conn.role = match (is_req, d) {
-                                    (true, Direction::Egress) | (false, Direction::Ingress) => Role::Client,
+                                    (true, Direction::Egress) | (false, Direction::Ingress) => {
+                                        Role::Client
+                                    }
                                     _ => Role::Server,
                                 };
                             }
@@ -313,9 +384,16 @@ impl Reassembly {
                             let rest_start = if held.is_empty() { 0 } else { take };
                             let mut h = Box::new(HttpConnection::new(HttpConfig::default()));
                             // Bytes the other direction held for inference came earlier: first.
-                            let other = if d == Direction::Egress { Direction::Ingress } else { Direction::Egress };
-                            let (other_ts, other_held) = std::mem::take(&mut first[dir_index(other)]);
-                            if let (Some(kind), false) = (kind_of(conn.role, other), other_held.is_empty()) {
+                            let other = if d == Direction::Egress {
+                                Direction::Ingress
+                            } else {
+                                Direction::Egress
+                            };
+                            let (other_ts, other_held) =
+                                std::mem::take(&mut first[dir_index(other)]);
+                            if let (Some(kind), false) =
+                                (kind_of(conn.role, other), other_held.is_empty())
+                            {
                                 h.push(kind, other_ts, &other_held, records);
                             }
                             if let Some(kind) = kind_of(conn.role, d) {
@@ -348,18 +426,36 @@ impl Reassembly {
             s.late_bytes += st.stats.late_bytes;
         }
         let c = &self.counters;
-        c.add(Counter::ReassemblyGapBytes, s.gap_bytes - conn.reported.gap_bytes);
-        c.add(Counter::ReassemblyCappedBytes, s.capped_bytes - conn.reported.capped_bytes);
-        c.add(Counter::ReassemblyLateBytes, s.late_bytes - conn.reported.late_bytes);
+        c.add(
+            Counter::ReassemblyGapBytes,
+            s.gap_bytes - conn.reported.gap_bytes,
+        );
+        c.add(
+            Counter::ReassemblyCappedBytes,
+            s.capped_bytes - conn.reported.capped_bytes,
+        );
+        c.add(
+            Counter::ReassemblyLateBytes,
+            s.late_bytes - conn.reported.late_bytes,
+        );
         conn.reported = s;
         if let Proto::Http(h) = &conn.proto {
             let n = h.stats();
             let o = &conn.reported_http;
             c.add(Counter::HttpRecords, n.records - o.records);
             c.add(Counter::HttpParseErrors, n.parse_errors - o.parse_errors);
-            c.add(Counter::HttpMessagesLost, n.messages_lost_to_gaps - o.messages_lost_to_gaps);
-            c.add(Counter::HttpUnansweredRequests, n.unanswered_requests - o.unanswered_requests);
-            c.add(Counter::HttpUnmatchedResponses, n.unmatched_responses - o.unmatched_responses);
+            c.add(
+                Counter::HttpMessagesLost,
+                n.messages_lost_to_gaps - o.messages_lost_to_gaps,
+            );
+            c.add(
+                Counter::HttpUnansweredRequests,
+                n.unanswered_requests - o.unanswered_requests,
+            );
+            c.add(
+                Counter::HttpUnmatchedResponses,
+                n.unmatched_responses - o.unmatched_responses,
+            );
             conn.reported_http = n.clone();
         }
     }
@@ -381,8 +477,14 @@ impl Reassembly {
         for mut record in self.records.drain(..) {
             http::redact_headers(&mut record.req.headers);
             http::redact_headers(&mut record.resp.headers);
-            let time_ns = self.clock.wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
-            self.rows.push(HttpRow { conn: meta.clone(), time_ns, record });
+            let time_ns = self
+                .clock
+                .wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
+            self.rows.push(HttpRow {
+                conn: meta.clone(),
+                time_ns,
+                record,
+            });
         }
     }
 
@@ -417,11 +519,15 @@ impl Reassembly {
         let limit = self.cfg.idle_timeout.as_nanos() as u64;
         let now = self.newest_mono;
         loop {
-            let Some((_, c)) = self.conns.peek_lru() else { break };
+            let Some((_, c)) = self.conns.peek_lru() else {
+                break;
+            };
             if now.saturating_sub(c.last_mono) <= limit {
                 break;
             }
-            let Some((_, mut conn)) = self.conns.pop_lru() else { break };
+            let Some((_, mut conn)) = self.conns.pop_lru() else {
+                break;
+            };
             self.counters.add(Counter::ReassemblyConnsEvicted, 1);
             Self::finish_conn(&mut conn, now, &mut self.records);
             self.report(&mut conn);
@@ -458,7 +564,12 @@ impl Handler<EventBatch> for Reassembly {
         // Held out-of-order data that its hole did not fill within the batch
         // becomes a gap now: records in the ring are nearly always in order,
         // and waiting longer would hold rows back.
-        let held: Vec<ConnKey> = self.conns.iter().filter(|(_, c)| c.streams.iter().any(|s| s.has_held())).map(|(k, _)| *k).collect();
+        let held: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.streams.iter().any(|s| s.has_held()))
+            .map(|(k, _)| *k)
+            .collect();
         for key in held {
             if let Some(mut conn) = self.conns.pop(&key) {
                 for d in [Direction::Egress, Direction::Ingress] {
@@ -468,7 +579,13 @@ impl Handler<EventBatch> for Reassembly {
                         Piece::Gap(g) => pieces.push((ts, None, g)),
                     });
                     for (ts, data, gap) in pieces {
-                        Self::feed(&mut conn, d, ts, data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)), &mut self.records);
+                        Self::feed(
+                            &mut conn,
+                            d,
+                            ts,
+                            data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)),
+                            &mut self.records,
+                        );
                     }
                 }
                 self.emit_records(&mut conn);
@@ -479,7 +596,6 @@ impl Handler<EventBatch> for Reassembly {
         self.flush_rows();
     }
 }
-
 
 /// Pixie's `trace_role`: 1 client side, 2 server side, 0 unknown.
 fn trace_role(r: Role) -> i64 {

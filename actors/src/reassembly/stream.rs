@@ -54,7 +54,13 @@ impl StreamReassembler {
     /// `max_held_bytes` bounds the data waiting for a hole to fill; 0 makes
     /// every hole a gap at once.
     pub fn new(max_held_bytes: usize) -> Self {
-        StreamReassembler { next: 0, held: BTreeMap::new(), held_bytes: 0, max_held_bytes, stats: StreamStats::default() }
+        StreamReassembler {
+            next: 0,
+            held: BTreeMap::new(),
+            held_bytes: 0,
+            max_held_bytes,
+            stats: StreamStats::default(),
+        }
     }
 
     /// Offset of the next byte expected.
@@ -80,14 +86,28 @@ impl StreamReassembler {
 
     /// Takes one record: `data` at `offset`, followed by `gap_after` bytes the
     /// kernel did not copy. `out(ts, piece)` receives the ordered stream.
-    pub fn push(&mut self, offset: u64, ts: u64, data: &[u8], gap_after: u64, out: &mut impl FnMut(u64, Piece<'_>)) {
+    pub fn push(
+        &mut self,
+        offset: u64,
+        ts: u64,
+        data: &[u8],
+        gap_after: u64,
+        out: &mut impl FnMut(u64, Piece<'_>),
+    ) {
         if offset > self.next {
-            let held = Held { ts, data: data.to_vec(), gap_after };
+            let held = Held {
+                ts,
+                data: data.to_vec(),
+                gap_after,
+            };
             self.held_bytes += held.data.len();
             if let Some(old) = self.held.insert(offset, held) {
                 self.held_bytes -= old.data.len();
             }
-            if self.max_held_bytes == 0 || self.held_bytes > self.max_held_bytes || self.held.len() > 64 {
+            if self.max_held_bytes == 0
+                || self.held_bytes > self.max_held_bytes
+                || self.held.len() > 64
+            {
                 self.give_up_first(out);
             }
             return;
@@ -127,7 +147,14 @@ impl StreamReassembler {
     }
 
     /// `offset <= next` here: delivers what lies at or past `next`.
-    fn deliver(&mut self, offset: u64, ts: u64, data: &[u8], gap_after: u64, out: &mut impl FnMut(u64, Piece<'_>)) {
+    fn deliver(
+        &mut self,
+        offset: u64,
+        ts: u64,
+        data: &[u8],
+        gap_after: u64,
+        out: &mut impl FnMut(u64, Piece<'_>),
+    ) {
         let behind = self.next - offset;
         let len = data.len() as u64;
         if behind < len {
@@ -196,9 +223,33 @@ mod tests {
     #[test]
     fn in_order_capped_and_lost() {
         let mut r = StreamReassembler::default();
-        let out = run(&mut r, &[(0, b"abc".to_vec(), 5), (8, b"de".to_vec(), 0), (20, b"z".to_vec(), 0)], true);
-        assert_eq!(out, vec![Out::D(b"abc".to_vec()), Out::G(5), Out::D(b"de".to_vec()), Out::G(10), Out::D(b"z".to_vec())]);
-        assert_eq!(r.stats, StreamStats { gap_bytes: 10, capped_bytes: 5, late_bytes: 0 });
+        let out = run(
+            &mut r,
+            &[
+                (0, b"abc".to_vec(), 5),
+                (8, b"de".to_vec(), 0),
+                (20, b"z".to_vec(), 0),
+            ],
+            true,
+        );
+        assert_eq!(
+            out,
+            vec![
+                Out::D(b"abc".to_vec()),
+                Out::G(5),
+                Out::D(b"de".to_vec()),
+                Out::G(10),
+                Out::D(b"z".to_vec())
+            ]
+        );
+        assert_eq!(
+            r.stats,
+            StreamStats {
+                gap_bytes: 10,
+                capped_bytes: 5,
+                late_bytes: 0
+            }
+        );
         assert_eq!(r.next_offset(), 21);
         // A record whose hole was given up on is late, not delivered twice.
         let late = run(&mut r, &[(10, b"xy".to_vec(), 0)], true);

@@ -18,7 +18,13 @@ impl Handler<HttpRows> for Collector {
 
 fn conn_ev(kind: u32, fd: u32, role: u32, proto: u16) -> Record {
     let c = ConnEvent {
-        h: EventHeader { kind, tgid: std::process::id(), fd, generation: fd, ts_ns: 1 },
+        h: EventHeader {
+            kind,
+            tgid: std::process::id(),
+            fd,
+            generation: fd,
+            ts_ns: 1,
+        },
         role,
         family: libc::AF_INET as u16,
         protocol: proto,
@@ -28,13 +34,31 @@ fn conn_ev(kind: u32, fd: u32, role: u32, proto: u16) -> Record {
         remote_addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         ..Default::default()
     };
-    if kind == EV_OPEN { Record::Open(c) } else { Record::Close(c) }
+    if kind == EV_OPEN {
+        Record::Open(c)
+    } else {
+        Record::Close(c)
+    }
 }
 
 /// Appends a data record to `b`.
-fn data(b: &mut EventBatch, fd: u32, dir: Direction, offset: u64, ts: u64, bytes: &[u8], gap_after: u32) {
+fn data(
+    b: &mut EventBatch,
+    fd: u32,
+    dir: Direction,
+    offset: u64,
+    ts: u64,
+    bytes: &[u8],
+    gap_after: u32,
+) {
     let hdr = DataEventHeader {
-        h: EventHeader { kind: EV_DATA, tgid: std::process::id(), fd, generation: fd, ts_ns: ts },
+        h: EventHeader {
+            kind: EV_DATA,
+            tgid: std::process::id(),
+            fd,
+            generation: fd,
+            ts_ns: ts,
+        },
         offset,
         len: bytes.len() as u32,
         gap_after,
@@ -70,18 +94,39 @@ const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 #[test]
 fn server_request_one_byte_per_record() {
     let mut b = EventBatch::default();
-    b.records.push(conn_ev(EV_OPEN, 5, 2, libc::IPPROTO_TCP as u16));
+    b.records
+        .push(conn_ev(EV_OPEN, 5, 2, libc::IPPROTO_TCP as u16));
     for (i, byte) in REQ.iter().enumerate() {
-        data(&mut b, 5, Direction::Ingress, i as u64, 1000 + i as u64, &[*byte], 0);
+        data(
+            &mut b,
+            5,
+            Direction::Ingress,
+            i as u64,
+            1000 + i as u64,
+            &[*byte],
+            0,
+        );
     }
     data(&mut b, 5, Direction::Egress, 0, 5000, RESP, 0);
-    b.records.push(conn_ev(EV_CLOSE, 5, 2, libc::IPPROTO_TCP as u16));
+    b.records
+        .push(conn_ev(EV_CLOSE, 5, 2, libc::IPPROTO_TCP as u16));
     let (rows, _) = run_batches(vec![b]);
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
-    assert_eq!((r.record.req.method.as_str(), r.record.req.path.as_str(), r.record.resp.status), ("GET", "/a", 200));
+    assert_eq!(
+        (
+            r.record.req.method.as_str(),
+            r.record.req.path.as_str(),
+            r.record.resp.status
+        ),
+        ("GET", "/a", 200)
+    );
     assert_eq!(r.conn.trace_role, 2);
-    assert_eq!(r.record.latency_ns(), 5000 - 1000, "last response byte minus first request byte");
+    assert_eq!(
+        r.record.latency_ns(),
+        5000 - 1000,
+        "last response byte minus first request byte"
+    );
     assert_eq!(r.conn.process.pid, std::process::id());
 }
 
@@ -98,7 +143,8 @@ fn role_inferred_when_open_was_not_seen() {
 #[test]
 fn lost_record_is_a_counted_gap_and_parsing_resumes() {
     let mut b = EventBatch::default();
-    b.records.push(conn_ev(EV_OPEN, 7, 2, libc::IPPROTO_TCP as u16));
+    b.records
+        .push(conn_ev(EV_OPEN, 7, 2, libc::IPPROTO_TCP as u16));
     // First exchange.
     data(&mut b, 7, Direction::Ingress, 0, 10, REQ, 0);
     data(&mut b, 7, Direction::Egress, 0, 20, RESP, 0);
@@ -108,8 +154,17 @@ fn lost_record_is_a_counted_gap_and_parsing_resumes() {
     data(&mut b, 7, Direction::Egress, RESP.len() as u64, 40, RESP, 0);
     // Third exchange is whole.
     data(&mut b, 7, Direction::Ingress, 2 * off, 50, REQ, 0);
-    data(&mut b, 7, Direction::Egress, 2 * RESP.len() as u64, 60, RESP, 0);
-    b.records.push(conn_ev(EV_CLOSE, 7, 2, libc::IPPROTO_TCP as u16));
+    data(
+        &mut b,
+        7,
+        Direction::Egress,
+        2 * RESP.len() as u64,
+        60,
+        RESP,
+        0,
+    );
+    b.records
+        .push(conn_ev(EV_CLOSE, 7, 2, libc::IPPROTO_TCP as u16));
     let (rows, counters) = run_batches(vec![b]);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(counters.get(Counter::ReassemblyGapBytes), 10);
@@ -119,14 +174,23 @@ fn lost_record_is_a_counted_gap_and_parsing_resumes() {
 fn capped_body_keeps_the_stream_in_sync() {
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
     let mut b = EventBatch::default();
-    b.records.push(conn_ev(EV_OPEN, 8, 2, libc::IPPROTO_TCP as u16));
+    b.records
+        .push(conn_ev(EV_OPEN, 8, 2, libc::IPPROTO_TCP as u16));
     data(&mut b, 8, Direction::Ingress, 0, 10, REQ, 0);
     // The kernel copied the head and 1000 body bytes, then announced the rest.
     let mut first = head.to_vec();
     first.extend(std::iter::repeat_n(b'x', 1000));
     data(&mut b, 8, Direction::Egress, 0, 20, &first, 99_000);
     data(&mut b, 8, Direction::Ingress, REQ.len() as u64, 30, REQ, 0);
-    data(&mut b, 8, Direction::Egress, (head.len() + 100_000) as u64, 40, RESP, 0);
+    data(
+        &mut b,
+        8,
+        Direction::Egress,
+        (head.len() + 100_000) as u64,
+        40,
+        RESP,
+        0,
+    );
     let (rows, counters) = run_batches(vec![b]);
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].record.resp.body_size, 100_000);
@@ -137,10 +201,20 @@ fn capped_body_keeps_the_stream_in_sync() {
 #[test]
 fn udp_and_non_http_are_ignored() {
     let mut b = EventBatch::default();
-    b.records.push(conn_ev(EV_OPEN, 9, 1, libc::IPPROTO_UDP as u16));
+    b.records
+        .push(conn_ev(EV_OPEN, 9, 1, libc::IPPROTO_UDP as u16));
     data(&mut b, 9, Direction::Egress, 0, 10, REQ, 0);
-    b.records.push(conn_ev(EV_OPEN, 10, 2, libc::IPPROTO_TCP as u16));
-    data(&mut b, 10, Direction::Ingress, 0, 10, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-ish", 0);
+    b.records
+        .push(conn_ev(EV_OPEN, 10, 2, libc::IPPROTO_TCP as u16));
+    data(
+        &mut b,
+        10,
+        Direction::Ingress,
+        0,
+        10,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-ish",
+        0,
+    );
     data(&mut b, 10, Direction::Ingress, 31, 20, REQ, 0);
     let (rows, counters) = run_batches(vec![b]);
     assert!(rows.is_empty());

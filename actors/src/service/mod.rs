@@ -42,10 +42,18 @@ impl Service {
     pub async fn run(self) -> anyhow::Result<()> {
         let n = &self.info.node;
         let subs = vec![
-            self.client.subscribe(String::from(Subject::node_tail(n))).await?,
-            self.client.subscribe(String::from(Subject::tail_all())).await?,
-            self.client.subscribe(String::from(Subject::node_status(n))).await?,
-            self.client.subscribe(String::from(Subject::status_all())).await?,
+            self.client
+                .subscribe(String::from(Subject::node_tail(n)))
+                .await?,
+            self.client
+                .subscribe(String::from(Subject::tail_all()))
+                .await?,
+            self.client
+                .subscribe(String::from(Subject::node_status(n)))
+                .await?,
+            self.client
+                .subscribe(String::from(Subject::status_all()))
+                .await?,
         ];
         let mut all = futures::stream::select_all(subs);
         tracing::info!(node = %n, "answering on NATS");
@@ -61,7 +69,9 @@ impl Service {
     }
 
     async fn answer(&self, msg: async_nats::Message) -> anyhow::Result<()> {
-        let Some(reply) = msg.reply.clone() else { return Ok(()) };
+        let Some(reply) = msg.reply.clone() else {
+            return Ok(());
+        };
         match codec::peek_kind(&msg.payload) {
             Ok(k) if k == Kind::TailRequest as u16 => {
                 let req: TailRequest = codec::decode(Kind::TailRequest, &msg.payload)?;
@@ -69,17 +79,31 @@ impl Service {
             }
             Ok(k) if k == Kind::StatusRequest as u16 => {
                 let status = self.status().await;
-                self.client.publish(reply, codec::encode(Kind::Status, &status)?.into()).await?;
+                self.client
+                    .publish(reply, codec::encode(Kind::Status, &status)?.into())
+                    .await?;
                 Ok(())
             }
-            Ok(k) => self.send_error(reply, format!("unexpected message kind {k}")).await,
+            Ok(k) => {
+                self.send_error(reply, format!("unexpected message kind {k}"))
+                    .await
+            }
             Err(e) => self.send_error(reply, e.to_string()).await,
         }
     }
 
     async fn send_error(&self, reply: async_nats::Subject, error: String) -> anyhow::Result<()> {
-        let chunk = TailChunk { node: self.info.node.to_string(), seq: 0, last: true, ipc: Vec::new(), status: None, error: Some(error) };
-        self.client.publish(reply, codec::encode(Kind::TailChunk, &chunk)?.into()).await?;
+        let chunk = TailChunk {
+            node: self.info.node.to_string(),
+            seq: 0,
+            last: true,
+            ipc: Vec::new(),
+            status: None,
+            error: Some(error),
+        };
+        self.client
+            .publish(reply, codec::encode(Kind::TailChunk, &chunk)?.into())
+            .await?;
         Ok(())
     }
 
@@ -102,10 +126,22 @@ impl Service {
     }
 
     async fn tail(&self, reply: async_nats::Subject, req: TailRequest) -> anyhow::Result<()> {
-        let batches = match self.store.send(Scan { table: req.table.clone(), since_ns: req.since_ns, limit: req.limit }).await {
+        let batches = match self
+            .store
+            .send(Scan {
+                table: req.table.clone(),
+                since_ns: req.since_ns,
+                limit: req.limit,
+            })
+            .await
+        {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return self.send_error(reply, e).await,
-            Err(e) => return self.send_error(reply, format!("table store unavailable: {e}")).await,
+            Err(e) => {
+                return self
+                    .send_error(reply, format!("table store unavailable: {e}"))
+                    .await;
+            }
         };
         let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
         let chunks = encode_chunks(&batches, limit)?;
@@ -121,7 +157,12 @@ impl Service {
                 status: last.then(|| status.clone()),
                 error: None,
             };
-            self.client.publish(reply.clone(), codec::encode(Kind::TailChunk, &chunk)?.into()).await?;
+            self.client
+                .publish(
+                    reply.clone(),
+                    codec::encode(Kind::TailChunk, &chunk)?.into(),
+                )
+                .await?;
         }
         self.client.flush().await?;
         Ok(())
@@ -132,7 +173,9 @@ impl Service {
 /// ROWS_PER_PIECE rows is never split further).
 pub fn encode_chunks(batches: &[RecordBatch], limit: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
-    let Some(first) = batches.first() else { return Ok(out) };
+    let Some(first) = batches.first() else {
+        return Ok(out);
+    };
     let schema = first.schema();
     let mut writer: Option<StreamWriter<Vec<u8>>> = None;
     for b in batches {

@@ -6,14 +6,17 @@ mod rows;
 pub use rows::{ConnMeta, HttpBatchBuilder, HttpRow, REDACTED_BODY};
 
 use actix::prelude::*;
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int64Array, StringArray, TimestampNanosecondArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int64Array, StringArray,
+    TimestampNanosecondArray,
+};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int32Type;
+use arrow::record_batch::RecordBatch;
 use loupe_k8s::ProcessInfo;
 use lru::LruCache;
-use std::num::NonZeroUsize;
-use arrow::compute::filter_record_batch;
-use arrow::record_batch::RecordBatch;
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,7 +107,11 @@ impl TableStore {
         if let Some((batch, _min, max_time)) = self.http.finish() {
             let bytes = batch.get_array_memory_size();
             self.bytes += bytes;
-            self.sealed.push_back(Sealed { batch, max_time, bytes });
+            self.sealed.push_back(Sealed {
+                batch,
+                max_time,
+                bytes,
+            });
         }
         self.evict();
     }
@@ -114,7 +121,8 @@ impl TableStore {
         while let Some(front) = self.sealed.front() {
             if self.bytes > self.cfg.max_bytes || front.max_time < cutoff {
                 self.bytes -= front.bytes;
-                self.counters.add(Counter::StoreRowsEvicted, front.batch.num_rows() as u64);
+                self.counters
+                    .add(Counter::StoreRowsEvicted, front.batch.num_rows() as u64);
                 self.sealed.pop_front();
             } else {
                 break;
@@ -151,7 +159,10 @@ impl TableStore {
             .collect();
         let dict = |f: fn(&ProcessInfo) -> &str| -> Result<ArrayRef, String> {
             let vals = StringArray::from_iter_values(infos.iter().map(f));
-            Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(vals)).map_err(|e| e.to_string())?))
+            Ok(Arc::new(
+                DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(vals))
+                    .map_err(|e| e.to_string())?,
+            ))
         };
         let pids = Int64Array::from_iter_values(infos.iter().map(|p| p.pid as i64));
         let full = loupe_topology::schema::http_events();
@@ -165,7 +176,10 @@ impl TableStore {
                 "namespace" => dict(|p| &p.namespace)?,
                 "service" => dict(|p| &p.service)?,
                 "pod" => dict(|p| &p.pod)?,
-                name => b.column_by_name(name).ok_or_else(|| format!("stored batch lacks {name}"))?.clone(),
+                name => b
+                    .column_by_name(name)
+                    .ok_or_else(|| format!("stored batch lacks {name}"))?
+                    .clone(),
             };
             cols.push(col);
         }
@@ -174,14 +188,23 @@ impl TableStore {
 
     /// The batches at or after `min_time`, boundary batches filtered, with
     /// their metadata columns.
-    fn scan(&mut self, since_ns: Option<u64>, limit: Option<u64>) -> Result<Vec<RecordBatch>, String> {
+    fn scan(
+        &mut self,
+        since_ns: Option<u64>,
+        limit: Option<u64>,
+    ) -> Result<Vec<RecordBatch>, String> {
         let stored = self.scan_stored(since_ns, limit)?;
         stored.iter().map(|b| self.with_metadata(b)).collect()
     }
 
-    fn scan_stored(&mut self, since_ns: Option<u64>, limit: Option<u64>) -> Result<Vec<RecordBatch>, String> {
+    fn scan_stored(
+        &mut self,
+        since_ns: Option<u64>,
+        limit: Option<u64>,
+    ) -> Result<Vec<RecordBatch>, String> {
         self.seal();
-        let min_time = since_ns.map(|s| wall_now_ns().saturating_sub(s.min(i64::MAX as u64) as i64));
+        let min_time =
+            since_ns.map(|s| wall_now_ns().saturating_sub(s.min(i64::MAX as u64) as i64));
         let mut out = Vec::new();
         for s in &self.sealed {
             let Some(min_time) = min_time else {
@@ -197,7 +220,10 @@ impl TableStore {
                 .as_any()
                 .downcast_ref::<TimestampNanosecondArray>()
                 .ok_or("time_ column is not a timestamp")?;
-            let keep: BooleanArray = time.iter().map(|t| Some(t.is_some_and(|t| t >= min_time))).collect();
+            let keep: BooleanArray = time
+                .iter()
+                .map(|t| Some(t.is_some_and(|t| t >= min_time)))
+                .collect();
             if keep.true_count() == time.len() {
                 out.push(s.batch.clone());
             } else if keep.true_count() > 0 {
@@ -240,7 +266,8 @@ impl Handler<HttpRows> for TableStore {
     type Result = ();
 
     fn handle(&mut self, msg: HttpRows, _: &mut Self::Context) {
-        self.counters.add(Counter::StoreRowsAppended, msg.0.len() as u64);
+        self.counters
+            .add(Counter::StoreRowsAppended, msg.0.len() as u64);
         for row in &msg.0 {
             let p = &row.conn.process;
             if !self.last_proc.as_ref().is_some_and(|l| Arc::ptr_eq(l, p)) {
@@ -276,7 +303,12 @@ impl Handler<GetStoreStats> for TableStore {
     fn handle(&mut self, _: GetStoreStats, _: &mut Self::Context) -> Self::Result {
         MessageResult(StoreStats {
             batches: self.sealed.len(),
-            rows: self.sealed.iter().map(|s| s.batch.num_rows()).sum::<usize>() + self.http.len(),
+            rows: self
+                .sealed
+                .iter()
+                .map(|s| s.batch.num_rows())
+                .sum::<usize>()
+                + self.http.len(),
             bytes: self.bytes,
         })
     }
@@ -290,11 +322,19 @@ mod tests {
     #[test]
     fn retention_by_bytes_and_age_drops_oldest_first() {
         let counters = Arc::new(Counters::default());
-        let cfg = RetentionConfig { max_bytes: usize::MAX, max_age: Duration::from_secs(60), batch_rows: 2, ..Default::default() };
+        let cfg = RetentionConfig {
+            max_bytes: usize::MAX,
+            max_age: Duration::from_secs(60),
+            batch_rows: 2,
+            ..Default::default()
+        };
         let mut s = TableStore::new(cfg, counters.clone());
         let now = wall_now_ns();
         // Two rows older than the max age, then four fresh ones.
-        for (t, p) in [(now - 120_000_000_000, "/old1"), (now - 119_000_000_000, "/old2")] {
+        for (t, p) in [
+            (now - 120_000_000_000, "/old1"),
+            (now - 119_000_000_000, "/old2"),
+        ] {
             s.http.append(&row(t, p));
         }
         s.seal();
@@ -307,7 +347,12 @@ mod tests {
             }
         }
         assert_eq!(s.sealed.len(), 2);
-        let all: usize = s.scan(None, None).unwrap().iter().map(|b| b.num_rows()).sum();
+        let all: usize = s
+            .scan(None, None)
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
         assert_eq!(all, 4);
         let newest = s.scan(Some(10_000_000_000), Some(3)).unwrap();
         assert_eq!(newest.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
@@ -315,9 +360,16 @@ mod tests {
         // not registered (appended directly), so node and pid come from the upid.
         let b = &newest[0];
         assert_eq!(b.schema(), loupe_topology::schema::http_events());
-        let pid = b.column_by_name("pid").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let pid = b
+            .column_by_name("pid")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(pid.value(0), 1);
-        let node = arrow::compute::cast(b.column_by_name("node").unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+        let node = arrow::compute::cast(
+            b.column_by_name("node").unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
         assert_eq!(node.as_string::<i32>().value(0), "n");
         // Byte bound: keep only as much as one batch.
         s.cfg.max_bytes = s.sealed[0].bytes;

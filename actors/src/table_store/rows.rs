@@ -1,7 +1,8 @@
 //! Rows as they leave the parsers, and their columnar form.
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampNanosecondBuilder,
 };
 use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
@@ -101,7 +102,8 @@ impl Default for HttpBatchBuilder {
 /// The stored schema of `http_events` (metadata columns come from `upid`).
 pub fn stored_schema() -> arrow::datatypes::SchemaRef {
     static S: std::sync::OnceLock<arrow::datatypes::SchemaRef> = std::sync::OnceLock::new();
-    S.get_or_init(|| loupe_topology::schema::stored(&loupe_topology::schema::http_events())).clone()
+    S.get_or_init(|| loupe_topology::schema::stored(&loupe_topology::schema::http_events()))
+        .clone()
 }
 
 /// Headers as a JSON object, written into `out` without allocating;
@@ -111,7 +113,10 @@ fn headers_json(out: &mut String, headers: &[(String, String)]) {
     out.push('{');
     let mut first = true;
     for (i, (name, value)) in headers.iter().enumerate() {
-        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if headers[..i]
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             continue;
         }
         if !first {
@@ -189,21 +194,36 @@ impl HttpBatchBuilder {
         self.encrypted.append_value(false);
         self.major.append_value(1);
         self.minor.append_value(r.resp.minor_version as i64);
-        let ct = if r.resp.content_type.is_empty() { &r.req.content_type } else { &r.resp.content_type };
+        let ct = if r.resp.content_type.is_empty() {
+            &r.req.content_type
+        } else {
+            &r.resp.content_type
+        };
         self.content_type.append_value(ct);
         headers_json(&mut self.json, &r.req.headers);
         self.req_headers.append_value(&self.json);
         self.req_method.append_value(&r.req.method);
         self.req_path.append_value(&r.req.path);
-        self.req_body.append_value(if r.req.body_size > 0 { REDACTED_BODY } else { "" });
-        self.req_body_size.append_value(r.req.body_size.min(i64::MAX as u64) as i64);
+        self.req_body.append_value(if r.req.body_size > 0 {
+            REDACTED_BODY
+        } else {
+            ""
+        });
+        self.req_body_size
+            .append_value(r.req.body_size.min(i64::MAX as u64) as i64);
         headers_json(&mut self.json, &r.resp.headers);
         self.resp_headers.append_value(&self.json);
         self.resp_status.append_value(r.resp.status as i64);
         self.resp_message.append_value(&r.resp.reason);
-        self.resp_body.append_value(if r.resp.body_size > 0 { REDACTED_BODY } else { "" });
-        self.resp_body_size.append_value(r.resp.body_size.min(i64::MAX as u64) as i64);
-        self.resp_latency.append_value(r.latency_ns().min(i64::MAX as u64) as i64);
+        self.resp_body.append_value(if r.resp.body_size > 0 {
+            REDACTED_BODY
+        } else {
+            ""
+        });
+        self.resp_body_size
+            .append_value(r.resp.body_size.min(i64::MAX as u64) as i64);
+        self.resp_latency
+            .append_value(r.latency_ns().min(i64::MAX as u64) as i64);
         self.rows += 1;
     }
 
@@ -242,7 +262,8 @@ impl HttpBatchBuilder {
         self.max_time = i64::MIN;
         // Invariant: the columns above match the stored schema of
         // `http_events` field for field; `batch_matches_schema` keeps it so.
-        let batch = RecordBatch::try_new(stored_schema(), cols).expect("http_events builder columns match the schema");
+        let batch = RecordBatch::try_new(stored_schema(), cols)
+            .expect("http_events builder columns match the schema");
         Some((batch, range.0, range.1))
     }
 }
@@ -253,9 +274,24 @@ pub(crate) mod tests {
     use loupe_protocol_parsers::http::HttpMessage;
 
     pub(crate) fn row(time_ns: i64, path: &str) -> HttpRow {
-        let mut req = HttpMessage { method: "GET".into(), path: path.into(), ts_start_ns: 100, ..Default::default() };
-        req.headers = vec![("Host".into(), "a".into()), ("X-A".into(), "1".into()), ("x-a".into(), "2\"".into())];
-        let resp = HttpMessage { status: 200, reason: "OK".into(), ts_end_ns: 350, body_size: 5, ..Default::default() };
+        let mut req = HttpMessage {
+            method: "GET".into(),
+            path: path.into(),
+            ts_start_ns: 100,
+            ..Default::default()
+        };
+        req.headers = vec![
+            ("Host".into(), "a".into()),
+            ("X-A".into(), "1".into()),
+            ("x-a".into(), "2\"".into()),
+        ];
+        let resp = HttpMessage {
+            status: 200,
+            reason: "OK".into(),
+            ts_end_ns: 350,
+            body_size: 5,
+            ..Default::default()
+        };
         HttpRow {
             conn: Arc::new(ConnMeta {
                 local_addr: "127.0.0.1".into(),
@@ -263,7 +299,12 @@ pub(crate) mod tests {
                 remote_addr: "127.0.0.1".into(),
                 remote_port: 5000,
                 trace_role: 2,
-                process: Arc::new(ProcessInfo { upid: "n:1:2".into(), node: "n".into(), pid: 1, ..Default::default() }),
+                process: Arc::new(ProcessInfo {
+                    upid: "n:1:2".into(),
+                    node: "n".into(),
+                    pid: 1,
+                    ..Default::default()
+                }),
             }),
             time_ns,
             record: HttpRecord { req, resp },
@@ -288,6 +329,9 @@ pub(crate) mod tests {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["a\u{1}\n"], "\\é\t");
         let lat = batch.column_by_name("resp_latency").unwrap();
-        assert_eq!(arrow::array::as_primitive_array::<arrow::datatypes::Int64Type>(lat).value(0), 250);
+        assert_eq!(
+            arrow::array::as_primitive_array::<arrow::datatypes::Int64Type>(lat).value(0),
+            250
+        );
     }
 }
