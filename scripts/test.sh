@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 if [ "$(id -u)" != 0 ]; then echo "test: the end-to-end tests load eBPF programs: run as root" >&2; exit 1; fi
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --release -p loupe-nodes
 cargo test --workspace --exclude loupe-itest
 # The end-to-end tests share the kernel's probes and the machine's CPUs: one at a time.

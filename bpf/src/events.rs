@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(offset_of!(ConnEvent, comm), c("loupe_conn_event.comm"));
 
         assert_eq!(CHUNK, c("LOUPE_CHUNK"));
-        assert_eq!(crate::stats::Stat::ALL.len() <= c("LOUPE_STAT_COUNT"), true);
+        assert!(crate::stats::Stat::ALL.len() <= c("LOUPE_STAT_COUNT"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn scripts() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts"))
 }
 
-fn multiset<'a>(
+fn multiset(
     it: impl Iterator<Item = (String, String, i64)>,
 ) -> BTreeMap<(String, String, i64), usize> {
     let mut m = BTreeMap::new();
@@ -57,7 +57,8 @@ fn http_rows_match_the_servers_own_records() -> Result<()> {
     let base = format!("http://127.0.0.1:{p}");
 
     // curl: each invocation is one request; (method, path, status) expected.
-    let curls: Vec<(Vec<String>, (&str, &str, i64))> = vec![
+    type Expect = (&'static str, &'static str, i64);
+    let curls: Vec<(Vec<String>, Expect)> = vec![
         (vec![format!("{base}/")], ("GET", "/", 200)),
         (vec![format!("{base}/missing")], ("GET", "/missing", 404)),
         (vec![format!("{base}/empty")], ("GET", "/empty", 204)),

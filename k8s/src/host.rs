@@ -68,14 +68,14 @@ impl HostMetadata {
         let dir = self.proc_root.join(pid.to_string());
         let start = read_start_ticks(&dir);
         let wanted = hint.map(|h| h.start_ticks).or(start);
-        if let Some(hit) = self.cache.get(&pid) {
-            if wanted.is_none() || Some(hit.start_ticks) == wanted {
-                return hit.clone();
-            }
+        if let Some(hit) = self.cache.get(&pid)
+            && (wanted.is_none() || Some(hit.start_ticks) == wanted)
+        {
+            return hit.clone();
         }
         let info = match (start, hint) {
-            (Some(s), Some(h)) if s != h.start_ticks => self.from_hint(pid, h),
-            (None, Some(h)) => self.from_hint(pid, h),
+            (Some(s), Some(h)) if s != h.start_ticks => self.described_by_hint(pid, h),
+            (None, Some(h)) => self.described_by_hint(pid, h),
             (s, h) => {
                 let mut info = self.read(pid, &dir, s.unwrap_or(0));
                 // An exiting (zombie) process has an empty cmdline: say what the kernel saw.
@@ -90,7 +90,7 @@ impl HostMetadata {
         info
     }
 
-    fn from_hint(&self, pid: u32, h: &ProcessHint) -> ProcessInfo {
+    fn described_by_hint(&self, pid: u32, h: &ProcessHint) -> ProcessInfo {
         ProcessInfo {
             upid: format!("{}:{}:{}", self.node, pid, h.start_ticks),
             node: self.node.clone(),

@@ -163,13 +163,12 @@ impl Reassembly {
             self.counters.add(Counter::ReassemblyConnsOpened, 1);
             if let Some((old_key, mut old)) =
                 self.conns.push(key, Conn::new(key.tgid, Role::Unknown))
+                && old_key != key
             {
-                if old_key != key {
-                    self.counters.add(Counter::ReassemblyConnsEvicted, 1);
-                    Self::finish_conn(&mut old, self.newest_mono, &mut self.records);
-                    self.report(&mut old);
-                    self.emit_records(&mut old);
-                }
+                self.counters.add(Counter::ReassemblyConnsEvicted, 1);
+                Self::finish_conn(&mut old, self.newest_mono, &mut self.records);
+                self.report(&mut old);
+                self.emit_records(&mut old);
             }
         }
         self.conns.get_mut(&key).expect("entry inserted above")
@@ -325,93 +324,81 @@ impl Reassembly {
         piece: Piece<'_>,
         records: &mut Vec<HttpRecord>,
     ) {
-        loop {
-            match &mut conn.proto {
-                Proto::Ignored => return,
-                Proto::Http(h) => {
-                    if h.is_upgraded() {
-                        conn.proto = Proto::Ignored;
-                        return;
-                    }
-                    let Some(kind) = kind_of(conn.role, d) else {
-                        return;
-                    };
+        match &mut conn.proto {
+            Proto::Ignored => {}
+            Proto::Http(h) if h.is_upgraded() => conn.proto = Proto::Ignored,
+            Proto::Http(h) => {
+                if let Some(kind) = kind_of(conn.role, d) {
                     match piece {
                         Piece::Data(b) => h.push(kind, ts, b, records),
                         Piece::Gap(g) => h.push_gap(kind, ts, g, records),
                     }
-                    return;
                 }
-                Proto::Unknown { first } => {
-                    let Piece::Data(b) = piece else {
-                        // A gap before the protocol is known: start over on this side.
-                        first[dir_index(d)].1.clear();
-                        return;
-                    };
-                    let (first_ts, buf) = &mut first[dir_index(d)];
-                    if buf.is_empty() {
-                        *first_ts = ts;
-                    }
-                    let held_ts = *first_ts;
-                    let take = b.len().min(INFER_BYTES.saturating_sub(buf.len()));
-                    let probe_owned;
-                    let probe: &[u8] = if buf.is_empty() && take == b.len() {
-                        b
-                    } else {
-                        buf.extend_from_slice(&b[..take]);
-                        probe_owned = buf.clone();
-                        &probe_owned
-                    };
-                    match http::infer(probe) {
-                        Inference::NeedMore if probe.len() < INFER_BYTES => {
-                            if buf.is_empty() {
-                                buf.extend_from_slice(b);
-                            }
-                            return;
+            }
+            Proto::Unknown { first } => {
+                let Piece::Data(b) = piece else {
+                    // A gap before the protocol is known: start over on this side.
+                    first[dir_index(d)].1.clear();
+                    return;
+                };
+                let (first_ts, buf) = &mut first[dir_index(d)];
+                if buf.is_empty() {
+                    *first_ts = ts;
+                }
+                let held_ts = *first_ts;
+                let take = b.len().min(INFER_BYTES.saturating_sub(buf.len()));
+                let probe_owned;
+                let probe: &[u8] = if buf.is_empty() && take == b.len() {
+                    b
+                } else {
+                    buf.extend_from_slice(&b[..take]);
+                    probe_owned = buf.clone();
+                    &probe_owned
+                };
+                let verdict = http::infer(probe);
+                match verdict {
+                    Inference::NeedMore if probe.len() < INFER_BYTES => {
+                        if buf.is_empty() {
+                            buf.extend_from_slice(b);
                         }
-                        Inference::Request | Inference::Response => {
-                            let is_req = matches!(http::infer(probe), Inference::Request);
-                            if conn.role == Role::Unknown {
-                                conn.role = match (is_req, d) {
-                                    (true, Direction::Egress) | (false, Direction::Ingress) => {
-                                        Role::Client
-                                    }
-                                    _ => Role::Server,
-                                };
-                            }
-                            // Replay what was held for inference, then this piece's rest.
-                            let held = std::mem::take(buf);
-                            let rest_start = if held.is_empty() { 0 } else { take };
-                            let mut h = Box::new(HttpConnection::new(HttpConfig::default()));
-                            // Bytes the other direction held for inference came earlier: first.
-                            let other = if d == Direction::Egress {
-                                Direction::Ingress
-                            } else {
-                                Direction::Egress
+                    }
+                    Inference::Request | Inference::Response => {
+                        let is_req = verdict == Inference::Request;
+                        if conn.role == Role::Unknown {
+                            conn.role = match (is_req, d) {
+                                (true, Direction::Egress) | (false, Direction::Ingress) => {
+                                    Role::Client
+                                }
+                                _ => Role::Server,
                             };
-                            let (other_ts, other_held) =
-                                std::mem::take(&mut first[dir_index(other)]);
-                            if let (Some(kind), false) =
-                                (kind_of(conn.role, other), other_held.is_empty())
-                            {
-                                h.push(kind, other_ts, &other_held, records);
-                            }
-                            if let Some(kind) = kind_of(conn.role, d) {
-                                if !held.is_empty() {
-                                    h.push(kind, held_ts, &held, records);
-                                }
-                                if rest_start < b.len() {
-                                    h.push(kind, ts, &b[rest_start..], records);
-                                }
-                            }
-                            conn.proto = Proto::Http(h);
-                            return;
                         }
-                        _ => {
-                            conn.proto = Proto::Ignored;
-                            return;
+                        // Replay what was held for inference, then this piece's rest.
+                        let held = std::mem::take(buf);
+                        let rest_start = if held.is_empty() { 0 } else { take };
+                        let mut h = Box::new(HttpConnection::new(HttpConfig::default()));
+                        // Bytes the other direction held for inference came earlier: first.
+                        let other = if d == Direction::Egress {
+                            Direction::Ingress
+                        } else {
+                            Direction::Egress
+                        };
+                        let (other_ts, other_held) = std::mem::take(&mut first[dir_index(other)]);
+                        if let (Some(kind), false) =
+                            (kind_of(conn.role, other), other_held.is_empty())
+                        {
+                            h.push(kind, other_ts, &other_held, records);
                         }
+                        if let Some(kind) = kind_of(conn.role, d) {
+                            if !held.is_empty() {
+                                h.push(kind, held_ts, &held, records);
+                            }
+                            if rest_start < b.len() {
+                                h.push(kind, ts, &b[rest_start..], records);
+                            }
+                        }
+                        conn.proto = Proto::Http(h);
                     }
+                    _ => conn.proto = Proto::Ignored,
                 }
             }
         }
@@ -518,10 +505,7 @@ impl Reassembly {
     fn evict_idle(&mut self) {
         let limit = self.cfg.idle_timeout.as_nanos() as u64;
         let now = self.newest_mono;
-        loop {
-            let Some((_, c)) = self.conns.peek_lru() else {
-                break;
-            };
+        while let Some((_, c)) = self.conns.peek_lru() {
             if now.saturating_sub(c.last_mono) <= limit {
                 break;
             }

@@ -124,13 +124,13 @@ impl StreamReassembler {
     }
 
     fn give_up_first(&mut self, out: &mut impl FnMut(u64, Piece<'_>)) {
-        if let Some((&off, h)) = self.held.iter().next() {
-            if off > self.next {
-                let hole = off - self.next;
-                self.stats.gap_bytes += hole;
-                out(h.ts, Piece::Gap(hole));
-                self.next = off;
-            }
+        if let Some((&off, h)) = self.held.iter().next()
+            && off > self.next
+        {
+            let hole = off - self.next;
+            self.stats.gap_bytes += hole;
+            out(h.ts, Piece::Gap(hole));
+            self.next = off;
         }
         self.drain(out);
     }
