@@ -227,20 +227,9 @@ impl Reassembly {
     fn finish_conn(conn: &mut Conn, ts: u64, records: &mut Vec<HttpRecord>) {
         for d in [Direction::Egress, Direction::Ingress] {
             let i = dir_index(d);
-            let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
-            conn.streams[i].flush(&mut |ts, p| match p {
-                Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
-                Piece::Gap(g) => pieces.push((ts, None, g)),
-            });
-            for (ts, data, gap) in pieces {
-                Self::feed(
-                    conn,
-                    d,
-                    ts,
-                    data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)),
-                    records,
-                );
-            }
+            let mut pieces = OwnedPieces::default();
+            conn.streams[i].flush(&mut pieces.sink());
+            pieces.feed(conn, d, records);
         }
         if let Proto::Http(h) = &mut conn.proto {
             h.close(ts, records);
@@ -286,26 +275,15 @@ impl Reassembly {
                 );
             }
         } else {
-            let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
+            let mut pieces = OwnedPieces::default();
             stream.push(
                 hdr.offset,
                 hdr.h.ts_ns,
                 payload,
                 hdr.gap_after as u64,
-                &mut |ts, p| match p {
-                    Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
-                    Piece::Gap(g) => pieces.push((ts, None, g)),
-                },
+                &mut pieces.sink(),
             );
-            for (ts, data, gap) in pieces {
-                Self::feed(
-                    conn,
-                    d,
-                    ts,
-                    data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)),
-                    &mut records,
-                );
-            }
+            pieces.feed(conn, d, &mut records);
         }
         self.records = records;
         if !self.records.is_empty() {
@@ -557,20 +535,9 @@ impl Handler<EventBatch> for Reassembly {
         for key in held {
             if let Some(mut conn) = self.conns.pop(&key) {
                 for d in [Direction::Egress, Direction::Ingress] {
-                    let mut pieces: Vec<(u64, Option<Vec<u8>>, u64)> = Vec::new();
-                    conn.streams[dir_index(d)].flush(&mut |ts, p| match p {
-                        Piece::Data(b) => pieces.push((ts, Some(b.to_vec()), 0)),
-                        Piece::Gap(g) => pieces.push((ts, None, g)),
-                    });
-                    for (ts, data, gap) in pieces {
-                        Self::feed(
-                            &mut conn,
-                            d,
-                            ts,
-                            data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap)),
-                            &mut self.records,
-                        );
-                    }
+                    let mut pieces = OwnedPieces::default();
+                    conn.streams[dir_index(d)].flush(&mut pieces.sink());
+                    pieces.feed(&mut conn, d, &mut self.records);
                 }
                 self.emit_records(&mut conn);
                 self.report(&mut conn);
@@ -578,6 +545,28 @@ impl Handler<EventBatch> for Reassembly {
             }
         }
         self.flush_rows();
+    }
+}
+
+/// Pieces copied out of a stream, to be fed to the protocol once the
+/// stream (which is part of the connection) is no longer borrowed. Only the
+/// rare paths use it (flush, out-of-order); in-order data is fed in place.
+#[derive(Default)]
+struct OwnedPieces(Vec<(u64, Option<Vec<u8>>, u64)>);
+
+impl OwnedPieces {
+    fn sink(&mut self) -> impl FnMut(u64, Piece<'_>) + '_ {
+        |ts, p| match p {
+            Piece::Data(b) => self.0.push((ts, Some(b.to_vec()), 0)),
+            Piece::Gap(g) => self.0.push((ts, None, g)),
+        }
+    }
+
+    fn feed(self, conn: &mut Conn, d: Direction, records: &mut Vec<HttpRecord>) {
+        for (ts, data, gap) in self.0 {
+            let piece = data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap));
+            Reassembly::feed(conn, d, ts, piece, records);
+        }
     }
 }
 
