@@ -167,7 +167,11 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     match args.output {
         Output::Table => {
-            let shown = arrow::util::pretty::pretty_format_batches(&projected)?;
+            let readable = projected
+                .iter()
+                .map(latency_in_ms)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let shown = arrow::util::pretty::pretty_format_batches(&readable)?;
             writeln!(out, "{shown}")?;
         }
         Output::Jsonl => {
@@ -230,4 +234,28 @@ fn project(batches: &[RecordBatch], columns: &[String]) -> anyhow::Result<Vec<Re
         out.push(b.project(&idx)?);
     }
     Ok(out)
+}
+
+/// For people: `resp_latency` (ns) shown as `latency_ms` with three decimals.
+/// Machine output (jsonl) keeps nanoseconds.
+fn latency_in_ms(b: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    use arrow::array::{Array, AsArray, Float64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    let schema = b.schema();
+    let Ok(i) = schema.index_of("resp_latency") else {
+        return Ok(b.clone());
+    };
+    let ns = b.column(i).as_primitive::<Int64Type>();
+    let ms: Float64Array = ns
+        .iter()
+        .map(|v| v.map(|v| (v as f64 / 1e3).round() / 1e3))
+        .collect();
+    let mut cols = b.columns().to_vec();
+    cols[i] = std::sync::Arc::new(ms);
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[i] = Field::new("latency_ms", DataType::Float64, ns.is_nullable());
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        cols,
+    )?)
 }
