@@ -71,7 +71,6 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let retention = RetentionConfig {
             max_bytes: args.retention_mb << 20,
             max_age: args.retention,
-            ..Default::default()
         };
         let store_arbiter = Arbiter::new();
         let c2 = counters.clone();

@@ -23,7 +23,8 @@ use std::time::Duration;
 use crate::capture::{EventBatch, Record};
 use crate::clock::MonoToWall;
 use crate::counters::{Counter, Counters};
-use crate::table_store::{ConnMeta, HttpRow, HttpRows};
+use crate::table_store::{ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow};
+use loupe_k8s::ProcessInfo;
 use stream::{Piece, StreamReassembler, StreamStats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,6 +114,9 @@ pub struct ReassemblyConfig {
     pub max_connections: usize,
     pub idle_timeout: Duration,
     pub http: HttpConfig,
+    /// Rows per batch sent to the store; a batch also goes after `seal_every`.
+    pub batch_rows: usize,
+    pub seal_every: Duration,
 }
 
 impl Default for ReassemblyConfig {
@@ -121,6 +125,8 @@ impl Default for ReassemblyConfig {
             max_connections: 65_536,
             idle_timeout: Duration::from_secs(300),
             http: HttpConfig::default(),
+            batch_rows: 8192,
+            seal_every: Duration::from_millis(200),
         }
     }
 }
@@ -129,10 +135,14 @@ pub struct Reassembly {
     cfg: ReassemblyConfig,
     conns: LruCache<ConnKey, Conn>,
     metadata: HostMetadata,
-    store: Recipient<HttpRows>,
+    store: Recipient<HttpBatch>,
     counters: Arc<Counters>,
     clock: MonoToWall,
-    rows: Vec<HttpRow>,
+    /// Rows are made columnar here, on the thread that parsed them (their
+    /// strings are freed where they were allocated); the store gets sealed batches.
+    builder: HttpBatchBuilder,
+    batch_procs: Vec<Arc<ProcessInfo>>,
+    batch_started: std::time::Instant,
     records: Vec<HttpRecord>,
     newest_mono: u64,
 }
@@ -141,7 +151,7 @@ impl Reassembly {
     pub fn new(
         cfg: ReassemblyConfig,
         node: &str,
-        store: Recipient<HttpRows>,
+        store: Recipient<HttpBatch>,
         counters: Arc<Counters>,
     ) -> Self {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
@@ -152,7 +162,9 @@ impl Reassembly {
             store,
             counters,
             clock: MonoToWall::now(),
-            rows: Vec::with_capacity(1024),
+            builder: HttpBatchBuilder::default(),
+            batch_procs: Vec::new(),
+            batch_started: std::time::Instant::now(),
             records: Vec::with_capacity(64),
             newest_mono: 0,
         }
@@ -445,11 +457,25 @@ impl Reassembly {
             let time_ns = self
                 .clock
                 .wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
-            self.rows.push(HttpRow {
+            let row = HttpRow {
                 conn: meta.clone(),
                 time_ns,
                 record,
-            });
+            };
+            if self.builder.is_empty() {
+                self.batch_started = std::time::Instant::now();
+            }
+            self.builder.append(&row);
+        }
+        if !self
+            .batch_procs
+            .last()
+            .is_some_and(|p| Arc::ptr_eq(p, &meta.process))
+        {
+            self.batch_procs.push(meta.process.clone());
+        }
+        if self.builder.len() >= self.cfg.batch_rows {
+            self.seal();
         }
     }
 
@@ -467,13 +493,22 @@ impl Reassembly {
         }
     }
 
-    fn flush_rows(&mut self) {
-        if self.rows.is_empty() {
+    /// Sends the rows built so far to the store as one batch.
+    fn seal(&mut self) {
+        let Some((batch, _min, max_time)) = self.builder.finish() else {
             return;
-        }
-        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(1024));
-        let n = rows.len() as u64;
-        if self.store.try_send(HttpRows(rows)).is_err() {
+        };
+        let n = batch.num_rows() as u64;
+        let processes = std::mem::take(&mut self.batch_procs);
+        if self
+            .store
+            .try_send(HttpBatch {
+                batch,
+                max_time,
+                processes,
+            })
+            .is_err()
+        {
             self.counters.add(Counter::StoreRowsDroppedMailboxFull, n);
             tracing::error!(rows = n, "table store is behind: dropped a batch of rows");
         }
@@ -503,9 +538,12 @@ impl Actor for Reassembly {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(64);
-        ctx.run_interval(Duration::from_secs(5), |this, _| {
-            this.evict_idle();
-            this.flush_rows();
+        ctx.run_interval(Duration::from_secs(5), |this, _| this.evict_idle());
+        // Rows become visible to queries within `seal_every`.
+        ctx.run_interval(self.cfg.seal_every, |this, _| {
+            if !this.builder.is_empty() && this.batch_started.elapsed() >= this.cfg.seal_every {
+                this.seal();
+            }
         });
     }
 }
@@ -544,7 +582,9 @@ impl Handler<EventBatch> for Reassembly {
                 self.conns.put(key, conn);
             }
         }
-        self.flush_rows();
+        if !self.builder.is_empty() && self.batch_started.elapsed() >= self.cfg.seal_every {
+            self.seal();
+        }
     }
 }
 

@@ -28,9 +28,6 @@ use crate::counters::{Counter, Counters};
 pub struct RetentionConfig {
     pub max_bytes: usize,
     pub max_age: Duration,
-    /// Rows per sealed batch; the open batch is also sealed every `seal_every`.
-    pub batch_rows: usize,
-    pub seal_every: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -38,8 +35,6 @@ impl Default for RetentionConfig {
         RetentionConfig {
             max_bytes: 512 << 20,
             max_age: Duration::from_secs(3600),
-            batch_rows: 8192,
-            seal_every: Duration::from_millis(200),
         }
     }
 }
@@ -50,10 +45,16 @@ struct Sealed {
     bytes: usize,
 }
 
-/// Rows for `http_events`.
+/// A sealed `http_events` batch (stored schema) and the processes its
+/// `upid`s name.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct HttpRows(pub Vec<HttpRow>);
+pub struct HttpBatch {
+    pub batch: RecordBatch,
+    /// Newest `time_` in the batch.
+    pub max_time: i64,
+    pub processes: Vec<Arc<ProcessInfo>>,
+}
 
 /// Read a table: rows with `time_ >= now - since`, the newest `limit`.
 #[derive(Message)]
@@ -78,13 +79,11 @@ pub struct StoreStats {
 
 pub struct TableStore {
     cfg: RetentionConfig,
-    http: HttpBatchBuilder,
     /// Process metadata by upid: rows store only the upid; `node`, `pid`,
     /// `cmdline`, ... are derived from it when a table is read (as Pixie's
     /// metadata columns are). Bounded; a upid that fell out still gives its
     /// node and pid.
     procs: LruCache<String, Arc<ProcessInfo>>,
-    last_proc: Option<Arc<ProcessInfo>>,
     sealed: VecDeque<Sealed>,
     bytes: usize,
     counters: Arc<Counters>,
@@ -94,25 +93,21 @@ impl TableStore {
     pub fn new(cfg: RetentionConfig, counters: Arc<Counters>) -> Self {
         TableStore {
             cfg,
-            http: HttpBatchBuilder::default(),
             procs: LruCache::new(NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN)),
-            last_proc: None,
             sealed: VecDeque::new(),
             bytes: 0,
             counters,
         }
     }
 
-    fn seal(&mut self) {
-        if let Some((batch, _min, max_time)) = self.http.finish() {
-            let bytes = batch.get_array_memory_size();
-            self.bytes += bytes;
-            self.sealed.push_back(Sealed {
-                batch,
-                max_time,
-                bytes,
-            });
-        }
+    fn push_batch(&mut self, batch: RecordBatch, max_time: i64) {
+        let bytes = batch.get_array_memory_size();
+        self.bytes += bytes;
+        self.sealed.push_back(Sealed {
+            batch,
+            max_time,
+            bytes,
+        });
         self.evict();
     }
 
@@ -202,7 +197,7 @@ impl TableStore {
         since_ns: Option<u64>,
         limit: Option<u64>,
     ) -> Result<Vec<RecordBatch>, String> {
-        self.seal();
+        self.evict();
         let min_time =
             since_ns.map(|s| wall_now_ns().saturating_sub(s.min(i64::MAX as u64) as i64));
         let mut out = Vec::new();
@@ -258,27 +253,21 @@ impl Actor for TableStore {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
-        ctx.run_interval(self.cfg.seal_every, |this, _| this.seal());
+        // Age-based eviction must happen even when no batch arrives.
+        ctx.run_interval(Duration::from_secs(1), |this, _| this.evict());
     }
 }
 
-impl Handler<HttpRows> for TableStore {
+impl Handler<HttpBatch> for TableStore {
     type Result = ();
 
-    fn handle(&mut self, msg: HttpRows, _: &mut Self::Context) {
+    fn handle(&mut self, msg: HttpBatch, _: &mut Self::Context) {
         self.counters
-            .add(Counter::StoreRowsAppended, msg.0.len() as u64);
-        for row in &msg.0 {
-            let p = &row.conn.process;
-            if !self.last_proc.as_ref().is_some_and(|l| Arc::ptr_eq(l, p)) {
-                self.procs.put(p.upid.clone(), p.clone());
-                self.last_proc = Some(p.clone());
-            }
-            self.http.append(row);
-            if self.http.len() >= self.cfg.batch_rows {
-                self.seal();
-            }
+            .add(Counter::StoreRowsAppended, msg.batch.num_rows() as u64);
+        for p in msg.processes {
+            self.procs.put(p.upid.clone(), p);
         }
+        self.push_batch(msg.batch, msg.max_time);
     }
 }
 
@@ -307,8 +296,7 @@ impl Handler<GetStoreStats> for TableStore {
                 .sealed
                 .iter()
                 .map(|s| s.batch.num_rows())
-                .sum::<usize>()
-                + self.http.len(),
+                .sum::<usize>(),
             bytes: self.bytes,
         })
     }
@@ -319,32 +307,35 @@ mod tests {
     use super::rows::tests::row;
     use super::*;
 
+    fn batch(rows: &[(i64, &str)]) -> (RecordBatch, i64) {
+        let mut b = HttpBatchBuilder::default();
+        for (t, p) in rows {
+            b.append(&row(*t, p));
+        }
+        let (batch, _, max) = b.finish().unwrap();
+        (batch, max)
+    }
+
     #[test]
     fn retention_by_bytes_and_age_drops_oldest_first() {
         let counters = Arc::new(Counters::default());
         let cfg = RetentionConfig {
             max_bytes: usize::MAX,
             max_age: Duration::from_secs(60),
-            batch_rows: 2,
-            ..Default::default()
         };
         let mut s = TableStore::new(cfg, counters.clone());
         let now = wall_now_ns();
         // Two rows older than the max age, then four fresh ones.
-        for (t, p) in [
+        let (old, max) = batch(&[
             (now - 120_000_000_000, "/old1"),
             (now - 119_000_000_000, "/old2"),
-        ] {
-            s.http.append(&row(t, p));
-        }
-        s.seal();
-        assert_eq!(s.sealed.len(), 0, "aged batch evicted at seal");
+        ]);
+        s.push_batch(old, max);
+        assert_eq!(s.sealed.len(), 0, "aged batch evicted on arrival");
         assert_eq!(counters.get(Counter::StoreRowsEvicted), 2);
-        for i in 0..4 {
-            s.http.append(&row(now - 1000 + i, "/new"));
-            if s.http.len() == 2 {
-                s.seal();
-            }
+        for i in 0..2 {
+            let (b, max) = batch(&[(now - 1000 + 2 * i, "/new"), (now - 999 + 2 * i, "/new")]);
+            s.push_batch(b, max);
         }
         assert_eq!(s.sealed.len(), 2);
         let all: usize = s
@@ -356,8 +347,8 @@ mod tests {
         assert_eq!(all, 4);
         let newest = s.scan(Some(10_000_000_000), Some(3)).unwrap();
         assert_eq!(newest.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
-        // Metadata columns come from the upid: the test rows' process is
-        // not registered (appended directly), so node and pid come from the upid.
+        // Metadata columns come from the upid: the test rows' process was
+        // not registered (no HttpBatch message), so node and pid come from the upid.
         let b = &newest[0];
         assert_eq!(b.schema(), loupe_topology::schema::http_events());
         let pid = b
