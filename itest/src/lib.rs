@@ -56,12 +56,32 @@ impl Drop for Proc {
     }
 }
 
-/// A fresh temporary directory for one test.
-pub fn temp_dir(tag: &str) -> PathBuf {
+/// A fresh temporary directory for one test: removed when the test passes,
+/// kept (logs, configs, access logs) when it fails.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn temp_dir(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("loupe-itest-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
-    d
+    TempDir(d)
 }
 
 /// A TCP port free on 127.0.0.1 now.
