@@ -27,7 +27,8 @@ pub struct TailArgs {
     /// Only rows newer than this (e.g. 30s, 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     since: Option<Duration>,
-    /// At most this many rows per node (the newest).
+    /// At most this many rows per node, the newest (default: 50 for table
+    /// output, like tail(1) shows the end; everything for jsonl).
     #[arg(long)]
     limit: Option<u64>,
     /// Ask one node only (default: every agent).
@@ -42,6 +43,8 @@ pub struct TailArgs {
     #[command(flatten)]
     nats: crate::NatsArgs,
 }
+
+const TABLE_DEFAULT_LIMIT: u64 = 50;
 
 const TABLE_COLUMNS: &[&str] = &[
     "time_",
@@ -87,7 +90,10 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     let req = TailRequest {
         table: args.table.clone(),
         since_ns: args.since.map(|d| d.as_nanos() as u64),
-        limit: args.limit,
+        limit: args.limit.or(match args.output {
+            Output::Table => Some(TABLE_DEFAULT_LIMIT),
+            Output::Jsonl => None,
+        }),
     };
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;
@@ -206,6 +212,14 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             ),
             (None, None) => eprintln!("node {node}: {rows} rows (no status)"),
         }
+    }
+    let truncated = answers
+        .values()
+        .any(|a| a.batches.iter().map(|b| b.num_rows() as u64).sum::<u64>() == TABLE_DEFAULT_LIMIT);
+    if args.limit.is_none() && matches!(args.output, Output::Table) && truncated {
+        eprintln!(
+            "(the newest {TABLE_DEFAULT_LIMIT} rows per node; --limit N or --since D for others)"
+        );
     }
     Ok(if failed {
         ExitCode::FAILURE
