@@ -466,6 +466,10 @@ impl Reassembly {
                 self.batch_started = std::time::Instant::now();
             }
             self.builder.append(&row);
+            // Its strings' capacity serves the connection's next messages.
+            if let Proto::Http(h) = &mut conn.proto {
+                h.recycle(row.record);
+            }
         }
         if !self
             .batch_procs

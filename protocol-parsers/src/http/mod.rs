@@ -160,6 +160,13 @@ impl HttpConnection {
         self.stitch.close(in_progress, &mut self.stats, out);
     }
 
+    /// Hands an emitted record back so that its strings' capacity is reused by the next
+    /// messages (optional: records may also simply be dropped). Contents are overwritten.
+    pub fn recycle(&mut self, record: HttpRecord) {
+        self.req.recycle(record.req);
+        self.resp.recycle(record.resp);
+    }
+
     /// Counters since [`HttpConnection::new`].
     pub fn stats(&self) -> &HttpStats {
         &self.stats

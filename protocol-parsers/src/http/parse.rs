@@ -108,6 +108,9 @@ pub(crate) struct StreamParser {
     /// (offset in `head`, timestamp) where each push's bytes begin.
     head_ts: Vec<(usize, u64)>,
     msg: HttpMessage,
+    /// Messages handed back by the caller ([`super::HttpConnection::recycle`]): their
+    /// strings' capacity is reused, so steady traffic parses without allocating.
+    pool: Vec<HttpMessage>,
     /// Pending-queue sequence number of the request in progress (request stream only).
     seq: Option<u64>,
     /// Body bytes may still be copied to `body_prefix` (no gap yet).
@@ -138,6 +141,7 @@ impl StreamParser {
             head: Vec::new(),
             head_ts: Vec::new(),
             msg: HttpMessage::default(),
+            pool: Vec::new(),
             seq: None,
             prefix_open: true,
             carry: Vec::with_capacity(MAX_START_PATTERN),
@@ -270,12 +274,32 @@ impl StreamParser {
         }
     }
 
+    /// Most messages kept for reuse per direction.
+    const POOL: usize = 8;
+
+    /// Takes back an emitted message for reuse.
+    pub(crate) fn recycle(&mut self, msg: HttpMessage) {
+        if self.pool.len() < Self::POOL {
+            self.pool.push(msg);
+        }
+    }
+
+    /// Makes `self.msg` a blank message, reusing pooled capacity when it was handed out.
+    fn blank_msg(&mut self) {
+        if self.msg.headers.capacity() == 0
+            && let Some(spare) = self.pool.pop()
+        {
+            self.msg = spare;
+        }
+        self.msg.reset();
+    }
+
     fn begin_message(&mut self) {
         self.state = State::Head;
         self.scanner.reset(self.kind);
         self.head.clear();
         self.head_ts.clear();
-        self.msg = HttpMessage::default();
+        self.blank_msg();
         self.seq = None;
         self.prefix_open = true;
     }
@@ -325,7 +349,7 @@ impl StreamParser {
                 if (100..200).contains(&status) && status != 101 {
                     // Interim (100 Continue, 103 Early Hints, ...): never paired.
                     sink.stats.interim_responses += 1;
-                    self.msg = HttpMessage::default();
+                    self.blank_msg();
                     self.state = State::Idle;
                     return;
                 }
@@ -653,7 +677,7 @@ impl StreamParser {
         self.carry_ts.clear();
         self.head.clear();
         self.head_ts.clear();
-        self.msg = HttpMessage::default();
+        self.blank_msg();
         self.seq = None;
     }
 
@@ -770,8 +794,8 @@ fn parse_head(
                 httparse::Status::Complete(_) => {}
                 httparse::Status::Partial => return Err(incomplete),
             }
-            msg.method = req.method.unwrap_or_default().to_owned();
-            msg.path = req.path.unwrap_or_default().to_owned();
+            set(&mut msg.method, req.method.unwrap_or_default());
+            set(&mut msg.path, req.path.unwrap_or_default());
             msg.minor_version = req.version.unwrap_or(1);
             req.headers
         }
@@ -782,13 +806,13 @@ fn parse_head(
                 httparse::Status::Partial => return Err(incomplete),
             }
             msg.status = resp.code.unwrap_or_default();
-            msg.reason = resp.reason.unwrap_or_default().to_owned();
+            set(&mut msg.reason, resp.reason.unwrap_or_default());
             msg.minor_version = resp.version.unwrap_or(1);
             resp.headers
         }
     };
     let mut info = HeadInfo::default();
-    msg.headers.reserve_exact(headers.len());
+    let mut used = 0;
     for h in headers {
         if h.name.eq_ignore_ascii_case("content-length") {
             for part in h.value.split(|&b| b == b',') {
@@ -809,13 +833,28 @@ fn parse_head(
                 info.chunked = coding.eq_ignore_ascii_case(b"chunked");
             }
         }
-        let value = String::from_utf8_lossy(h.value).into_owned();
+        let value = String::from_utf8_lossy(h.value);
         if msg.content_type.is_empty() && h.name.eq_ignore_ascii_case("content-type") {
-            msg.content_type.clone_from(&value);
+            set(&mut msg.content_type, &value);
         }
-        msg.headers.push((h.name.to_owned(), value));
+        // Reuse the strings of a recycled message where there are some.
+        match msg.headers.get_mut(used) {
+            Some((name, v)) => {
+                set(name, h.name);
+                set(v, &value);
+            }
+            None => msg.headers.push((h.name.to_owned(), value.into_owned())),
+        }
+        used += 1;
     }
+    msg.headers.truncate(used);
     Ok(info)
+}
+
+/// Replaces the contents of `dst`, keeping its capacity.
+fn set(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {

@@ -94,3 +94,40 @@ fn case_names() -> Vec<String> {
     names.sort();
     names
 }
+
+/// Recycled records give back capacity, never content: a short message after a long one
+/// carries only its own fields.
+#[test]
+fn recycled_records_carry_only_their_own_fields() {
+    use super::{HttpConfig, HttpConnection};
+    use crate::MessageKind::{Request, Response};
+    let long_req = b"POST /long/path HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi";
+    let long_resp = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-B: 2\r\nContent-Length: 0\r\n\r\n";
+    let short_req = b"GET / HTTP/1.0\r\n\r\n";
+    let short_resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let run = |recycle: bool| {
+        let mut c = HttpConnection::new(HttpConfig::default());
+        let mut all = Vec::new();
+        for i in 0..4u64 {
+            let mut out = Vec::new();
+            let (q, r): (&[u8], &[u8]) = if i % 2 == 0 {
+                (long_req, long_resp)
+            } else {
+                (short_req, short_resp)
+            };
+            c.push(Request, 10 * i, q, &mut out);
+            c.push(Response, 10 * i + 5, r, &mut out);
+            for rec in out {
+                all.push(rec.clone());
+                if recycle {
+                    c.recycle(rec);
+                }
+            }
+        }
+        all
+    };
+    let plain = run(false);
+    assert_eq!(plain.len(), 4);
+    assert_eq!(run(true), plain);
+    assert!(plain[1].req.headers.is_empty() && plain[1].resp.content_type.is_empty());
+}

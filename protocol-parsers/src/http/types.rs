@@ -82,6 +82,24 @@ pub struct HttpMessage {
     pub body_gap: bool,
 }
 
+impl HttpMessage {
+    /// Blank, keeping the capacity of its strings. Header entries stay until the next head
+    /// overwrites them (a message leaves the parser only after its head was parsed).
+    pub(crate) fn reset(&mut self) {
+        self.ts_start_ns = 0;
+        self.ts_end_ns = 0;
+        self.minor_version = 0;
+        self.method.clear();
+        self.path.clear();
+        self.status = 0;
+        self.reason.clear();
+        self.content_type.clear();
+        self.body_size = 0;
+        self.body_prefix.clear();
+        self.body_gap = false;
+    }
+}
+
 /// A request and the final response that answered it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpRecord {
