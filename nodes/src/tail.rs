@@ -62,13 +62,18 @@ const TABLE_COLUMNS: &[&str] = &[
 
 struct NodeAnswer {
     batches: Vec<RecordBatch>,
+    /// Sequence number of the next chunk: a jump means a chunk was lost.
+    next_seq: u32,
     done: bool,
     status: Option<NodeStatus>,
     error: Option<String>,
 }
 
 pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two workers: the connection keeps reading the socket while answers are
+    // decoded, so nats-server never sees a slow consumer.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(run_async(args))
@@ -87,6 +92,11 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
         Some(n) => Subject::node_tail(&NodeName::new(n)?),
         None => Subject::tail_all(),
     };
+    let columns: Vec<String> = match (&args.columns, args.output) {
+        (Some(c), _) => c.clone(),
+        (None, Output::Table) => TABLE_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        (None, Output::Jsonl) => Vec::new(),
+    };
     let req = TailRequest {
         table: args.table.clone(),
         since_ns: args.since.map(|d| d.as_nanos() as u64),
@@ -94,6 +104,7 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             Output::Table => Some(TABLE_DEFAULT_LIMIT),
             Output::Jsonl => None,
         }),
+        columns: columns.clone(),
     };
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;
@@ -133,10 +144,25 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
         let chunk: TailChunk = codec::decode(Kind::TailChunk, &msg.payload)?;
         let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer {
             batches: Vec::new(),
+            next_seq: 0,
             done: false,
             status: None,
             error: None,
         });
+        if entry.done {
+            continue;
+        }
+        if chunk.seq != entry.next_seq {
+            entry.error = Some(format!(
+                "node {} answered chunk {} after chunk {}: chunks were lost on the way (is this NATS server dropping a slow consumer?)",
+                chunk.node,
+                chunk.seq,
+                i64::from(entry.next_seq) - 1
+            ));
+            entry.done = true;
+            continue;
+        }
+        entry.next_seq += 1;
         if !chunk.ipc.is_empty() {
             let reader =
                 arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(chunk.ipc), None)?;
@@ -163,11 +189,6 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     for a in answers.values() {
         batches.extend(a.batches.iter().cloned());
     }
-    let columns: Vec<String> = match (&args.columns, args.output) {
-        (Some(c), _) => c.clone(),
-        (None, Output::Table) => TABLE_COLUMNS.iter().map(|s| s.to_string()).collect(),
-        (None, Output::Jsonl) => Vec::new(),
-    };
     let projected = project(&batches, &columns)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -86,6 +86,7 @@ mod tests {
             table: "http_events".into(),
             since_ns: Some(30_000_000_000),
             limit: None,
+            columns: vec!["req_path".into()],
         };
         let b = encode(Kind::TailRequest, &req).unwrap();
         let back: TailRequest = decode(Kind::TailRequest, &b).unwrap();

@@ -10,6 +10,9 @@ pub struct TailRequest {
     pub since_ns: Option<u64>,
     /// At most this many rows (the newest).
     pub limit: Option<u64>,
+    /// Only these columns, in this order (empty: all). Projected on the node,
+    /// so what crosses NATS is only what was asked for.
+    pub columns: Vec<String>,
 }
 
 /// One piece of a node's answer. Large answers come as several chunks (NATS

@@ -133,7 +133,7 @@ impl Default for ReassemblyConfig {
 
 pub struct Reassembly {
     cfg: ReassemblyConfig,
-    conns: LruCache<ConnKey, Conn>,
+    conns: LruCache<ConnKey, Conn, ahash::RandomState>,
     metadata: HostMetadata,
     store: Recipient<HttpBatch>,
     counters: Arc<Counters>,
@@ -157,7 +157,9 @@ impl Reassembly {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
         Reassembly {
             cfg,
-            conns: LruCache::new(cap),
+            // Keys come from the kernel (pid, fd, generation), not from the
+            // network, so a fast keyed hash with fixed seeds is safe here.
+            conns: LruCache::with_hasher(cap, ahash::RandomState::with_seeds(1, 2, 3, 4)),
             metadata: HostMetadata::new(node),
             store,
             counters,

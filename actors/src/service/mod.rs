@@ -143,6 +143,10 @@ impl Service {
                     .await;
             }
         };
+        let batches = match project(batches, &req.columns) {
+            Ok(b) => b,
+            Err(e) => return self.send_error(reply, e).await,
+        };
         let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
         let chunks = encode_chunks(&batches, limit)?;
         let status = self.status().await;
@@ -167,6 +171,30 @@ impl Service {
         self.client.flush().await?;
         Ok(())
     }
+}
+
+/// The requested columns of every batch, in the requested order.
+fn project(batches: Vec<RecordBatch>, columns: &[String]) -> Result<Vec<RecordBatch>, String> {
+    if columns.is_empty() {
+        return Ok(batches);
+    }
+    let Some(first) = batches.first() else {
+        return Ok(batches);
+    };
+    let schema = first.schema();
+    let idx = columns
+        .iter()
+        .map(|c| {
+            schema.index_of(c).map_err(|_| {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                format!("unknown column {c:?}; columns: {}", names.join(", "))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    batches
+        .iter()
+        .map(|b| b.project(&idx).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Arrow IPC streams of at most about `limit` bytes each (a piece of
@@ -201,4 +229,59 @@ pub fn encode_chunks(batches: &[RecordBatch], limit: usize) -> anyhow::Result<Ve
         out.push(w.into_inner()?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(n: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Utf8, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("row-{i}")),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn large_answers_split_into_self_contained_chunks() {
+        let batches = vec![batch(5000), batch(3)];
+        let chunks = encode_chunks(&batches, 16 << 10).unwrap();
+        assert!(chunks.len() > 3, "{} chunks", chunks.len());
+        let mut rows = 0;
+        for c in &chunks {
+            assert!(
+                c.len() < (16 << 10) + 64 * 1024,
+                "a chunk stays near the limit"
+            );
+            let r =
+                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(c), None).unwrap();
+            rows += r.map(|b| b.unwrap().num_rows()).sum::<usize>();
+        }
+        assert_eq!(rows, 5003);
+        assert!(encode_chunks(&[], 1024).unwrap().is_empty());
+    }
+
+    #[test]
+    fn projection_on_the_node() {
+        let p = project(vec![batch(2)], &["b".into()]).unwrap();
+        assert_eq!(p[0].num_columns(), 1);
+        assert_eq!(p[0].schema().field(0).name(), "b");
+        let err = project(vec![batch(2)], &["nope".into()]).unwrap_err();
+        assert!(
+            err.contains("unknown column \"nope\"") && err.contains("a, b"),
+            "{err}"
+        );
+    }
 }
