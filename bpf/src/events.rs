@@ -278,7 +278,19 @@ mod tests {
         assert_eq!(offset_of!(ConnEvent, comm), c("loupe_conn_event.comm"));
 
         assert_eq!(CHUNK, c("LOUPE_CHUNK"));
-        assert!(crate::stats::Stat::ALL.len() <= c("LOUPE_STAT_COUNT"));
+        use crate::stats::Stat;
+        assert!(Stat::ALL.len() <= c("LOUPE_STAT_COUNT"));
+        // The Rust indices are the C ones (spot checks at both ends and the middle).
+        assert_eq!(
+            Stat::RingBufferDrops.index() as usize,
+            c("LOUPE_STAT_RB_DROPS")
+        );
+        assert_eq!(Stat::TcpClosed.index() as usize, c("LOUPE_STAT_TCP_CLOSED"));
+        assert_eq!(Stat::ArgsLost.index() as usize, c("LOUPE_STAT_ARGS_LOST"));
+        assert_eq!(
+            Stat::MmsgSkipped.index() as usize,
+            c("LOUPE_STAT_MMSG_SKIPPED")
+        );
     }
 
     #[test]

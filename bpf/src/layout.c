@@ -40,5 +40,9 @@ int main(void)
 	OFF(loupe_conn_event, comm);
 	printf("LOUPE_CHUNK %d\n", LOUPE_CHUNK);
 	printf("LOUPE_STAT_COUNT %d\n", LOUPE_STAT_COUNT);
+	printf("LOUPE_STAT_ARGS_LOST %d\n", LOUPE_STAT_ARGS_LOST);
+	printf("LOUPE_STAT_MMSG_SKIPPED %d\n", LOUPE_STAT_MMSG_SKIPPED);
+	printf("LOUPE_STAT_RB_DROPS %d\n", LOUPE_STAT_RB_DROPS);
+	printf("LOUPE_STAT_TCP_CLOSED %d\n", LOUPE_STAT_TCP_CLOSED);
 	return 0;
 }

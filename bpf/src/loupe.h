@@ -56,6 +56,7 @@
 #define LOUPE_STAT_TCP_ESTABLISHED 8 /* sock:inet_sock_set_state -> ESTABLISHED */
 #define LOUPE_STAT_TCP_CLOSED 9      /* sock:inet_sock_set_state -> CLOSE */
 #define LOUPE_STAT_ARGS_LOST 10      /* syscall exits without a saved entry */
+#define LOUPE_STAT_MMSG_SKIPPED 11   /* sendmmsg/recvmmsg messages past LOUPE_MAX_MMSG, not looked at */
 #define LOUPE_STAT_COUNT 16
 
 struct loupe_event_header {

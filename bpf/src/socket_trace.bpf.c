@@ -540,7 +540,7 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 		 * messages past LOUPE_MAX_MMSG are not looked at (counted). */
 		__u64 n = (__u64)ret;
 		if (n > LOUPE_MAX_MMSG) {
-			stat_add(LOUPE_STAT_ARGS_LOST, 1);
+			stat_add(LOUPE_STAT_MMSG_SKIPPED, n - LOUPE_MAX_MMSG);
 			n = LOUPE_MAX_MMSG;
 		}
 		c.rec_off = *offp;

@@ -27,10 +27,12 @@ pub enum Stat {
     TcpClosed,
     /// Syscall exits without a saved entry.
     ArgsLost,
+    /// sendmmsg/recvmmsg messages past the per-syscall limit, not looked at.
+    MmsgSkipped,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 11] = [
+    pub const ALL: [Stat; 12] = [
         Stat::RingBufferDrops,
         Stat::RingBufferDropBytes,
         Stat::Events,
@@ -42,6 +44,7 @@ impl Stat {
         Stat::TcpEstablished,
         Stat::TcpClosed,
         Stat::ArgsLost,
+        Stat::MmsgSkipped,
     ];
 
     /// Index in the kernel map (`LOUPE_STAT_*`).
@@ -63,6 +66,7 @@ impl Stat {
             Stat::TcpEstablished => "loupe_capture_tcp_established_total",
             Stat::TcpClosed => "loupe_capture_tcp_closed_total",
             Stat::ArgsLost => "loupe_capture_args_lost_total",
+            Stat::MmsgSkipped => "loupe_capture_mmsg_skipped_messages_total",
         }
     }
 }

@@ -49,6 +49,8 @@ const INFER_BYTES: usize = 16;
 
 struct Conn {
     tgid: u32,
+    /// Limits for this connection's parser once its protocol is known.
+    http_cfg: HttpConfig,
     /// The process as the kernel saw it at connection open.
     hint: Option<ProcessHint>,
     role: Role,
@@ -64,9 +66,10 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(tgid: u32, role: Role) -> Self {
+    fn new(tgid: u32, role: Role, http_cfg: HttpConfig) -> Self {
         Conn {
             tgid,
+            http_cfg,
             hint: None,
             role,
             addrs: None,
@@ -175,9 +178,10 @@ impl Reassembly {
     fn conn_entry(&mut self, key: ConnKey) -> &mut Conn {
         if !self.conns.contains(&key) {
             self.counters.add(Counter::ReassemblyConnsOpened, 1);
-            if let Some((old_key, mut old)) =
-                self.conns.push(key, Conn::new(key.tgid, Role::Unknown))
-                && old_key != key
+            if let Some((old_key, mut old)) = self.conns.push(
+                key,
+                Conn::new(key.tgid, Role::Unknown, self.cfg.http.clone()),
+            ) && old_key != key
             {
                 self.counters.add(Counter::ReassemblyConnsEvicted, 1);
                 Self::finish_conn(&mut old, self.newest_mono, &mut self.records);
@@ -367,7 +371,7 @@ impl Reassembly {
                         // Replay what was held for inference, then this piece's rest.
                         let held = std::mem::take(buf);
                         let rest_start = if held.is_empty() { 0 } else { take };
-                        let mut h = Box::new(HttpConnection::new(HttpConfig::default()));
+                        let mut h = Box::new(HttpConnection::new(conn.http_cfg.clone()));
                         // Bytes the other direction held for inference came earlier: first.
                         let other = if d == Direction::Egress {
                             Direction::Ingress
