@@ -146,7 +146,10 @@ pub struct Nats {
 
 impl Nats {
     pub fn start(dir: &Path) -> Result<Nats> {
-        let port = free_port();
+        Self::start_on(dir, free_port())
+    }
+
+    pub fn start_on(dir: &Path, port: u16) -> Result<Nats> {
         let bin = which("nats-server")?;
         let p = Proc::spawn(
             "nats-server",
@@ -171,17 +174,22 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(nats: &Nats, node: &str, dir: &Path, extra: &[&str]) -> Result<Agent> {
+        Self::start_with_url(&nats.url, node, dir, extra)
+    }
+
+    /// An agent told to use `nats_url`, whether or not a server answers there yet.
+    pub fn start_with_url(nats_url: &str, node: &str, dir: &Path, extra: &[&str]) -> Result<Agent> {
         let log = dir.join(format!("agent-{node}.log"));
         let proc = Proc::spawn(
             "loupe agent",
             Command::new(loupe_bin())
-                .args(["agent", "--node", node, "--nats", &nats.url])
+                .args(["agent", "--node", node, "--nats", nats_url])
                 .args(extra),
             &log,
         )?;
         let a = Agent {
             node: node.into(),
-            nats_url: nats.url.clone(),
+            nats_url: nats_url.to_string(),
             proc,
             log,
         };
@@ -238,9 +246,11 @@ impl Agent {
     ) -> Result<Vec<serde_json::Value>> {
         let start = Instant::now();
         loop {
-            let (rows, _) = self.tail(columns)?;
-            if pred(&rows) || start.elapsed() > timeout {
-                return Ok(rows);
+            // A failed tail (agent not reachable yet) is retried until the timeout.
+            match self.tail(columns) {
+                Ok((rows, _)) if pred(&rows) || start.elapsed() > timeout => return Ok(rows),
+                Err(e) if start.elapsed() > timeout => return Err(e),
+                _ => {}
             }
             std::thread::sleep(Duration::from_millis(300));
         }

@@ -429,3 +429,90 @@ fn full_ring_buffer_is_counted_and_shown() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn agent_captures_before_nats_exists_and_answers_once_it_does() -> Result<()> {
+    let dir = temp_dir("late-nats");
+    let nats_port = free_port();
+    // The agent starts against a URL where no server answers yet.
+    let agent = Agent::start_with_url(
+        &format!("nats://127.0.0.1:{nats_port}"),
+        "itest-late",
+        &dir,
+        &[],
+    )?;
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www)?;
+    let port = free_port();
+    let _server = Proc::spawn(
+        "python http.server",
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(&www),
+        &dir.join("py.log"),
+    )?;
+    wait_for_port(port, Duration::from_secs(10))?;
+    for i in 0..3 {
+        run(Command::new("curl").args([
+            "-s",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{port}/before-nats-{i}"),
+        ]))?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Now the server comes up; the agent connects on its own.
+    let _nats = Nats::start_on(&dir, nats_port)?;
+    let rows = agent.tail_until(
+        "req_path,trace_role,local_port",
+        Duration::from_secs(20),
+        |rows| {
+            rows.iter()
+                .filter(|r| i(r, "local_port") == port as i64)
+                .count()
+                >= 3
+        },
+    )?;
+    let server: Vec<String> = rows
+        .iter()
+        .filter(|r| i(r, "local_port") == port as i64 && i(r, "trace_role") == 2)
+        .map(|r| s(r, "req_path"))
+        .collect();
+    assert_eq!(
+        server,
+        vec!["/before-nats-0", "/before-nats-1", "/before-nats-2"]
+    );
+    let log = std::fs::read_to_string(&agent.log)?;
+    assert!(log.contains("connected to NATS"), "{log}");
+    Ok(())
+}
+
+#[test]
+fn tail_with_no_agent_says_so_at_once() -> Result<()> {
+    let dir = temp_dir("no-agent");
+    let nats = Nats::start(&dir)?;
+    let start = std::time::Instant::now();
+    let out = Command::new(loupe_bin())
+        .args(["tail", "--nats", &nats.url])
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no agent is listening") && err.contains(&nats.url),
+        "{err}"
+    );
+    // "No responders" is an answer, not a timeout: no 5 s wait.
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        start.elapsed()
+    );
+    Ok(())
+}

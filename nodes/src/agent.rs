@@ -65,7 +65,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
 
     let system = actix::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
-        let client = args.nats.connect(&format!("loupe-agent-{node}")).await?;
+        let client = args
+            .nats
+            .connect_daemon(&format!("loupe-agent-{node}"))
+            .await?;
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(CaptureShared::default());
         let retention = RetentionConfig {

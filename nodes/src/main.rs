@@ -68,6 +68,33 @@ pub struct NatsArgs {
 }
 
 impl NatsArgs {
+    /// For daemons: returns at once and connects in the background, for ever,
+    /// so the agent captures while NATS is down or not yet up; connection
+    /// changes are logged with the URL.
+    pub async fn connect_daemon(&self, name: &str) -> anyhow::Result<async_nats::Client> {
+        let url = self.url.clone();
+        let opts = async_nats::ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let url = url.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => tracing::info!(%url, "connected to NATS"),
+                        async_nats::Event::Disconnected => tracing::warn!(
+                            %url,
+                            "NATS unreachable: still capturing and storing, reconnecting"
+                        ),
+                        other => tracing::warn!(%url, event = %other, "NATS"),
+                    }
+                }
+            });
+        opts.connect(self.url.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("bad NATS URL {}: {e}", self.url))
+    }
+
     /// Connects, failing within a few seconds with a message naming the URL.
     pub async fn connect(&self, name: &str) -> anyhow::Result<async_nats::Client> {
         let opts = async_nats::ConnectOptions::new()

@@ -141,6 +141,16 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
         };
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            // The server says nobody is subscribed: not a timeout, say so now.
+            if answers.is_empty() {
+                anyhow::bail!(
+                    "no agent is listening on {subject} via {}: is `loupe agent` running and connected to this NATS server?",
+                    args.nats.url
+                );
+            }
+            continue;
+        }
         let chunk: TailChunk = codec::decode(Kind::TailChunk, &msg.payload)?;
         let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer {
             batches: Vec::new(),
