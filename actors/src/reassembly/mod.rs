@@ -571,27 +571,6 @@ impl Handler<EventBatch> for Reassembly {
                 Record::Close(c) => self.on_close(c),
             }
         }
-        // Held out-of-order data that its hole did not fill within the batch
-        // becomes a gap now: records in the ring are nearly always in order,
-        // and waiting longer would hold rows back.
-        let held: Vec<ConnKey> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.streams.iter().any(|s| s.has_held()))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in held {
-            if let Some(mut conn) = self.conns.pop(&key) {
-                for d in [Direction::Egress, Direction::Ingress] {
-                    let mut pieces = OwnedPieces::default();
-                    conn.streams[dir_index(d)].flush(&mut pieces.sink());
-                    pieces.feed(&mut conn, d, &mut self.records);
-                }
-                self.emit_records(&mut conn);
-                self.report(&mut conn);
-                self.conns.put(key, conn);
-            }
-        }
         if !self.builder.is_empty() && self.batch_started.elapsed() >= self.cfg.seal_every {
             self.seal();
         }
@@ -600,7 +579,8 @@ impl Handler<EventBatch> for Reassembly {
 
 /// Pieces copied out of a stream, to be fed to the protocol once the
 /// stream (which is part of the connection) is no longer borrowed. Only the
-/// rare paths use it (flush, out-of-order); in-order data is fed in place.
+/// rare paths use it (close/eviction, late or out-of-order records); in-order
+/// data is fed in place.
 #[derive(Default)]
 struct OwnedPieces(Vec<(u64, Option<Vec<u8>>, u64)>);
 

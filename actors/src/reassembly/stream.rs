@@ -80,10 +80,6 @@ impl StreamReassembler {
         self.stats.capped_bytes += gap_after;
     }
 
-    pub fn has_held(&self) -> bool {
-        !self.held.is_empty()
-    }
-
     /// Takes one record: `data` at `offset`, followed by `gap_after` bytes the
     /// kernel did not copy. `out(ts, piece)` receives the ordered stream.
     pub fn push(
