@@ -360,23 +360,15 @@ fn tail_without_nats_names_the_url() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn full_ring_buffer_is_counted_and_shown() -> Result<()> {
-    let dir = temp_dir("ring");
-    let nats = Nats::start(&dir)?;
-    // The smallest ring and the largest capture per syscall: 64 KiB writes
-    // cannot all fit, so the kernel must drop, count, and keep going.
-    let agent = Agent::start(
-        &nats,
-        "itest-ring",
-        &dir,
-        &["--ring-kib", "64", "--payload-cap", "65536"],
-    )?;
+/// Python's http.server on a loopback port, serving `files` from `dir/www`.
+fn file_server(dir: &Path, files: &[(&str, &[u8])]) -> Result<(Proc, u16)> {
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
-    std::fs::write(www.join("big"), vec![b'y'; 4 << 20])?;
+    for (name, body) in files {
+        std::fs::write(www.join(name), body)?;
+    }
     let port = free_port();
-    let _server = Proc::spawn(
+    let server = Proc::spawn(
         "python http.server",
         Command::new("python3")
             .args([
@@ -391,6 +383,22 @@ fn full_ring_buffer_is_counted_and_shown() -> Result<()> {
         &dir.join("py.log"),
     )?;
     wait_for_port(port, Duration::from_secs(10))?;
+    Ok((server, port))
+}
+
+#[test]
+fn full_ring_buffer_is_counted_and_shown() -> Result<()> {
+    let dir = temp_dir("ring");
+    let nats = Nats::start(&dir)?;
+    // The smallest ring and the largest capture per syscall: 64 KiB writes
+    // cannot all fit, so the kernel must drop, count, and keep going.
+    let agent = Agent::start(
+        &nats,
+        "itest-ring",
+        &dir,
+        &["--ring-kib", "64", "--payload-cap", "65536"],
+    )?;
+    let (_server, port) = file_server(&dir, &[("big", &vec![b'y'; 4 << 20])])?;
     for _ in 0..5 {
         run(Command::new("curl").args([
             "-s",
@@ -441,24 +449,7 @@ fn agent_captures_before_nats_exists_and_answers_once_it_does() -> Result<()> {
         &dir,
         &[],
     )?;
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www)?;
-    let port = free_port();
-    let _server = Proc::spawn(
-        "python http.server",
-        Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(&www),
-        &dir.join("py.log"),
-    )?;
-    wait_for_port(port, Duration::from_secs(10))?;
+    let (_server, port) = file_server(&dir, &[])?;
     for i in 0..3 {
         run(Command::new("curl").args([
             "-s",
