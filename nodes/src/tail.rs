@@ -199,7 +199,8 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     for a in answers.values() {
         batches.extend(a.batches.iter().cloned());
     }
-    let projected = project(&batches, &columns)?;
+    // Agents projected the columns already (TailRequest::columns).
+    let projected = batches;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.output {
@@ -257,28 +258,6 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn project(batches: &[RecordBatch], columns: &[String]) -> anyhow::Result<Vec<RecordBatch>> {
-    if columns.is_empty() {
-        return Ok(batches.to_vec());
-    }
-    let mut out = Vec::with_capacity(batches.len());
-    for b in batches {
-        let schema = b.schema();
-        let idx = columns
-            .iter()
-            .map(|c| {
-                schema.index_of(c).map_err(|_| {
-                    let names: Vec<&str> =
-                        schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    anyhow::anyhow!("unknown column {c:?}; columns: {}", names.join(", "))
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        out.push(b.project(&idx)?);
-    }
-    Ok(out)
 }
 
 /// For people: `resp_latency` (ns) shown as `latency_ms` with three decimals.

@@ -150,15 +150,21 @@ impl Service {
         let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
         let chunks = encode_chunks(&batches, limit)?;
         let status = self.status().await;
-        let total = chunks.len().max(1);
-        for i in 0..total {
+        // An empty answer is still one (last) chunk, carrying the status.
+        let mut chunks = chunks;
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
+        let total = chunks.len();
+        let mut status = Some(status);
+        for (i, ipc) in chunks.into_iter().enumerate() {
             let last = i + 1 == total;
             let chunk = TailChunk {
                 node: self.info.node.to_string(),
                 seq: i as u32,
                 last,
-                ipc: chunks.get(i).cloned().unwrap_or_default(),
-                status: last.then(|| status.clone()),
+                ipc,
+                status: if last { status.take() } else { None },
                 error: None,
             };
             self.client

@@ -36,6 +36,11 @@ pub struct HttpRow {
 /// is in the `*_body_size` column).
 pub const REDACTED_BODY: &str = "<redacted>";
 
+/// What a body column holds: never the content, only that there was one.
+fn body_marker(size: u64) -> &'static str {
+    if size > 0 { REDACTED_BODY } else { "" }
+}
+
 /// Builds `http_events` record batches.
 pub struct HttpBatchBuilder {
     time: TimestampNanosecondBuilder,
@@ -207,22 +212,14 @@ impl HttpBatchBuilder {
         self.req_headers.append_value(&self.json);
         self.req_method.append_value(&r.req.method);
         self.req_path.append_value(&r.req.path);
-        self.req_body.append_value(if r.req.body_size > 0 {
-            REDACTED_BODY
-        } else {
-            ""
-        });
+        self.req_body.append_value(body_marker(r.req.body_size));
         self.req_body_size
             .append_value(r.req.body_size.min(i64::MAX as u64) as i64);
         headers_json(&mut self.json, &r.resp.headers);
         self.resp_headers.append_value(&self.json);
         self.resp_status.append_value(r.resp.status as i64);
         self.resp_message.append_value(&r.resp.reason);
-        self.resp_body.append_value(if r.resp.body_size > 0 {
-            REDACTED_BODY
-        } else {
-            ""
-        });
+        self.resp_body.append_value(body_marker(r.resp.body_size));
         self.resp_body_size
             .append_value(r.resp.body_size.min(i64::MAX as u64) as i64);
         self.resp_latency
