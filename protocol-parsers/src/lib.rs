@@ -5,6 +5,7 @@
 //! controls is bounded, and lost or malformed bytes are counted, not fatal.
 
 pub mod http;
+pub mod normalize;
 
 /// Which stream of a connection bytes belong to.
 ///

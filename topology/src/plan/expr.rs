@@ -1,0 +1,357 @@
+//! Per-row expressions and their typing rules. The front end builds them,
+//! checked; the executor evaluates them a whole Arrow batch at a time.
+
+use serde::{Deserialize, Serialize};
+
+use super::types::{DType, Scalar, Schema};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Expr {
+    /// A column of the input, by name.
+    Col(String),
+    Lit(Scalar),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Call(Func, Vec<Expr>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&",
+            BinOp::Or => "|",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+        )
+    }
+}
+
+/// Scalar functions (`px.*` and string methods). Argument types are checked
+/// by [`Func::result`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Func {
+    Contains,
+    StartsWith,
+    EndsWith,
+    Lower,
+    Upper,
+    /// (s, start, len), in characters.
+    Substring,
+    /// Characters in a string.
+    Length,
+    /// (pattern, s, replacement): every match of the regular expression.
+    Replace,
+    /// (cond, a, b)
+    Select,
+    ToInt64,
+    ToFloat64,
+    ToString,
+    Abs,
+    Round,
+    Floor,
+    Ceil,
+    /// (t, size): t rounded down to a multiple of size.
+    Bin,
+    /// ns -> "1.5s", "250ms", ...
+    FormatDuration,
+    NormalizeSql,
+    NormalizePath,
+    /// (json, key) -> string
+    Pluck,
+    PluckInt64,
+    PluckFloat64,
+}
+
+impl Func {
+    /// The PxL spelling, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Contains => "px.contains",
+            Func::StartsWith => "startswith",
+            Func::EndsWith => "endswith",
+            Func::Lower => "lower",
+            Func::Upper => "upper",
+            Func::Substring => "px.substring",
+            Func::Length => "px.length",
+            Func::Replace => "px.replace",
+            Func::Select => "px.select",
+            Func::ToInt64 => "px.int64",
+            Func::ToFloat64 => "px.float64",
+            Func::ToString => "px.string",
+            Func::Abs => "px.abs",
+            Func::Round => "px.round",
+            Func::Floor => "px.floor",
+            Func::Ceil => "px.ceil",
+            Func::Bin => "px.bin",
+            Func::FormatDuration => "px.format_duration",
+            Func::NormalizeSql => "px.normalize_sql",
+            Func::NormalizePath => "px.normalize_path",
+            Func::Pluck => "px.pluck",
+            Func::PluckInt64 => "px.pluck_int64",
+            Func::PluckFloat64 => "px.pluck_float64",
+        }
+    }
+
+    /// The result type for these argument types, or why they do not fit.
+    pub fn result(self, args: &[DType]) -> Result<DType, std::string::String> {
+        use DType::*;
+        let want = |expected: &[&[DType]]| -> Result<(), std::string::String> {
+            if args.len() != expected.len() {
+                return Err(format!(
+                    "{} takes {} argument{}, got {}",
+                    self.name(),
+                    expected.len(),
+                    if expected.len() == 1 { "" } else { "s" },
+                    args.len()
+                ));
+            }
+            for (i, (got, ok)) in args.iter().zip(expected).enumerate() {
+                if !ok.contains(got) {
+                    let names: Vec<&str> = ok.iter().map(|t| t.name()).collect();
+                    return Err(format!(
+                        "argument {} of {} must be {}, got {got}",
+                        i + 1,
+                        self.name(),
+                        names.join(" or ")
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let num: &[DType] = &[Int64, Float64];
+        let time_or_int: &[DType] = &[Time, Int64];
+        Ok(match self {
+            Func::Contains | Func::StartsWith | Func::EndsWith => {
+                want(&[&[String], &[String]])?;
+                Boolean
+            }
+            Func::Lower | Func::Upper | Func::NormalizeSql | Func::NormalizePath => {
+                want(&[&[String]])?;
+                String
+            }
+            Func::Substring => {
+                want(&[&[String], &[Int64], &[Int64]])?;
+                String
+            }
+            Func::Length => {
+                want(&[&[String]])?;
+                Int64
+            }
+            Func::Replace => {
+                want(&[&[String], &[String], &[String]])?;
+                String
+            }
+            Func::Select => {
+                if args.len() != 3 {
+                    return Err(format!("px.select takes 3 arguments, got {}", args.len()));
+                }
+                if args[0] != Boolean {
+                    return Err(format!(
+                        "argument 1 of px.select must be BOOLEAN, got {}",
+                        args[0]
+                    ));
+                }
+                match (args[1], args[2]) {
+                    (a, b) if a == b => a,
+                    (Int64, Float64) | (Float64, Int64) => Float64,
+                    (a, b) => {
+                        return Err(format!(
+                            "the two branches of px.select must have one type, got {a} and {b}"
+                        ));
+                    }
+                }
+            }
+            Func::ToInt64 => {
+                want(&[&[Int64, Float64, Boolean, Time, String]])?;
+                Int64
+            }
+            Func::ToFloat64 => {
+                want(&[&[Int64, Float64, Boolean, String]])?;
+                Float64
+            }
+            Func::ToString => {
+                want(&[&[Int64, Float64, Boolean, Time, String]])?;
+                String
+            }
+            Func::Abs => {
+                want(&[num])?;
+                args[0]
+            }
+            Func::Round | Func::Floor | Func::Ceil => {
+                want(&[num])?;
+                args[0]
+            }
+            Func::Bin => {
+                want(&[time_or_int, &[Int64]])?;
+                args[0]
+            }
+            Func::FormatDuration => {
+                want(&[&[Int64]])?;
+                String
+            }
+            Func::Pluck => {
+                want(&[&[String], &[String]])?;
+                String
+            }
+            Func::PluckInt64 => {
+                want(&[&[String], &[String]])?;
+                Int64
+            }
+            Func::PluckFloat64 => {
+                want(&[&[String], &[String]])?;
+                Float64
+            }
+        })
+    }
+}
+
+/// The result type of `l op r`, or why the operands do not fit.
+pub fn binary_result(op: BinOp, l: DType, r: DType) -> Result<DType, String> {
+    use DType::*;
+    let bad = || {
+        Err(format!(
+            "cannot apply {} to {l} and {r}",
+            op.symbol()
+        ))
+    };
+    match op {
+        BinOp::And | BinOp::Or => {
+            if l == Boolean && r == Boolean {
+                Ok(Boolean)
+            } else {
+                Err(format!(
+                    "{} needs BOOLEAN on both sides, got {l} and {r} (use parentheses: `(a == 1) & (b == 2)`)",
+                    op.symbol()
+                ))
+            }
+        }
+        op if op.is_comparison() => {
+            let ok = l == r
+                || (l.is_numeric() && r.is_numeric())
+                || matches!((l, r), (Time, Int64) | (Int64, Time));
+            let ordered = !matches!(op, BinOp::Eq | BinOp::Ne);
+            if !ok || (ordered && l == Boolean) || l == Binary {
+                return Err(format!("cannot compare {l} with {r} using {}", op.symbol()));
+            }
+            Ok(Boolean)
+        }
+        BinOp::Add if l == String && r == String => Ok(String),
+        BinOp::Div => match (l, r) {
+            (Int64 | Float64, Int64 | Float64) => Ok(Float64),
+            _ => bad(),
+        },
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Mod => match (l, r) {
+            (Int64, Int64) => Ok(Int64),
+            (Int64 | Float64, Int64 | Float64) => Ok(Float64),
+            (Time, Int64) if matches!(op, BinOp::Add | BinOp::Sub) => Ok(Time),
+            (Int64, Time) if op == BinOp::Add => Ok(Time),
+            (Time, Time) if op == BinOp::Sub => Ok(Int64),
+            _ => bad(),
+        },
+        _ => bad(),
+    }
+}
+
+impl Expr {
+    pub fn col(name: &str) -> Expr {
+        Expr::Col(name.to_string())
+    }
+
+    /// The type of this expression over `input`, checking every operand.
+    pub fn dtype(&self, input: &Schema) -> Result<DType, String> {
+        match self {
+            Expr::Col(c) => input
+                .get(c)
+                .map(|f| f.dtype)
+                .ok_or_else(|| format!("unknown column {c:?}")),
+            Expr::Lit(s) => Ok(s.dtype()),
+            Expr::Binary(op, l, r) => binary_result(*op, l.dtype(input)?, r.dtype(input)?),
+            Expr::Not(e) => match e.dtype(input)? {
+                DType::Boolean => Ok(DType::Boolean),
+                t => Err(format!("~ needs BOOLEAN, got {t}")),
+            },
+            Expr::Neg(e) => match e.dtype(input)? {
+                t @ (DType::Int64 | DType::Float64) => Ok(t),
+                t => Err(format!("unary - needs a number, got {t}")),
+            },
+            Expr::Call(f, args) => {
+                let types = args
+                    .iter()
+                    .map(|a| a.dtype(input))
+                    .collect::<Result<Vec<_>, _>>()?;
+                f.result(&types)
+            }
+        }
+    }
+
+    /// Every column this expression reads, appended to `out` once each.
+    pub fn columns<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Expr::Col(c) => {
+                if !out.contains(&c.as_str()) {
+                    out.push(c)
+                }
+            }
+            Expr::Lit(_) => {}
+            Expr::Binary(_, l, r) => {
+                l.columns(out);
+                r.columns(out);
+            }
+            Expr::Not(e) | Expr::Neg(e) => e.columns(out),
+            Expr::Call(_, args) => args.iter().for_each(|a| a.columns(out)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DType::*;
+
+    #[test]
+    fn typing_follows_python() {
+        assert_eq!(binary_result(BinOp::Div, Int64, Int64), Ok(Float64));
+        assert_eq!(binary_result(BinOp::Add, Int64, Int64), Ok(Int64));
+        assert_eq!(binary_result(BinOp::Sub, Time, Time), Ok(Int64));
+        assert_eq!(binary_result(BinOp::Add, Time, Int64), Ok(Time));
+        assert!(binary_result(BinOp::Eq, Int64, String).is_err());
+        assert!(binary_result(BinOp::And, Int64, Boolean).is_err());
+        assert_eq!(Func::Select.result(&[Boolean, Int64, Float64]), Ok(Float64));
+        assert!(Func::Contains.result(&[Int64, String]).is_err());
+    }
+}

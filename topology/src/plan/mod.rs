@@ -1,0 +1,12 @@
+//! The query model: typed expressions, the logical plan, and its split into
+//! node and merge fragments. Pure data (serde), no execution, no NATS.
+
+pub mod expr;
+pub mod logical;
+pub mod split;
+pub mod types;
+
+pub use expr::{BinOp, Expr, Func};
+pub use logical::{AggFunc, AggMode, AggSpec, JoinHow, NodeId, Op, Plan, PlanNode, Sink, SortKey};
+pub use split::{ChannelOut, Distributed, NodeFragment, split};
+pub use types::{DType, Field, Scalar, Schema};

@@ -1,0 +1,176 @@
+//! Where each part of a plan runs. Every node runs the same node fragment
+//! over its own rows: each Source with the filters and maps above it, ended
+//! by a partial aggregate or a limit where one follows. The merge fragment
+//! takes what the nodes send on each channel (an `Exchange`) and runs the
+//! rest: final aggregates, sorts, joins, unions, and the sinks.
+
+use serde::{Deserialize, Serialize};
+
+use super::logical::{AggMode, NodeId, Op, Plan};
+
+/// A node fragment's output: what it sends on `channel`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelOut {
+    pub channel: u32,
+    pub node: NodeId,
+}
+
+/// What every node runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeFragment {
+    pub plan: Plan,
+    pub outputs: Vec<ChannelOut>,
+}
+
+impl NodeFragment {
+    /// The tables and time ranges this fragment reads.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, i64, Option<i64>)> {
+        self.plan.nodes.iter().filter_map(|n| match &n.op {
+            Op::Source {
+                table,
+                start_ns,
+                end_ns,
+                ..
+            } => Some((table.as_str(), *start_ns, *end_ns)),
+            _ => None,
+        })
+    }
+}
+
+/// A plan split for distributed execution.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distributed {
+    pub node: NodeFragment,
+    /// Reads channels through `Exchange` nodes; holds the sinks.
+    pub merge: Plan,
+}
+
+/// Splits `plan` (pruned first) into a node fragment and a merge fragment.
+pub fn split(plan: &Plan) -> Result<Distributed, String> {
+    let mut plan = plan.clone();
+    plan.prune()?;
+    let n = plan.nodes.len();
+
+    // Only what a sink reads is planned.
+    let mut live = vec![false; n];
+    for s in &plan.sinks {
+        live[s.input] = true;
+    }
+    for i in (0..n).rev() {
+        if live[i] {
+            for j in plan.nodes[i].op.inputs() {
+                live[j] = true;
+            }
+        }
+    }
+
+    // Node side: a Source and the streaming operators above it.
+    let mut node_side = vec![false; n];
+    let mut node = NodeFragment::default();
+    let mut node_id: Vec<NodeId> = vec![usize::MAX; n];
+    for i in 0..n {
+        if !live[i] {
+            continue;
+        }
+        let streaming = match &plan.nodes[i].op {
+            Op::Source { .. } => true,
+            Op::Filter { input, .. } | Op::Map { input, .. } => node_side[*input],
+            _ => false,
+        };
+        if streaming {
+            node_side[i] = true;
+            node_id[i] = node.plan.copy_from(&plan, i, &|j| node_id[j])?;
+        }
+    }
+
+    let mut merge = Plan::default();
+    let mut merge_id: Vec<NodeId> = vec![usize::MAX; n];
+    // One channel per node-side node the merge reads, shared by its readers.
+    let mut exchange_of: Vec<Option<NodeId>> = vec![None; n];
+    let mut exchange = |merge: &mut Plan, node: &mut NodeFragment, frag_node: NodeId, key: Option<NodeId>| -> Result<NodeId, String> {
+        if let Some(k) = key
+            && let Some(e) = exchange_of[k]
+        {
+            return Ok(e);
+        }
+        let channel = node.outputs.len() as u32;
+        node.outputs.push(ChannelOut {
+            channel,
+            node: frag_node,
+        });
+        let e = merge.add(Op::Exchange {
+            channel,
+            schema: node.plan.schema(frag_node).clone(),
+        })?;
+        if let Some(k) = key {
+            exchange_of[k] = Some(e);
+        }
+        Ok(e)
+    };
+
+    for i in 0..n {
+        if !live[i] || node_side[i] {
+            continue;
+        }
+        let op = plan.nodes[i].op.clone();
+        merge_id[i] = match op {
+            // A grouped aggregate over node rows: partial states on the
+            // nodes, merged here.
+            Op::Aggregate {
+                input,
+                groups,
+                aggs,
+                mode: AggMode::Single,
+            } if node_side[input] => {
+                let p = node.plan.add(Op::Aggregate {
+                    input: node_id[input],
+                    groups: groups.clone(),
+                    aggs: aggs.clone(),
+                    mode: AggMode::Partial,
+                })?;
+                let e = exchange(&mut merge, &mut node, p, None)?;
+                merge.add(Op::Aggregate {
+                    input: e,
+                    groups,
+                    aggs,
+                    mode: AggMode::Final,
+                })?
+            }
+            // Any n rows: each node sends at most n.
+            Op::Limit { input, n } if node_side[input] => {
+                let p = node.plan.add(Op::Limit {
+                    input: node_id[input],
+                    n,
+                })?;
+                let e = exchange(&mut merge, &mut node, p, None)?;
+                merge.add(Op::Limit { input: e, n })?
+            }
+            mut op => {
+                let mut inputs = Vec::new();
+                for j in op.inputs() {
+                    inputs.push(if node_side[j] {
+                        exchange(&mut merge, &mut node, node_id[j], Some(j))?
+                    } else {
+                        merge_id[j]
+                    });
+                }
+                for (slot, id) in op.inputs_mut().into_iter().zip(inputs) {
+                    *slot = id;
+                }
+                merge.add(op)?
+            }
+        };
+    }
+    for s in &plan.sinks {
+        let input = if node_side[s.input] {
+            exchange(&mut merge, &mut node, node_id[s.input], Some(s.input))?
+        } else {
+            merge_id[s.input]
+        };
+        merge.sinks.push(super::logical::Sink {
+            name: s.name.clone(),
+            input,
+        });
+    }
+    Ok(Distributed { node, merge })
+}
