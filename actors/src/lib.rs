@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod clock;
 pub mod counters;
+pub mod exec;
 pub mod reassembly;
 pub mod service;
 pub mod table_store;

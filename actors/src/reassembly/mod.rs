@@ -505,7 +505,7 @@ impl Reassembly {
 
     /// Sends the rows built so far to the store as one batch.
     fn seal(&mut self) {
-        let Some((batch, _min, max_time)) = self.builder.finish() else {
+        let Some((batch, min_time, max_time)) = self.builder.finish() else {
             return;
         };
         let n = batch.num_rows() as u64;
@@ -514,6 +514,7 @@ impl Reassembly {
             .store
             .try_send(HttpBatch {
                 batch,
+                min_time,
                 max_time,
                 processes,
             })

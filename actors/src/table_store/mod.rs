@@ -41,6 +41,7 @@ impl Default for RetentionConfig {
 
 struct Sealed {
     batch: RecordBatch,
+    min_time: i64,
     max_time: i64,
     bytes: usize,
 }
@@ -51,7 +52,8 @@ struct Sealed {
 #[rtype(result = "()")]
 pub struct HttpBatch {
     pub batch: RecordBatch,
-    /// Newest `time_` in the batch.
+    /// Oldest and newest `time_` in the batch.
+    pub min_time: i64,
     pub max_time: i64,
     pub processes: Vec<Arc<ProcessInfo>>,
 }
@@ -100,11 +102,12 @@ impl TableStore {
         }
     }
 
-    fn push_batch(&mut self, batch: RecordBatch, max_time: i64) {
+    fn push_batch(&mut self, batch: RecordBatch, min_time: i64, max_time: i64) {
         let bytes = batch.get_array_memory_size();
         self.bytes += bytes;
         self.sealed.push_back(Sealed {
             batch,
+            min_time,
             max_time,
             bytes,
         });
@@ -128,30 +131,46 @@ impl TableStore {
     /// A stored batch with the metadata columns derived from its `upid`
     /// dictionary: one lookup per distinct process, none per row.
     fn with_metadata(&self, b: &RecordBatch) -> Result<RecordBatch, String> {
+        let full = loupe_topology::schema::http_events();
+        let names: Vec<&str> = full.fields().iter().map(|f| f.name().as_str()).collect();
+        let cols = self.derive(b, &names)?;
+        RecordBatch::try_new(full, cols).map_err(|e| e.to_string())
+    }
+
+    /// The columns `names` of a stored batch, metadata derived from `upid`
+    /// only for the metadata columns asked for.
+    fn derive(&self, b: &RecordBatch, names: &[&str]) -> Result<Vec<ArrayRef>, String> {
         let upid = b
             .column_by_name("upid")
             .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
             .ok_or("upid column is not a dictionary")?;
         let keys = upid.keys();
-        let values = upid.values().as_string::<i32>();
-        let infos: Vec<ProcessInfo> = values
+        let needs_meta = names
             .iter()
-            .map(|u| {
-                let u = u.unwrap_or_default();
-                match self.procs.peek(u) {
-                    Some(p) => (**p).clone(),
-                    None => {
-                        // Fell out of the registry: node and pid are in the upid.
-                        let mut parts = u.split(':');
-                        ProcessInfo {
-                            node: parts.next().unwrap_or_default().to_string(),
-                            pid: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
-                            ..Default::default()
+            .any(|n| loupe_topology::schema::METADATA_COLUMNS.contains(n));
+        let infos: Vec<ProcessInfo> = if needs_meta {
+            upid.values()
+                .as_string::<i32>()
+                .iter()
+                .map(|u| {
+                    let u = u.unwrap_or_default();
+                    match self.procs.peek(u) {
+                        Some(p) => (**p).clone(),
+                        None => {
+                            // Fell out of the registry: node and pid are in the upid.
+                            let mut parts = u.split(':');
+                            ProcessInfo {
+                                node: parts.next().unwrap_or_default().to_string(),
+                                pid: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+                                ..Default::default()
+                            }
                         }
                     }
-                }
-            })
-            .collect();
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let dict = |f: fn(&ProcessInfo) -> &str| -> Result<ArrayRef, String> {
             let vals = StringArray::from_iter_values(infos.iter().map(f));
             Ok(Arc::new(
@@ -159,13 +178,14 @@ impl TableStore {
                     .map_err(|e| e.to_string())?,
             ))
         };
-        let pids = Int64Array::from_iter_values(infos.iter().map(|p| p.pid as i64));
-        let full = loupe_topology::schema::http_events();
-        let mut cols = Vec::with_capacity(full.fields().len());
-        for f in full.fields() {
-            let col: ArrayRef = match f.name().as_str() {
+        let mut cols = Vec::with_capacity(names.len());
+        for name in names {
+            let col: ArrayRef = match *name {
                 "node" => dict(|p| &p.node)?,
-                "pid" => arrow::compute::take(&pids, keys, None).map_err(|e| e.to_string())?,
+                "pid" => {
+                    let pids = Int64Array::from_iter_values(infos.iter().map(|p| p.pid as i64));
+                    arrow::compute::take(&pids, keys, None).map_err(|e| e.to_string())?
+                }
                 "cmdline" => dict(|p| &p.cmdline)?,
                 "container" => dict(|p| &p.container)?,
                 "namespace" => dict(|p| &p.namespace)?,
@@ -173,12 +193,84 @@ impl TableStore {
                 "pod" => dict(|p| &p.pod)?,
                 name => b
                     .column_by_name(name)
-                    .ok_or_else(|| format!("stored batch lacks {name}"))?
+                    .ok_or_else(|| format!("table has no column {name:?}"))?
                     .clone(),
             };
             cols.push(col);
         }
-        RecordBatch::try_new(full, cols).map_err(|e| e.to_string())
+        Ok(cols)
+    }
+
+    /// Rows for a query: `start_ns <= time_ < end_ns`, only `columns`, in
+    /// that order (metadata derived only when asked for).
+    pub fn read(
+        &mut self,
+        table: &str,
+        start_ns: i64,
+        end_ns: Option<i64>,
+        columns: &[String],
+    ) -> Result<Vec<RecordBatch>, String> {
+        if loupe_topology::schema::table(table).is_none() {
+            return Err(format!(
+                "unknown table {table:?}; this agent has: {}",
+                loupe_topology::schema::TABLES.join(", ")
+            ));
+        }
+        self.evict();
+        let full = loupe_topology::schema::http_events();
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let fields = names
+            .iter()
+            .map(|n| {
+                full.field_with_name(n)
+                    .cloned()
+                    .map_err(|_| format!("table {table} has no column {n:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        let end = end_ns.unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        for s in &self.sealed {
+            if s.max_time < start_ns || s.min_time >= end {
+                continue;
+            }
+            let b = if s.min_time >= start_ns && s.max_time < end {
+                s.batch.clone()
+            } else {
+                let time = s
+                    .batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .ok_or("time_ column is not a timestamp")?;
+                let keep: BooleanArray = time
+                    .iter()
+                    .map(|t| Some(t.is_some_and(|t| t >= start_ns && t < end)))
+                    .collect();
+                if keep.true_count() == 0 {
+                    continue;
+                }
+                filter_record_batch(&s.batch, &keep).map_err(|e| e.to_string())?
+            };
+            let cols = self.derive(&b, &names)?;
+            let opts =
+                arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+            out.push(
+                RecordBatch::try_new_with_options(schema.clone(), cols, &opts)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Stores a sealed batch (what the `HttpBatch` message does).
+    pub fn insert(&mut self, msg: HttpBatch) {
+        self.counters
+            .add(Counter::StoreRowsAppended, msg.batch.num_rows() as u64);
+        for p in msg.processes {
+            self.procs.put(p.upid.clone(), p);
+        }
+        self.push_batch(msg.batch, msg.min_time, msg.max_time);
     }
 
     /// The batches at or after `min_time`, boundary batches filtered, with
@@ -262,12 +354,7 @@ impl Handler<HttpBatch> for TableStore {
     type Result = ();
 
     fn handle(&mut self, msg: HttpBatch, _: &mut Self::Context) {
-        self.counters
-            .add(Counter::StoreRowsAppended, msg.batch.num_rows() as u64);
-        for p in msg.processes {
-            self.procs.put(p.upid.clone(), p);
-        }
-        self.push_batch(msg.batch, msg.max_time);
+        self.insert(msg);
     }
 }
 
@@ -283,6 +370,24 @@ impl Handler<Scan> for TableStore {
             ));
         }
         self.scan(msg.since_ns, msg.limit)
+    }
+}
+
+/// Read rows for a query (see [`TableStore::read`]).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<RecordBatch>, String>")]
+pub struct Read {
+    pub table: String,
+    pub start_ns: i64,
+    pub end_ns: Option<i64>,
+    pub columns: Vec<String>,
+}
+
+impl Handler<Read> for TableStore {
+    type Result = Result<Vec<RecordBatch>, String>;
+
+    fn handle(&mut self, m: Read, _: &mut Self::Context) -> Self::Result {
+        self.read(&m.table, m.start_ns, m.end_ns, &m.columns)
     }
 }
 
@@ -307,13 +412,12 @@ mod tests {
     use super::rows::tests::row;
     use super::*;
 
-    fn batch(rows: &[(i64, &str)]) -> (RecordBatch, i64) {
+    fn batch(rows: &[(i64, &str)]) -> (RecordBatch, i64, i64) {
         let mut b = HttpBatchBuilder::default();
         for (t, p) in rows {
             b.append(&row(*t, p));
         }
-        let (batch, _, max) = b.finish().unwrap();
-        (batch, max)
+        b.finish().unwrap()
     }
 
     #[test]
@@ -326,16 +430,16 @@ mod tests {
         let mut s = TableStore::new(cfg, counters.clone());
         let now = wall_now_ns();
         // Two rows older than the max age, then four fresh ones.
-        let (old, max) = batch(&[
+        let (old, min, max) = batch(&[
             (now - 120_000_000_000, "/old1"),
             (now - 119_000_000_000, "/old2"),
         ]);
-        s.push_batch(old, max);
+        s.push_batch(old, min, max);
         assert_eq!(s.sealed.len(), 0, "aged batch evicted on arrival");
         assert_eq!(counters.get(Counter::StoreRowsEvicted), 2);
         for i in 0..2 {
-            let (b, max) = batch(&[(now - 1000 + 2 * i, "/new"), (now - 999 + 2 * i, "/new")]);
-            s.push_batch(b, max);
+            let (b, min, max) = batch(&[(now - 1000 + 2 * i, "/new"), (now - 999 + 2 * i, "/new")]);
+            s.push_batch(b, min, max);
         }
         assert_eq!(s.sealed.len(), 2);
         let all: usize = s

@@ -64,8 +64,8 @@ impl Value {
             Value::Frame(_) => "a DataFrame".into(),
             Value::GroupBy(..) => "a grouped DataFrame (call .agg(...))".into(),
             Value::Ctx(_) => "df.ctx".into(),
-            Value::Col { dtype, .. } => format!("a {dtype} column"),
-            Value::Lit(s) => format!("a {} literal", s.dtype()),
+            Value::Col { dtype, .. } => format!("{} {dtype} column", article(*dtype)),
+            Value::Lit(s) => format!("{} {} literal", article(s.dtype()), s.dtype()),
             Value::None => "None".into(),
             Value::List(_) => "a list".into(),
             Value::Tuple(_) => "a tuple".into(),
@@ -77,6 +77,10 @@ impl Value {
             Value::AggExpr { dtype, .. } => format!("an aggregate result ({dtype})"),
         }
     }
+}
+
+fn article(t: DType) -> &'static str {
+    if t == DType::Int64 { "an" } else { "a" }
 }
 
 /// The state of a lambda aggregate being lowered: its per-row inputs
@@ -437,6 +441,12 @@ impl<'s> Compiler<'s> {
             }
             ExprKind::Call { func, args, kwargs } => {
                 let f = self.eval(func)?;
+                if matches!(&f, Value::PxAttr(n) if n == "export") {
+                    return Err(self.err(
+                        func.span,
+                        "px.export is not yet supported by Loupe: display the table with px.display(df, 'name')",
+                    ));
+                }
                 let args = self.eval_args(args, kwargs, span)?;
                 self.call(f, func.span, args)?
             }
@@ -551,6 +561,16 @@ impl<'s> Compiler<'s> {
                     Ok(Value::Ctx(f))
                 } else if FRAME_METHODS.contains(&attr) {
                     Ok(Value::Method(Box::new(Value::Frame(f)), attr.to_string()))
+                } else if self.plan.schema(f).get(attr).is_none()
+                    && !did_you_mean(attr, FRAME_METHODS).is_empty()
+                {
+                    Err(self.err(
+                        aspan,
+                        format!(
+                            "DataFrame has no column or method {attr:?}{}",
+                            did_you_mean(attr, FRAME_METHODS)
+                        ),
+                    ))
                 } else {
                     self.column(f, attr, aspan)
                 }

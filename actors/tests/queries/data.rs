@@ -1,0 +1,192 @@
+//! The fixed data set of the corpus: 2400 `http_events` rows of five
+//! services in three namespaces over the ten minutes before `NOW`, made by
+//! a seeded generator (no randomness between runs), stored through the
+//! real batch builder and table store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use loupe_actors::Counters;
+use loupe_actors::table_store::{ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore};
+use loupe_k8s::ProcessInfo;
+use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
+
+/// "Now" for every case: 2025-06-15T15:06:40Z.
+pub const NOW: i64 = 1_750_000_000_000_000_000;
+pub const ROWS: usize = 2400;
+
+struct Svc {
+    service: &'static str,
+    namespace: &'static str,
+    pod: &'static str,
+    pid: u32,
+    port: u16,
+    /// Typical latency, ms.
+    base_ms: f64,
+}
+
+const SERVICES: &[Svc] = &[
+    Svc { service: "shop/cart", namespace: "shop", pod: "shop/cart-7d9f", pid: 101, port: 8081, base_ms: 12.0 },
+    Svc { service: "shop/frontend", namespace: "shop", pod: "shop/frontend-5c2a", pid: 102, port: 8080, base_ms: 30.0 },
+    Svc { service: "shop/checkout", namespace: "shop", pod: "shop/checkout-9b1e", pid: 103, port: 8082, base_ms: 220.0 },
+    Svc { service: "default/api", namespace: "default", pod: "default/api-0", pid: 201, port: 9000, base_ms: 5.0 },
+    Svc { service: "infra/proxy", namespace: "infra", pod: "infra/proxy-x1", pid: 301, port: 3128, base_ms: 1.5 },
+];
+
+const PATHS: &[&str] = &[
+    "/cart/1001",
+    "/cart/1002/items",
+    "/users/42/orders",
+    "/api/v1/items/123e4567-e89b-12d3-a456-426614174000",
+    "/healthz",
+    "/search?q=boots",
+    "/checkout",
+];
+const METHODS: &[&str] = &["GET", "GET", "GET", "POST", "PUT", "DELETE"];
+const STATUSES: &[u16] = &[200, 200, 200, 200, 201, 204, 404, 500, 503];
+
+/// A 64-bit LCG: the same stream on every machine.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0
+    }
+}
+
+pub struct Row {
+    pub svc: usize,
+    pub time_ns: i64,
+    pub latency_ns: u64,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub status: u16,
+    pub role: i64,
+}
+
+pub fn rows() -> Vec<Row> {
+    let mut g = Lcg(0x5eed_1009);
+    (0..ROWS)
+        .map(|i| {
+            let svc = (g.next() % SERVICES.len() as u64) as usize;
+            // Log-normal-ish around the service's base latency.
+            let f = (g.unit() * 3.0 - 1.0).exp();
+            let latency_ns = (SERVICES[svc].base_ms * f * 1e6) as u64 + 1000;
+            Row {
+                svc,
+                time_ns: NOW - 600_000_000_000 + (i as i64) * 250_000_000,
+                latency_ns,
+                method: *g.pick(METHODS),
+                path: *g.pick(PATHS),
+                status: *g.pick(STATUSES),
+                role: if g.next() % 4 == 0 { 1 } else { 2 },
+            }
+        })
+        .collect()
+}
+
+fn process(s: &Svc) -> Arc<ProcessInfo> {
+    Arc::new(ProcessInfo {
+        upid: format!("node-a:{}:5000", s.pid),
+        node: "node-a".into(),
+        pid: s.pid,
+        start_ticks: 5000,
+        cmdline: format!("/usr/bin/{}", s.service.rsplit('/').next().unwrap_or("svc")),
+        container: String::new(),
+        service: s.service.into(),
+        namespace: s.namespace.into(),
+        pod: s.pod.into(),
+    })
+}
+
+/// The store of node `n` of `of`: every `of`-th row, in batches of 100.
+pub fn store(n: usize, of: usize) -> TableStore {
+    let cfg = RetentionConfig {
+        max_bytes: usize::MAX,
+        max_age: std::time::Duration::from_secs(100 * 365 * 86_400),
+    };
+    let mut store = TableStore::new(cfg, Arc::new(Counters::default()));
+    let procs: Vec<Arc<ProcessInfo>> = SERVICES.iter().map(process).collect();
+    let conns: Vec<Arc<ConnMeta>> = SERVICES
+        .iter()
+        .zip(&procs)
+        .flat_map(|(s, p)| {
+            [1i64, 2].map(|role| {
+                Arc::new(ConnMeta {
+                    local_addr: "10.0.0.1".into(),
+                    local_port: if role == 2 { s.port } else { 40000 + s.pid as u16 },
+                    remote_addr: "10.0.0.2".into(),
+                    remote_port: if role == 2 { 50000 + s.pid as u16 } else { 80 },
+                    trace_role: role,
+                    process: p.clone(),
+                })
+            })
+        })
+        .collect();
+    let mut b = HttpBatchBuilder::default();
+    let flush = |b: &mut HttpBatchBuilder, store: &mut TableStore| {
+        if let Some((batch, min_time, max_time)) = b.finish() {
+            store.insert(HttpBatch {
+                batch,
+                min_time,
+                max_time,
+                processes: procs.clone(),
+            });
+        }
+    };
+    for (i, r) in rows().into_iter().enumerate().filter(|(i, _)| i % of == n) {
+        let host = format!("{}.svc", SERVICES[r.svc].service.replace('/', "-"));
+        let req = HttpMessage {
+            ts_start_ns: 1_000_000,
+            ts_end_ns: 1_000_100,
+            minor_version: 1,
+            method: r.method.into(),
+            path: r.path.into(),
+            headers: vec![("Host".into(), host), ("X-Req".into(), (i % 7).to_string())],
+            ..Default::default()
+        };
+        let resp = HttpMessage {
+            ts_start_ns: 1_000_000 + r.latency_ns - 50,
+            ts_end_ns: 1_000_000 + r.latency_ns,
+            minor_version: 1,
+            status: r.status,
+            reason: if r.status < 400 { "OK".into() } else { "Error".into() },
+            content_type: "application/json".into(),
+            body_size: (r.latency_ns % 2000),
+            ..Default::default()
+        };
+        let conn = conns[r.svc * 2 + (r.role as usize - 1)].clone();
+        b.append(&HttpRow {
+            conn,
+            time_ns: r.time_ns,
+            record: HttpRecord { req, resp },
+        });
+        if b.len() == 100 {
+            flush(&mut b, &mut store);
+        }
+    }
+    flush(&mut b, &mut store);
+    store
+}
+
+/// Exact p50 and p99 of latency in ms per service (the DDSketch check).
+pub fn exact_quantiles() -> HashMap<&'static str, (f64, f64)> {
+    let mut by: HashMap<&'static str, Vec<f64>> = HashMap::new();
+    for r in rows() {
+        by.entry(SERVICES[r.svc].service).or_default().push(r.latency_ns as f64 / 1e6);
+    }
+    by.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[(q * (v.len() as f64 - 1.0)) as usize];
+            (k, (at(0.5), at(0.99)))
+        })
+        .collect()
+}
