@@ -12,6 +12,8 @@ pub mod capture;
 pub mod clock;
 pub mod counters;
 pub mod exec;
+pub mod fragment;
+pub mod planner;
 pub mod reassembly;
 pub mod service;
 pub mod table_store;

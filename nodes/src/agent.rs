@@ -34,7 +34,7 @@ pub struct AgentArgs {
     retention: Duration,
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "node".into())
@@ -110,6 +110,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             store,
             counters: counters.clone(),
             capture: shared.clone(),
+            fragments: Default::default(),
+            history: Default::default(),
         };
         let served = actix::spawn(service.run());
         let c4 = counters.clone();
@@ -140,7 +142,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_term() -> std::io::Result<()> {
+pub async fn wait_term() -> std::io::Result<()> {
     let mut s = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     s.recv().await;
     Ok(())

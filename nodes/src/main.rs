@@ -2,6 +2,9 @@
 
 mod agent;
 mod check;
+mod planner;
+mod render;
+mod run;
 mod tail;
 
 use clap::{Parser, Subcommand};
@@ -25,12 +28,16 @@ enum Cmd {
     Check(check::CheckArgs),
     /// Print recent rows of a table from running agents.
     Tail(tail::TailArgs),
+    /// Run the query planner (several may run: they share the load).
+    Planner(planner::PlannerArgs),
+    /// Run a PxL script once and print its tables.
+    Run(run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The agent logs its progress; commands print results and only warnings.
-    let default = if matches!(cli.cmd, Cmd::Agent(_)) {
+    let default = if matches!(cli.cmd, Cmd::Agent(_) | Cmd::Planner(_)) {
         "info"
     } else {
         "warn"
@@ -45,9 +52,19 @@ fn main() -> std::process::ExitCode {
         Cmd::Agent(a) => agent::run(a),
         Cmd::Check(a) => check::run(a),
         Cmd::Tail(a) => tail::run(a),
+        Cmd::Planner(a) => planner::run(a),
+        Cmd::Run(a) => run::run(a),
     };
     match result {
         Ok(code) => code,
+        // `loupe run ... | head`: the reader has all it wanted.
+        Err(e)
+            if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

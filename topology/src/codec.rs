@@ -20,6 +20,13 @@ pub enum Kind {
     StatusRequest = 3,
     Status = 4,
     Error = 5,
+    QueryRequest = 6,
+    ResultChunk = 7,
+    Deploy = 8,
+    DeployAck = 9,
+    PartialChunk = 10,
+    Cancel = 11,
+    Heartbeat = 12,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -50,3 +50,151 @@ impl NodeStatus {
             .unwrap_or(0)
     }
 }
+
+/// A compiled script, CLI to the planner group (request-reply).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// The script's file name, for logs.
+    pub script: String,
+    pub plan: crate::plan::Plan,
+    /// How long the planner waits for nodes before answering without them.
+    pub node_timeout_ms: u64,
+}
+
+/// Planner to one node (request-reply, acked by [`DeployAck`]): run this
+/// fragment once and send its channels to `partial_subject`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub qid: String,
+    pub fragment: crate::plan::NodeFragment,
+    pub partial_subject: String,
+    /// ns since the epoch; past it the node drops the fragment unanswered.
+    pub deadline_ns: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployAck {
+    pub node: String,
+    pub qid: String,
+    pub error: Option<String>,
+}
+
+/// Planner to every node: forget query `qid` (it ended or timed out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancel {
+    pub qid: String,
+}
+
+/// Loss a node counted while the queried rows were captured.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Losses {
+    /// Records the kernel could not put in the ring buffer.
+    pub kernel_dropped: u64,
+    /// Bytes of streams the agent never saw (gaps).
+    pub gap_bytes: u64,
+    /// Records or rows dropped between the agent's stages (full mailboxes).
+    pub mailbox_dropped: u64,
+    /// Rows evicted by retention during the window.
+    pub evicted_rows: u64,
+    /// The window starts before the oldest row this node still holds.
+    pub window_before_retention: bool,
+    /// The counters cover only part of the window (the agent started, or
+    /// its history was shorter, after the window began).
+    pub window_partly_observed: bool,
+}
+
+impl Losses {
+    pub fn total_records(&self) -> u64 {
+        self.kernel_dropped + self.mailbox_dropped
+    }
+
+    pub fn add(&mut self, o: &Losses) {
+        self.kernel_dropped += o.kernel_dropped;
+        self.gap_bytes += o.gap_bytes;
+        self.mailbox_dropped += o.mailbox_dropped;
+        self.evicted_rows += o.evicted_rows;
+        self.window_before_retention |= o.window_before_retention;
+        self.window_partly_observed |= o.window_partly_observed;
+    }
+}
+
+/// One piece of what a node sends for a query. Each channel's batches come
+/// as numbered chunks; the last chunk of the node's whole answer has
+/// `last = true` and the node's report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartialChunk {
+    pub qid: String,
+    pub node: String,
+    pub seq: u32,
+    pub channel: u32,
+    /// Arrow IPC stream bytes; empty when the channel has no rows.
+    pub ipc: Vec<u8>,
+    pub last: bool,
+    pub report: Option<NodeReport>,
+    /// The node could not run its fragment.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub rows_scanned: u64,
+    pub exec_ms: f64,
+    pub losses: Losses,
+}
+
+/// Who a failure belongs to (STYLE: errors that cross NATS carry a kind,
+/// a domain and a retry hint; callers match on the kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorDomain {
+    User,
+    External,
+    Internal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum QueryErrorKind {
+    BadPlan,
+    NoNodes,
+    Execution,
+    Timeout,
+    Wire,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryError {
+    pub kind: QueryErrorKind,
+    pub domain: ErrorDomain,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// One piece of the answer, planner to CLI. Tables come as numbered
+/// chunks; the last chunk carries [`QueryDone`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultChunk {
+    pub qid: String,
+    pub seq: u32,
+    /// Index into `QueryDone::tables`.
+    pub table: u32,
+    pub ipc: Vec<u8>,
+    pub done: Option<QueryDone>,
+}
+
+/// How complete an answer is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryDone {
+    /// Result table names, in display order.
+    pub tables: Vec<String>,
+    /// Nodes whose answer is in the result.
+    pub answered: Vec<NodeReport>,
+    /// Nodes expected (alive by their heartbeats) that did not answer, and why.
+    pub missing: Vec<(String, String)>,
+    /// Some node is missing: the answer covers only part of the data.
+    pub partial: bool,
+    pub error: Option<QueryError>,
+    pub planner: String,
+    pub elapsed_ms: f64,
+}

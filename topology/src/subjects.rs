@@ -58,6 +58,38 @@ impl NodeName {
     }
 }
 
+/// The name of the planners' queue group on [`Subject::plan`].
+pub const PLANNER_GROUP: &str = "loupe-planners";
+
+/// A query id, one subject token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QueryId(String);
+
+impl QueryId {
+    /// A fresh id: the planner's name, a time and a counter.
+    pub fn new(planner: &str, seq: u64) -> QueryId {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        QueryId(format!("{}-{t:x}-{seq}", NodeName::sanitized(planner)))
+    }
+
+    pub fn parse(s: &str) -> Result<QueryId, SubjectError> {
+        NodeName::new(s).map(|n| QueryId(n.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for QueryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -87,6 +119,41 @@ impl Subject {
     /// Status of every node (scatter).
     pub fn status_all() -> Subject {
         Subject(format!("{PREFIX}.nodes.status"))
+    }
+
+    /// Compiled scripts, answered by one planner of the group.
+    pub fn plan() -> Subject {
+        Subject(format!("{PREFIX}.plan"))
+    }
+
+    /// A node's fragment deployments (request-reply, acked).
+    pub fn node_deploy(node: &NodeName) -> Subject {
+        Subject(format!("{PREFIX}.node.{node}.deploy"))
+    }
+
+    /// What a node publishes about itself every few seconds.
+    pub fn node_heartbeat(node: &NodeName) -> Subject {
+        Subject(format!("{PREFIX}.node.{node}.heartbeat"))
+    }
+
+    /// Every node's heartbeat (a wildcard subscription).
+    pub fn heartbeats() -> Subject {
+        Subject(format!("{PREFIX}.node.*.heartbeat"))
+    }
+
+    /// Node fragments' output for query `qid`.
+    pub fn query_partial(qid: &QueryId) -> Subject {
+        Subject(format!("{PREFIX}.q.{qid}.partial"))
+    }
+
+    /// The end of query `qid`: nodes drop its fragments.
+    pub fn query_cancel(qid: &QueryId) -> Subject {
+        Subject(format!("{PREFIX}.q.{qid}.cancel"))
+    }
+
+    /// Every query's cancel subject (a wildcard subscription).
+    pub fn query_cancels() -> Subject {
+        Subject(format!("{PREFIX}.q.*.cancel"))
     }
 }
 

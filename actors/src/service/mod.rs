@@ -13,7 +13,8 @@ use loupe_topology::subjects::{NodeName, Subject};
 use std::sync::Arc;
 
 use crate::capture::CaptureShared;
-use crate::counters::Counters;
+use crate::counters::{Counter, Counters};
+use crate::fragment::{FragmentHost, Fragments, LossHistory};
 use crate::table_store::{GetStoreStats, Scan, TableStore};
 
 /// What the node says about itself in every status.
@@ -32,7 +33,13 @@ pub struct Service {
     pub store: Addr<TableStore>,
     pub counters: Arc<Counters>,
     pub capture: Arc<CaptureShared>,
+    pub fragments: Arc<Fragments>,
+    pub history: Arc<std::sync::Mutex<LossHistory>>,
 }
+
+/// How often a node says it is alive (planners expect an answer from every
+/// node heard from within a few of these).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Rows per IPC piece; pieces are packed into chunks of at most `chunk_limit` bytes.
 const ROWS_PER_PIECE: usize = 512;
@@ -55,17 +62,83 @@ impl Service {
                 .subscribe(String::from(Subject::status_all()))
                 .await?,
         ];
+        let mut deploys = self
+            .client
+            .subscribe(String::from(Subject::node_deploy(n)))
+            .await?;
+        let mut cancels = self
+            .client
+            .subscribe(String::from(Subject::query_cancels()))
+            .await?;
+        let host = FragmentHost {
+            node: n.to_string(),
+            client: self.client.clone(),
+            store: self.store.clone(),
+            fragments: self.fragments.clone(),
+            history: self.history.clone(),
+        };
+        let this = self.clone();
+        let beat = actix::spawn(async move { this.heartbeat().await });
         let mut all = futures::stream::select_all(subs);
         tracing::info!(node = %n, "answering on NATS");
-        while let Some(msg) = all.next().await {
-            let this = self.clone();
-            actix::spawn(async move {
-                if let Err(e) = this.answer(msg).await {
-                    tracing::warn!(error = %e, "could not answer a request");
+        loop {
+            tokio::select! {
+                Some(msg) = all.next() => {
+                    let this = self.clone();
+                    actix::spawn(async move {
+                        if let Err(e) = this.answer(msg).await {
+                            tracing::warn!(error = %e, "could not answer a request");
+                        }
+                    });
                 }
-            });
+                Some(msg) = deploys.next() => {
+                    let host = host.clone();
+                    actix::spawn(async move {
+                        if let Err(e) = host.deploy(msg).await {
+                            tracing::warn!(error = %e, "could not take a fragment");
+                        }
+                    });
+                }
+                Some(msg) = cancels.next() => {
+                    if let Ok(c) = codec::decode::<loupe_topology::messages::Cancel>(Kind::Cancel, &msg.payload) {
+                        self.fragments.cancel(&c.qid);
+                    }
+                }
+                else => break,
+            }
         }
+        beat.abort();
         Ok(())
+    }
+
+    /// Samples loss counters every second (for per-window losses) and
+    /// publishes the node's status every [`HEARTBEAT`].
+    async fn heartbeat(&self) {
+        let subject = String::from(Subject::node_heartbeat(&self.info.node));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut n = 0u64;
+        loop {
+            tick.tick().await;
+            let status = self.status().await;
+            let oldest = self.store.send(GetStoreStats).await.ok().and_then(|s| s.oldest_time);
+            let losses = loupe_topology::messages::Losses {
+                kernel_dropped: status.counter("loupe_capture_ringbuf_dropped_events_total"),
+                gap_bytes: status.counter(Counter::ReassemblyGapBytes.name()),
+                mailbox_dropped: status.counter(Counter::CaptureRecordsDroppedMailboxFull.name())
+                    + status.counter(Counter::StoreRowsDroppedMailboxFull.name()),
+                evicted_rows: status.counter(Counter::StoreRowsEvicted.name()),
+                ..Default::default()
+            };
+            if let Ok(mut h) = self.history.lock() {
+                h.record(crate::clock::wall_now_ns(), losses, oldest);
+            }
+            if n % HEARTBEAT.as_secs().max(1) == 0
+                && let Ok(bytes) = codec::encode(Kind::Heartbeat, &status)
+            {
+                let _ = self.client.publish(subject.clone(), bytes.into()).await;
+            }
+            n += 1;
+        }
     }
 
     async fn answer(&self, msg: async_nats::Message) -> anyhow::Result<()> {
@@ -116,6 +189,7 @@ impl Service {
             counters.push(("loupe_store_rows".into(), s.rows as u64));
             counters.push(("loupe_store_bytes".into(), s.bytes as u64));
         }
+        counters.push(("loupe_fragments_active".into(), self.fragments.active() as u64));
         NodeStatus {
             node: self.info.node.to_string(),
             kernel: self.info.kernel.clone(),

@@ -77,6 +77,8 @@ pub struct StoreStats {
     pub batches: usize,
     pub rows: usize,
     pub bytes: usize,
+    /// `time_` of the oldest row held.
+    pub oldest_time: Option<i64>,
 }
 
 pub struct TableStore {
@@ -403,6 +405,7 @@ impl Handler<GetStoreStats> for TableStore {
                 .map(|s| s.batch.num_rows())
                 .sum::<usize>(),
             bytes: self.bytes,
+            oldest_time: self.sealed.iter().map(|s| s.min_time).min(),
         })
     }
 }

@@ -1,0 +1,291 @@
+//! Fragments on the node: a planner deploys a node fragment (request-reply,
+//! acked at once), the node reads its Sources from the TableStore, runs the
+//! fragment on a blocking thread (the executor is CPU work), and publishes
+//! each channel's batches, in numbered chunks no larger than NATS takes, to
+//! the query's partial subject; the last chunk carries the node's report:
+//! rows scanned and the losses it counted while the queried rows were
+//! captured. A fragment is gone when it has answered, when its query is
+//! cancelled, or when its deadline passes, whichever comes first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use arrow::record_batch::RecordBatch;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{Deploy, DeployAck, Losses, NodeReport, PartialChunk};
+use loupe_topology::plan::Op;
+
+use crate::clock::wall_now_ns;
+use crate::exec::{Executor, Inputs};
+use crate::table_store::{Read, TableStore};
+
+/// Cumulative loss counters sampled once a second, so an answer can say
+/// what was lost while its window was captured, not since the agent began.
+#[derive(Default)]
+pub struct LossHistory {
+    samples: VecDeque<(i64, Losses)>,
+    /// Oldest row the store holds (ns since the epoch), at the last sample.
+    pub oldest_row_ns: Option<i64>,
+}
+
+/// One hour of one-second samples.
+const HISTORY: usize = 3600;
+
+impl LossHistory {
+    pub fn record(&mut self, at_ns: i64, totals: Losses, oldest_row_ns: Option<i64>) {
+        if self.samples.len() == HISTORY {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((at_ns, totals));
+        self.oldest_row_ns = oldest_row_ns;
+    }
+
+    /// Losses counted between `start` and `end` (ns since the epoch).
+    pub fn between(&self, start: i64, end: i64) -> Losses {
+        let Some((first_t, _)) = self.samples.front() else {
+            return Losses {
+                window_partly_observed: true,
+                ..Losses::default()
+            };
+        };
+        // The last sample at or before `t`, else the first one.
+        let at = |t: i64| -> &Losses {
+            let i = self.samples.partition_point(|(s, _)| *s <= t);
+            &self.samples[i.saturating_sub(1)].1
+        };
+        let (a, b) = (at(start), at(end));
+        Losses {
+            kernel_dropped: b.kernel_dropped.saturating_sub(a.kernel_dropped),
+            gap_bytes: b.gap_bytes.saturating_sub(a.gap_bytes),
+            mailbox_dropped: b.mailbox_dropped.saturating_sub(a.mailbox_dropped),
+            evicted_rows: b.evicted_rows.saturating_sub(a.evicted_rows),
+            window_before_retention: self.oldest_row_ns.is_some_and(|o| start < o),
+            window_partly_observed: start < *first_t,
+        }
+    }
+}
+
+/// The fragments running on this node, by query id.
+#[derive(Default)]
+pub struct Fragments {
+    running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+}
+
+impl Fragments {
+    pub fn active(&self) -> usize {
+        self.running.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn cancel(&self, qid: &str) {
+        if let Ok(mut m) = self.running.lock()
+            && let Some(h) = m.remove(qid)
+        {
+            h.abort();
+            tracing::debug!(qid, "fragment cancelled");
+        }
+    }
+
+    fn finished(&self, qid: &str) {
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(qid);
+        }
+    }
+}
+
+/// What running a fragment needs from the node.
+#[derive(Clone)]
+pub struct FragmentHost {
+    pub node: String,
+    pub client: async_nats::Client,
+    pub store: Addr<TableStore>,
+    pub fragments: Arc<Fragments>,
+    pub history: Arc<Mutex<LossHistory>>,
+}
+
+impl FragmentHost {
+    /// Handles a deploy request: acks, then runs the fragment in the background.
+    pub async fn deploy(&self, msg: async_nats::Message) -> anyhow::Result<()> {
+        let reply = msg.reply.clone();
+        let d: Result<Deploy, _> = codec::decode(Kind::Deploy, &msg.payload);
+        let (ack, deploy) = match d {
+            Ok(d) => (
+                DeployAck {
+                    node: self.node.clone(),
+                    qid: d.qid.clone(),
+                    error: None,
+                },
+                Some(d),
+            ),
+            Err(e) => (
+                DeployAck {
+                    node: self.node.clone(),
+                    qid: String::new(),
+                    error: Some(format!("cannot read the fragment: {e}")),
+                },
+                None,
+            ),
+        };
+        if let Some(r) = reply {
+            self.client
+                .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
+                .await?;
+        }
+        let Some(d) = deploy else { return Ok(()) };
+        let qid = d.qid.clone();
+        let this = self.clone();
+        let budget = Duration::from_nanos((d.deadline_ns - wall_now_ns()).max(0) as u64);
+        let task = actix::spawn(async move {
+            let qid = d.qid.clone();
+            let subject = d.partial_subject.clone();
+            let out = tokio::time::timeout(budget, this.run(&d)).await;
+            let result = match out {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!("deadline passed before the fragment finished")),
+            };
+            if let Err(e) = result {
+                tracing::warn!(qid, error = %e, "fragment failed");
+                let chunk = PartialChunk {
+                    qid: qid.clone(),
+                    node: this.node.clone(),
+                    seq: 0,
+                    channel: 0,
+                    ipc: Vec::new(),
+                    last: true,
+                    report: None,
+                    error: Some(format!("{e:#}")),
+                };
+                if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
+                    let _ = this.client.publish(subject, bytes.into()).await;
+                }
+            }
+            this.fragments.finished(&qid);
+        });
+        if let Ok(mut m) = self.fragments.running.lock() {
+            m.insert(qid, task.abort_handle());
+        }
+        Ok(())
+    }
+
+    async fn run(&self, d: &Deploy) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut inputs = Inputs::default();
+        let mut rows_scanned = 0u64;
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for (id, n) in d.fragment.plan.nodes.iter().enumerate() {
+            if let Op::Source {
+                table,
+                start_ns,
+                end_ns,
+                columns,
+            } = &n.op
+            {
+                let batches = self
+                    .store
+                    .send(Read {
+                        table: table.clone(),
+                        start_ns: *start_ns,
+                        end_ns: *end_ns,
+                        columns: columns.clone(),
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("table store unavailable: {e}"))?
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                rows_scanned += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                lo = lo.min(*start_ns);
+                hi = hi.max(end_ns.unwrap_or_else(wall_now_ns));
+                inputs.sources.insert(id, batches);
+            }
+        }
+        let fragment = d.fragment.clone();
+        let outputs: Vec<(u32, Vec<RecordBatch>)> = tokio::task::spawn_blocking(move || {
+            let ex = Executor::new(&fragment.plan, &inputs);
+            fragment
+                .outputs
+                .iter()
+                .map(|o| ex.run(o.node).map(|b| (o.channel, b)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await??;
+        let losses = self
+            .history
+            .lock()
+            .map(|h| h.between(lo, hi))
+            .unwrap_or_default();
+        let report = NodeReport {
+            node: self.node.clone(),
+            rows_scanned,
+            exec_ms: started.elapsed().as_secs_f64() * 1e3,
+            losses,
+        };
+        publish_channels(&self.client, &d.qid, &self.node, &d.partial_subject, outputs, report).await
+    }
+}
+
+/// Sends every channel's batches as chunks, the last one with the report.
+pub async fn publish_channels(
+    client: &async_nats::Client,
+    qid: &str,
+    node: &str,
+    subject: &str,
+    outputs: Vec<(u32, Vec<RecordBatch>)>,
+    report: NodeReport,
+) -> anyhow::Result<()> {
+    let limit = (client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+    let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
+    for (channel, batches) in &outputs {
+        for ipc in crate::service::encode_chunks(batches, limit)? {
+            pieces.push((*channel, ipc));
+        }
+    }
+    if pieces.is_empty() {
+        pieces.push((0, Vec::new()));
+    }
+    let total = pieces.len();
+    let mut report = Some(report);
+    for (seq, (channel, ipc)) in pieces.into_iter().enumerate() {
+        let last = seq + 1 == total;
+        let chunk = PartialChunk {
+            qid: qid.to_string(),
+            node: node.to_string(),
+            seq: seq as u32,
+            channel,
+            ipc,
+            last,
+            report: if last { report.take() } else { None },
+            error: None,
+        };
+        client
+            .publish(subject.to_string(), codec::encode(Kind::PartialChunk, &chunk)?.into())
+            .await?;
+    }
+    client.flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_are_those_of_the_window() {
+        let mut h = LossHistory::default();
+        for s in 0..10i64 {
+            let l = Losses {
+                kernel_dropped: (s * 10) as u64,
+                gap_bytes: s as u64,
+                ..Default::default()
+            };
+            h.record(s * 1_000, l, Some(2_000));
+        }
+        let w = h.between(3_000, 6_500);
+        assert_eq!(w.kernel_dropped, 30);
+        assert_eq!(w.gap_bytes, 3);
+        assert!(!w.window_partly_observed);
+        assert!(!w.window_before_retention);
+        let early = h.between(-5_000, 1_000);
+        assert!(early.window_partly_observed && early.window_before_retention);
+        assert_eq!(early.kernel_dropped, 10);
+    }
+}

@@ -1,0 +1,436 @@
+//! The QueryPlanner: takes compiled scripts from the planner queue group
+//! (so several planners share the load and any one can die), splits each
+//! plan into a node fragment and a merge fragment, deploys the node fragment
+//! to every live node (request-reply, acked), gathers their partials on the
+//! query's subject, runs the merge, and answers in chunks. Live nodes are
+//! known from their heartbeats; a node heard from recently that does not
+//! answer in time, and one that went quiet, are named in the answer, which
+//! is then marked partial. Every query ends with a cancel on its subject, so
+//! no fragment outlives it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{
+    Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeStatus, PartialChunk, QueryDone,
+    QueryError, QueryErrorKind, QueryRequest, ResultChunk,
+};
+use loupe_topology::plan::split;
+use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
+
+use crate::clock::wall_now_ns;
+use crate::exec::{Executor, Inputs};
+
+#[derive(Clone, Debug)]
+pub struct PlannerConfig {
+    pub name: String,
+    /// A node heard from within this long is expected to answer.
+    pub alive: Duration,
+    /// A node quiet for longer than `alive` but less than this is reported
+    /// missing; after it, forgotten.
+    pub forget: Duration,
+    /// How long a deploy may wait for its ack.
+    pub deploy_timeout: Duration,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            name: "planner".into(),
+            alive: Duration::from_secs(10),
+            forget: Duration::from_secs(300),
+            deploy_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    nodes: HashMap<String, (Instant, NodeStatus)>,
+}
+
+#[derive(Clone)]
+pub struct QueryPlanner {
+    client: async_nats::Client,
+    cfg: PlannerConfig,
+    registry: Arc<Mutex<Registry>>,
+    seq: Arc<AtomicU64>,
+}
+
+struct NodeAnswer {
+    next_seq: u32,
+    done: bool,
+    error: Option<String>,
+    report: Option<NodeReport>,
+    batches: Vec<(u32, RecordBatch)>,
+}
+
+fn err(kind: QueryErrorKind, domain: ErrorDomain, message: String) -> QueryError {
+    QueryError {
+        kind,
+        domain,
+        message,
+        retryable: matches!(kind, QueryErrorKind::NoNodes | QueryErrorKind::Timeout),
+    }
+}
+
+impl QueryPlanner {
+    pub fn new(client: async_nats::Client, cfg: PlannerConfig) -> Self {
+        QueryPlanner {
+            client,
+            cfg,
+            registry: Arc::default(),
+            seq: Arc::default(),
+        }
+    }
+
+    /// Serves until the connection closes.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut beats = self
+            .client
+            .subscribe(String::from(Subject::heartbeats()))
+            .await?;
+        let mut plans = self
+            .client
+            .queue_subscribe(String::from(Subject::plan()), PLANNER_GROUP.into())
+            .await?;
+        self.seed().await;
+        tracing::info!(planner = %self.cfg.name, "planning on {}", Subject::plan());
+        loop {
+            tokio::select! {
+                Some(m) = beats.next() => self.heard(&m.payload),
+                Some(m) = plans.next() => {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this.answer(m).await {
+                            tracing::warn!(error = %e, "could not answer a query");
+                        }
+                    });
+                }
+                else => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn heard(&self, payload: &[u8]) {
+        if let Ok(s) = codec::decode::<NodeStatus>(Kind::Heartbeat, payload)
+            .or_else(|_| codec::decode::<NodeStatus>(Kind::Status, payload))
+            && let Ok(mut r) = self.registry.lock()
+        {
+            r.nodes.insert(s.node.clone(), (Instant::now(), s));
+        }
+    }
+
+    /// Asks every node for its status once, so a planner that just started
+    /// knows the nodes before their next heartbeat.
+    async fn seed(&self) {
+        let inbox = self.client.new_inbox();
+        let Ok(mut sub) = self.client.subscribe(inbox.clone()).await else {
+            return;
+        };
+        let req = match codec::encode(Kind::StatusRequest, &()) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        if self
+            .client
+            .publish_with_reply(String::from(Subject::status_all()), inbox, req.into())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(m)) = tokio::time::timeout_at(until, sub.next()).await {
+            self.heard(&m.payload);
+        }
+    }
+
+    /// (alive, quiet for how long)
+    fn nodes(&self) -> (Vec<String>, Vec<(String, Duration)>) {
+        let mut alive = Vec::new();
+        let mut quiet = Vec::new();
+        if let Ok(mut r) = self.registry.lock() {
+            r.nodes.retain(|_, (t, _)| t.elapsed() < self.cfg.forget);
+            for (n, (t, _)) in &r.nodes {
+                if t.elapsed() < self.cfg.alive {
+                    alive.push(n.clone());
+                } else {
+                    quiet.push((n.clone(), t.elapsed()));
+                }
+            }
+        }
+        alive.sort();
+        quiet.sort();
+        (alive, quiet)
+    }
+
+    async fn answer(&self, m: async_nats::Message) -> anyhow::Result<()> {
+        let Some(reply) = m.reply.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let qid = QueryId::new(&self.cfg.name, self.seq.fetch_add(1, Ordering::Relaxed));
+        let (tables, done) = match codec::decode::<QueryRequest>(Kind::QueryRequest, &m.payload) {
+            Ok(req) => self.execute(&qid, req).await,
+            Err(e) => (
+                Vec::new(),
+                QueryDone {
+                    error: Some(err(QueryErrorKind::Wire, ErrorDomain::User, e.to_string())),
+                    ..QueryDone::default()
+                },
+            ),
+        };
+        let mut done = done;
+        done.planner = self.cfg.name.clone();
+        done.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(
+            qid = %qid,
+            nodes = done.answered.len(),
+            missing = done.missing.len(),
+            ms = done.elapsed_ms,
+            error = ?done.error.as_ref().map(|e| &e.message),
+            "query answered"
+        );
+        self.reply(&qid, reply, tables, done).await
+    }
+
+    async fn reply(
+        &self,
+        qid: &QueryId,
+        reply: async_nats::Subject,
+        tables: Vec<RecordBatch>,
+        done: QueryDone,
+    ) -> anyhow::Result<()> {
+        let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+        let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
+        for (i, t) in tables.iter().enumerate() {
+            for ipc in crate::service::encode_chunks(std::slice::from_ref(t), limit)? {
+                pieces.push((i as u32, ipc));
+            }
+        }
+        let n = pieces.len();
+        for (seq, (table, ipc)) in pieces.into_iter().enumerate() {
+            let chunk = ResultChunk {
+                qid: qid.to_string(),
+                seq: seq as u32,
+                table,
+                ipc,
+                done: None,
+            };
+            self.client
+                .publish(reply.clone(), codec::encode(Kind::ResultChunk, &chunk)?.into())
+                .await?;
+        }
+        let last = ResultChunk {
+            qid: qid.to_string(),
+            seq: n as u32,
+            table: 0,
+            ipc: Vec::new(),
+            done: Some(done),
+        };
+        self.client
+            .publish(reply, codec::encode(Kind::ResultChunk, &last)?.into())
+            .await?;
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// Plans, deploys, gathers and merges one query.
+    async fn execute(&self, qid: &QueryId, req: QueryRequest) -> (Vec<RecordBatch>, QueryDone) {
+        let mut done = QueryDone {
+            tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
+            ..QueryDone::default()
+        };
+        let d = match split(&req.plan) {
+            Ok(d) => d,
+            Err(e) => {
+                done.error = Some(err(QueryErrorKind::BadPlan, ErrorDomain::User, e));
+                return (Vec::new(), done);
+            }
+        };
+        let (alive, quiet) = self.nodes();
+        for (n, t) in quiet {
+            done.missing.push((n, format!("no heartbeat for {}s", t.as_secs())));
+        }
+        if alive.is_empty() {
+            done.partial = !done.missing.is_empty();
+            done.error = Some(err(
+                QueryErrorKind::NoNodes,
+                ErrorDomain::External,
+                format!(
+                    "no agent has sent a heartbeat in the last {}s: is `loupe agent` running and connected to this NATS server?",
+                    self.cfg.alive.as_secs()
+                ),
+            ));
+            return (Vec::new(), done);
+        }
+        let node_timeout = Duration::from_millis(req.node_timeout_ms.clamp(100, 600_000));
+        let partial_subject = Subject::query_partial(qid);
+        let mut sub = match self.client.subscribe(String::from(partial_subject.clone())).await {
+            Ok(s) => s,
+            Err(e) => {
+                done.error = Some(err(QueryErrorKind::Wire, ErrorDomain::External, e.to_string()));
+                return (Vec::new(), done);
+            }
+        };
+        let deadline = Instant::now() + node_timeout;
+        let deploy = Deploy {
+            qid: qid.to_string(),
+            fragment: d.node.clone(),
+            partial_subject: String::from(partial_subject),
+            deadline_ns: wall_now_ns() + node_timeout.as_nanos() as i64,
+        };
+        let mut answers: BTreeMap<String, NodeAnswer> = BTreeMap::new();
+        let acks = futures::future::join_all(alive.iter().map(|n| self.deploy(n, &deploy))).await;
+        for (n, ack) in alive.iter().zip(acks) {
+            match ack {
+                Ok(()) => {
+                    answers.insert(
+                        n.clone(),
+                        NodeAnswer {
+                            next_seq: 0,
+                            done: false,
+                            error: None,
+                            report: None,
+                            batches: Vec::new(),
+                        },
+                    );
+                }
+                Err(why) => done.missing.push((n.clone(), why)),
+            }
+        }
+        // Gather until every deployed node has answered or time is up.
+        while answers.values().any(|a| !a.done) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let m = match tokio::time::timeout(left, sub.next()).await {
+                Ok(Some(m)) => m,
+                _ => break,
+            };
+            let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
+                continue;
+            };
+            let Some(a) = answers.get_mut(&c.node) else { continue };
+            if a.done {
+                continue;
+            }
+            if c.seq != a.next_seq {
+                a.error = Some(format!(
+                    "chunk {} arrived after chunk {}: chunks were lost on the way",
+                    c.seq,
+                    i64::from(a.next_seq) - 1
+                ));
+                a.done = true;
+                continue;
+            }
+            a.next_seq += 1;
+            if let Some(e) = c.error {
+                a.error = Some(e);
+                a.done = true;
+                continue;
+            }
+            if !c.ipc.is_empty() {
+                match read_ipc(&c.ipc) {
+                    Ok(bs) => a.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
+                    Err(e) => {
+                        a.error = Some(format!("unreadable partial: {e}"));
+                        a.done = true;
+                        continue;
+                    }
+                }
+            }
+            if c.last {
+                a.done = true;
+                a.report = c.report;
+            }
+        }
+        // The end of the query, for every node: drop the fragment.
+        if let Ok(bytes) = codec::encode(Kind::Cancel, &Cancel { qid: qid.to_string() }) {
+            let _ = self
+                .client
+                .publish(String::from(Subject::query_cancel(qid)), bytes.into())
+                .await;
+        }
+        let _ = sub.unsubscribe().await;
+        let mut inputs = Inputs::default();
+        for (n, a) in answers {
+            match (a.done, a.error) {
+                (true, None) => {
+                    for (ch, b) in a.batches {
+                        inputs.channels.entry(ch).or_default().push(b);
+                    }
+                    done.answered.push(a.report.unwrap_or(NodeReport {
+                        node: n,
+                        ..Default::default()
+                    }));
+                }
+                (true, Some(e)) => done.missing.push((n, e)),
+                (false, _) => done.missing.push((
+                    n,
+                    format!("no complete answer within {} ms", node_timeout.as_millis()),
+                )),
+            }
+        }
+        done.partial = !done.missing.is_empty();
+        let merge = d.merge;
+        let out = tokio::task::spawn_blocking(move || {
+            let ex = Executor::new(&merge, &inputs);
+            merge
+                .sinks
+                .iter()
+                .map(|s| ex.run_one(s.input))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        match out {
+            Ok(Ok(tables)) => (tables, done),
+            Ok(Err(e)) => {
+                done.error = Some(err(QueryErrorKind::Execution, ErrorDomain::Internal, e.to_string()));
+                (Vec::new(), done)
+            }
+            Err(e) => {
+                done.error = Some(err(QueryErrorKind::Execution, ErrorDomain::Internal, e.to_string()));
+                (Vec::new(), done)
+            }
+        }
+    }
+
+    /// Deploys to one node; Err says why it will not answer.
+    async fn deploy(&self, node: &str, d: &Deploy) -> Result<(), String> {
+        let subject = NodeName::new(node)
+            .map(|n| String::from(Subject::node_deploy(&n)))
+            .map_err(|e| e.to_string())?;
+        let bytes = codec::encode(Kind::Deploy, d).map_err(|e| e.to_string())?;
+        let r = tokio::time::timeout(
+            self.cfg.deploy_timeout,
+            self.client.request(subject, bytes.into()),
+        )
+        .await;
+        match r {
+            Err(_) => Err(format!(
+                "did not ack its fragment within {} ms",
+                self.cfg.deploy_timeout.as_millis()
+            )),
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                Err("not listening on NATS (agent gone?)".into())
+            }
+            Ok(Err(e)) => Err(format!("deploy failed: {e}")),
+            Ok(Ok(m)) => match codec::decode::<DeployAck>(Kind::DeployAck, &m.payload) {
+                Ok(DeployAck { error: None, .. }) => Ok(()),
+                Ok(DeployAck { error: Some(e), .. }) => Err(format!("refused its fragment: {e}")),
+                Err(e) => Err(format!("answered the deploy with something else: {e}")),
+            },
+        }
+    }
+}
+
+pub fn read_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    r.collect()
+}

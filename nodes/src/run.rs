@@ -1,0 +1,209 @@
+//! `loupe run -f FILE.pxl`: compile here (nothing is sent when the script
+//! does not compile), ask a planner over NATS request-reply, print the
+//! tables and, on stderr, how complete they are.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{QueryDone, QueryRequest, ResultChunk};
+use loupe_topology::subjects::Subject;
+
+use crate::render::{self, Table};
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The PxL script.
+    #[arg(short = 'f', long = "file")]
+    file: std::path::PathBuf,
+    /// Fill a parameter of the script's functions: --arg ns=shop (repeatable).
+    #[arg(long = "arg", value_parser = parse_kv)]
+    args: Vec<(String, String)>,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Output,
+    /// How long nodes have to answer before the answer goes out without them.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected name=value, got {s:?}"))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let src = std::fs::read_to_string(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+    let opts = loupe_topology::pxl::Options {
+        file: args.file.display().to_string(),
+        now_ns: loupe_actors::clock::wall_now_ns(),
+        args: args.args.clone(),
+    };
+    let plan = match loupe_topology::pxl::compile(&src, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let req = QueryRequest {
+        script: args.file.display().to_string(),
+        plan,
+        node_timeout_ms: args.timeout.as_millis() as u64,
+    };
+    let (tables, done) = rt.block_on(ask(&args.nats, req, args.timeout))?;
+    print(args.output, &tables, &done)?;
+    Ok(if done.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Sends a query to the planner group and gathers the answer.
+pub async fn ask(
+    nats: &crate::NatsArgs,
+    req: QueryRequest,
+    node_timeout: Duration,
+) -> anyhow::Result<(Vec<Table>, QueryDone)> {
+    let client = nats.connect("loupe-run").await?;
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await?;
+    let subject = Subject::plan();
+    client
+        .publish_with_reply(String::from(subject.clone()), inbox, codec::encode(Kind::QueryRequest, &req)?.into())
+        .await?;
+    client.flush().await?;
+    let started = Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let first_wait = node_timeout + Duration::from_secs(5);
+    let mut deadline = tokio::time::Instant::now() + first_wait;
+    let mut next_seq = 0u32;
+    let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let done = loop {
+        let msg = tokio::select! {
+            m = tokio::time::timeout_at(deadline, sub.next()) => m,
+            _ = tick.tick(), if progress => {
+                eprint!("\r\x1b[2Krunning {} … {:.1}s", req.script, started.elapsed().as_secs_f64());
+                continue;
+            }
+        };
+        let msg = match msg {
+            Ok(Some(m)) => m,
+            Ok(None) => anyhow::bail!("the NATS connection closed while waiting for the answer"),
+            Err(_) if next_seq == 0 => {
+                clear(progress);
+                anyhow::bail!(
+                    "no answer from a planner on {subject} via {} within {}s: is `loupe planner` running?",
+                    nats.url,
+                    first_wait.as_secs()
+                )
+            }
+            Err(_) => {
+                clear(progress);
+                anyhow::bail!("the planner stopped answering mid-reply (after chunk {})", next_seq - 1)
+            }
+        };
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            clear(progress);
+            anyhow::bail!(
+                "no planner is listening on {subject} via {}: start one with `loupe planner` (or run `loupe demo`)",
+                nats.url
+            );
+        }
+        let c: ResultChunk = codec::decode(Kind::ResultChunk, &msg.payload)?;
+        if c.seq != next_seq {
+            clear(progress);
+            anyhow::bail!(
+                "answer chunk {} arrived after chunk {}: chunks were lost on the way (slow consumer?)",
+                c.seq,
+                i64::from(next_seq) - 1
+            );
+        }
+        next_seq += 1;
+        deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        if let Some(done) = c.done {
+            break done;
+        }
+        pieces.push((c.table, c.ipc));
+    };
+    clear(progress);
+    let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> = vec![Vec::new(); done.tables.len()];
+    for (t, ipc) in pieces {
+        let bs = loupe_actors::planner::read_ipc(&ipc)?;
+        if let Some(slot) = batches.get_mut(t as usize) {
+            slot.extend(bs);
+        }
+    }
+    let mut tables = Vec::new();
+    for (name, bs) in done.tables.iter().zip(batches) {
+        let batch = match bs.first() {
+            Some(b) => arrow::compute::concat_batches(&b.schema(), &bs)?,
+            None => arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
+        };
+        tables.push(Table { name: name.clone(), batch });
+    }
+    Ok((tables, done))
+}
+
+fn clear(progress: bool) {
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| {
+            // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass.
+            let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+            // SAFETY: fd 1 and a valid pointer to `ws`.
+            let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
+            (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+        })
+        .unwrap_or(120)
+}
+
+pub fn print(output: Output, tables: &[Table], done: &QueryDone) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match output {
+        Output::Table => {
+            let width = terminal_width();
+            for (i, t) in tables.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                render::table(&mut out, t, width)?;
+            }
+        }
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, &render::json_answer(tables, done))?;
+            writeln!(out)?;
+        }
+        Output::Csv => render::csv(&mut out, tables)?,
+    }
+    out.flush()?;
+    drop(out);
+    if let Some(e) = &done.error {
+        eprintln!("error: {}", e.message);
+    }
+    eprintln!("{}", render::completeness(done));
+    Ok(())
+}
