@@ -37,6 +37,27 @@ impl Proc {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// SIGTERM, and waits for it to end (SIGKILL after 3 s).
+    pub fn kill(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill_hard();
+    }
+
+    /// SIGKILL: the process gets no chance to say goodbye.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Proc {
@@ -365,4 +386,72 @@ pub fn run(cmd: &mut Command) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A `loupe planner` connected to `nats`.
+pub struct Planner {
+    pub name: String,
+    pub proc: Proc,
+    pub log: PathBuf,
+}
+
+impl Planner {
+    pub fn start(nats_url: &str, name: &str, dir: &Path) -> Result<Planner> {
+        let log = dir.join(format!("planner-{name}.log"));
+        let proc = Proc::spawn(
+            "loupe planner",
+            Command::new(loupe_bin()).args(["planner", "--name", name, "--nats", nats_url]),
+            &log,
+        )?;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("planning on")
+            {
+                return Ok(Planner {
+                    name: name.into(),
+                    proc,
+                    log,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "planner did not come up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    }
+}
+
+/// What `loupe run` printed: its exit code, stdout and stderr.
+pub struct RunOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("not JSON: {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// `loupe run -f script -o json --nats url [extra...]`, the script written to `dir`.
+pub fn loupe_run(nats_url: &str, dir: &Path, script: &str, extra: &[&str]) -> Result<RunOutput> {
+    let path = dir.join(format!("q{}.pxl", free_port()));
+    std::fs::write(&path, script)?;
+    let out = Command::new(loupe_bin())
+        .arg("run")
+        .arg("-f")
+        .arg(&path)
+        .args(["-o", "json", "--nats", nats_url])
+        .args(extra)
+        .output()?;
+    Ok(RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
