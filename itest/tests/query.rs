@@ -118,30 +118,57 @@ px.display(s.groupby('side').agg(n=('ms', px.count), p50=('ms', px.quantiles(0.5
 
     // The documented JSON shape.
     let t = table(&answer, "requests");
-    assert_eq!(t["columns"], serde_json::json!(["req_method", "req_path", "resp_status", "n"]));
-    assert_eq!(t["types"], serde_json::json!(["STRING", "STRING", "INT64", "INT64"]));
+    assert_eq!(
+        t["columns"],
+        serde_json::json!(["req_method", "req_path", "resp_status", "n"])
+    );
+    assert_eq!(
+        t["types"],
+        serde_json::json!(["STRING", "STRING", "INT64", "INT64"])
+    );
     assert_eq!(answer["partial"], false);
     assert_eq!(answer["nodes"]["answered"][0]["node"], "itest-q1");
     assert_eq!(answer["nodes"]["missing"], serde_json::json!([]));
-    assert!(out.stderr.contains("1 node answered (itest-q1)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 node answered (itest-q1)"),
+        "{}",
+        out.stderr
+    );
 
     // p50 of the slow path: the upstream's rows near its known 200 ms, and
     // nginx's (which include the upstream) too.
-    for side in table(&answer, "slow")["rows"].as_array().into_iter().flatten() {
+    for side in table(&answer, "slow")["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let p50 = side["p50"].as_f64().unwrap_or(0.0);
         assert_eq!(side["n"], 10, "{side}");
         assert!((190.0..230.0).contains(&p50), "p50 {p50} ms on {side}");
     }
-    assert_eq!(table(&answer, "slow")["rows"].as_array().map(|r| r.len()), Some(2));
+    assert_eq!(
+        table(&answer, "slow")["rows"].as_array().map(|r| r.len()),
+        Some(2)
+    );
 
     // A result larger than one NATS message arrives whole, in chunks.
     let raw = "import px\ndf = px.DataFrame('http_events', start_time='-5m')\npx.display(df[df.trace_role == 2][['req_path', 'local_port', 'req_headers']], 'raw')\n";
     let out = loupe_run(&nats.url, &dir, raw, &[])?;
     let a = out.json()?;
-    let rows = table(&a, "raw")["rows"].as_array().cloned().unwrap_or_default();
+    let rows = table(&a, "raw")["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let nginx_rows = rows.iter().filter(|r| r["local_port"] == port).count() as i64;
-    assert_eq!(nginx_rows, logged, "every nginx server row, unchunked or not");
-    assert!(out.stdout.len() > 2 << 20, "the answer ({} bytes) exceeded a NATS message", out.stdout.len());
+    assert_eq!(
+        nginx_rows, logged,
+        "every nginx server row, unchunked or not"
+    );
+    assert!(
+        out.stdout.len() > 2 << 20,
+        "the answer ({} bytes) exceeded a NATS message",
+        out.stdout.len()
+    );
 
     // Either planner can die: the other answers.
     p1.proc.kill();
@@ -162,22 +189,40 @@ fn bad_scripts_dead_nodes_and_no_planner_are_told_clearly() -> Result<()> {
     let t = Instant::now();
     let out = loupe_run(&nats.url, &dir, count, &[])?;
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("no planner is listening") && out.stderr.contains(&nats.url), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no planner is listening") && out.stderr.contains(&nats.url),
+        "{}",
+        out.stderr
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
 
     let planner = Planner::start(&nats.url, "pf", &dir)?;
     // A script that does not compile: exit 2, the error with its place,
     // and nothing reaches the planner.
-    let out = loupe_run(&nats.url, &dir, "import px\npx.display(px.DataFrame('nope'))\n", &[])?;
+    let out = loupe_run(
+        &nats.url,
+        &dir,
+        "import px\npx.display(px.DataFrame('nope'))\n",
+        &[],
+    )?;
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains(":2:25: unknown table \"nope\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(":2:25: unknown table \"nope\""),
+        "{}",
+        out.stderr
+    );
     assert!(!std::fs::read_to_string(&planner.log)?.contains("query answered"));
 
     // A node that dies: named, and the answer is partial.
     let mut doomed = Agent::start(&nats, "itest-doomed", &dir, &[])?;
     std::thread::sleep(Duration::from_secs(3));
     let out = loupe_run(&nats.url, &dir, count, &[])?;
-    assert_eq!(out.json()?["nodes"]["answered"].as_array().map(|a| a.len()), Some(2), "{}", out.stderr);
+    assert_eq!(
+        out.json()?["nodes"]["answered"].as_array().map(|a| a.len()),
+        Some(2),
+        "{}",
+        out.stderr
+    );
     doomed.proc.kill_hard();
     let t = Instant::now();
     let out = loupe_run(&nats.url, &dir, count, &["--timeout", "2s"])?;
@@ -185,7 +230,11 @@ fn bad_scripts_dead_nodes_and_no_planner_are_told_clearly() -> Result<()> {
     assert_eq!(a["partial"], true, "{}", out.stderr);
     assert_eq!(a["nodes"]["missing"][0]["node"], "itest-doomed");
     assert_eq!(a["nodes"]["answered"][0]["node"], "itest-alive");
-    assert!(out.stderr.contains("MISSING node itest-doomed") && out.stderr.contains("PARTIAL"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("MISSING node itest-doomed") && out.stderr.contains("PARTIAL"),
+        "{}",
+        out.stderr
+    );
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
 
     assert!(agent.proc.alive());

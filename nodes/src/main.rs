@@ -2,6 +2,7 @@
 
 mod agent;
 mod check;
+mod demo;
 mod planner;
 mod render;
 mod run;
@@ -32,6 +33,11 @@ enum Cmd {
     Planner(planner::PlannerArgs),
     /// Run a PxL script once and print its tables.
     Run(run::RunArgs),
+    /// Everything on this machine: NATS, a planner, an agent, a small workload; then its slowest endpoints.
+    Demo(demo::DemoArgs),
+    /// One service of the demo workload (started by `loupe demo`).
+    #[command(hide = true)]
+    DemoService(demo::workload::ServiceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,13 +60,14 @@ fn main() -> std::process::ExitCode {
         Cmd::Tail(a) => tail::run(a),
         Cmd::Planner(a) => planner::run(a),
         Cmd::Run(a) => run::run(a),
+        Cmd::Demo(a) => demo::run(a),
+        Cmd::DemoService(a) => demo::workload::run(a),
     };
     match result {
         Ok(code) => code,
         // `loupe run ... | head`: the reader has all it wanted.
         Err(e)
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             std::process::ExitCode::SUCCESS

@@ -22,7 +22,10 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let client = args.nats.connect_daemon(&format!("loupe-planner-{name}")).await?;
+        let client = args
+            .nats
+            .connect_daemon(&format!("loupe-planner-{name}"))
+            .await?;
         let planner = QueryPlanner::new(
             client,
             PlannerConfig {

@@ -26,9 +26,15 @@ fn human(b: &RecordBatch, c: usize, r: usize) -> String {
             let v = a.as_primitive::<Float64Type>().value(r);
             let s = format!("{v:.3}");
             let s = s.trim_end_matches('0').trim_end_matches('.');
-            if s.is_empty() || s == "-" { "0".into() } else { s.to_string() }
+            if s.is_empty() || s == "-" {
+                "0".into()
+            } else {
+                s.to_string()
+            }
         }
-        DataType::Timestamp(_, _) => time_text(a.as_primitive::<TimestampNanosecondType>().value(r)),
+        DataType::Timestamp(_, _) => {
+            time_text(a.as_primitive::<TimestampNanosecondType>().value(r))
+        }
         _ => arrow::util::display::array_value_to_string(a, r).unwrap_or_default(),
     }
 }
@@ -75,7 +81,12 @@ fn clip(s: &str, w: usize) -> String {
 /// `…`, widest columns first, never below 6 characters.
 pub fn table(out: &mut dyn Write, t: &Table, width: usize) -> std::io::Result<()> {
     let b = &t.batch;
-    let names: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let cells: Vec<Vec<String>> = (0..b.num_rows())
         .map(|r| (0..b.num_columns()).map(|c| human(b, c, r)).collect())
         .collect();
@@ -87,14 +98,27 @@ pub fn table(out: &mut dyn Write, t: &Table, width: usize) -> std::io::Result<()
     }
     let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
     while total(&w) > width {
-        let Some((i, &m)) = w.iter().enumerate().max_by_key(|(_, x)| **x) else { break };
+        let Some((i, &m)) = w.iter().enumerate().max_by_key(|(_, x)| **x) else {
+            break;
+        };
         if m <= 6 {
             break;
         }
         w[i] = m - 1;
     }
-    writeln!(out, "{} ({} row{})", t.name, b.num_rows(), if b.num_rows() == 1 { "" } else { "s" })?;
-    let right: Vec<bool> = b.schema().fields().iter().map(|f| numeric(f.data_type())).collect();
+    writeln!(
+        out,
+        "{} ({} row{})",
+        t.name,
+        b.num_rows(),
+        if b.num_rows() == 1 { "" } else { "s" }
+    )?;
+    let right: Vec<bool> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| numeric(f.data_type()))
+        .collect();
     let line = |vals: &[String]| -> String {
         let mut s = String::new();
         for (i, v) in vals.iter().enumerate() {
@@ -116,7 +140,11 @@ pub fn table(out: &mut dyn Write, t: &Table, width: usize) -> std::io::Result<()
         s
     };
     writeln!(out, "{}", line(&names))?;
-    writeln!(out, "{}", line(&w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>()))?;
+    writeln!(
+        out,
+        "{}",
+        line(&w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>())
+    )?;
     for row in &cells {
         writeln!(out, "{}", line(row))?;
     }
@@ -154,7 +182,11 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
             let b = &t.batch;
             let schema = b.schema();
             let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            let types: Vec<&str> = schema.fields().iter().map(|f| type_name(f.data_type())).collect();
+            let types: Vec<&str> = schema
+                .fields()
+                .iter()
+                .map(|f| type_name(f.data_type()))
+                .collect();
             let rows: Vec<Value> = (0..b.num_rows())
                 .map(|r| {
                     let mut m = Map::new();
@@ -211,7 +243,12 @@ pub fn csv(out: &mut dyn Write, tables: &[Table]) -> std::io::Result<()> {
         }
         writeln!(out, "# {}", t.name)?;
         let b = &t.batch;
-        let names: Vec<String> = b.schema().fields().iter().map(|f| csv_field(f.name())).collect();
+        let names: Vec<String> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| csv_field(f.name()))
+            .collect();
         writeln!(out, "{}", names.join(","))?;
         for r in 0..b.num_rows() {
             let row: Vec<String> = (0..b.num_columns())
@@ -240,6 +277,7 @@ pub fn completeness(done: &QueryDone) -> String {
     let rows: u64 = done.answered.iter().map(|r| r.rows_scanned).sum();
     s.push_str(&format!("; {rows} rows scanned; {:.0} ms", done.elapsed_ms));
     let mut l = loupe_topology::messages::Losses::default();
+    // Flags are per node, below; the sums are over all of them.
     for r in &done.answered {
         l.add(&r.losses);
     }
@@ -251,11 +289,18 @@ pub fn completeness(done: &QueryDone) -> String {
     } else {
         s.push_str("; nothing dropped upstream in this window");
     }
-    if l.window_before_retention {
-        s.push_str("\nnote: the window starts before the oldest row some node holds: rows older than that were evicted or never captured");
-    }
-    if l.window_partly_observed {
-        s.push_str("\nnote: some node's loss counters cover only part of the window (the agent started after it began)");
+    for r in &done.answered {
+        if r.losses.window_partly_observed {
+            s.push_str(&format!(
+                "\nnote: node {} began capturing after this window started: what happened before that was not seen",
+                r.node
+            ));
+        } else if r.losses.window_before_retention {
+            s.push_str(&format!(
+                "\nnote: node {} no longer holds the start of this window (retention evicted it)",
+                r.node
+            ));
+        }
     }
     for (n, why) in &done.missing {
         s.push_str(&format!("\nMISSING node {n}: {why}"));
@@ -273,7 +318,10 @@ mod tests {
     #[test]
     fn times_read_as_utc() {
         assert_eq!(time_text(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(time_text(1_750_000_000_123_000_000), "2025-06-15T15:06:40.123Z");
+        assert_eq!(
+            time_text(1_750_000_000_123_000_000),
+            "2025-06-15T15:06:40.123Z"
+        );
     }
 
     #[test]

@@ -70,7 +70,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let (tables, done) = rt.block_on(ask(&args.nats, req, args.timeout))?;
     print(args.output, &tables, &done)?;
-    Ok(if done.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if done.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Sends a query to the planner group and gathers the answer.
@@ -84,7 +88,11 @@ pub async fn ask(
     let mut sub = client.subscribe(inbox.clone()).await?;
     let subject = Subject::plan();
     client
-        .publish_with_reply(String::from(subject.clone()), inbox, codec::encode(Kind::QueryRequest, &req)?.into())
+        .publish_with_reply(
+            String::from(subject.clone()),
+            inbox,
+            codec::encode(Kind::QueryRequest, &req)?.into(),
+        )
         .await?;
     client.flush().await?;
     let started = Instant::now();
@@ -115,7 +123,10 @@ pub async fn ask(
             }
             Err(_) => {
                 clear(progress);
-                anyhow::bail!("the planner stopped answering mid-reply (after chunk {})", next_seq - 1)
+                anyhow::bail!(
+                    "the planner stopped answering mid-reply (after chunk {})",
+                    next_seq - 1
+                )
             }
         };
         if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
@@ -142,7 +153,8 @@ pub async fn ask(
         pieces.push((c.table, c.ipc));
     };
     clear(progress);
-    let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> = vec![Vec::new(); done.tables.len()];
+    let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> =
+        vec![Vec::new(); done.tables.len()];
     for (t, ipc) in pieces {
         let bs = loupe_actors::planner::read_ipc(&ipc)?;
         if let Some(slot) = batches.get_mut(t as usize) {
@@ -153,9 +165,14 @@ pub async fn ask(
     for (name, bs) in done.tables.iter().zip(batches) {
         let batch = match bs.first() {
             Some(b) => arrow::compute::concat_batches(&b.schema(), &bs)?,
-            None => arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
+            None => arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(
+                arrow::datatypes::Schema::empty(),
+            )),
         };
-        tables.push(Table { name: name.clone(), batch });
+        tables.push(Table {
+            name: name.clone(),
+            batch,
+        });
     }
     Ok((tables, done))
 }

@@ -34,7 +34,10 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
             out.push(' ');
         }
         space = false;
-        let prev_ident = out.as_bytes().last().is_some_and(|&p| ident(p) || p == b'$');
+        let prev_ident = out
+            .as_bytes()
+            .last()
+            .is_some_and(|&p| ident(p) || p == b'$');
         match c {
             b'\'' => {
                 i = skip_quoted(b, i + 1, b'\'');
@@ -222,12 +225,30 @@ mod tests {
 
     #[test]
     fn sql_literals_become_placeholders() {
-        assert_eq!(sql("SELECT * FROM t WHERE id = 42"), "SELECT * FROM t WHERE id = ?");
-        assert_eq!(sql("select 'a', E'b\\'c', 1.5e3, .5, 0xFF"), "select ?, ?, ?, ?, ?");
-        assert_eq!(sql("insert into t2 values ($1, $2)"), "insert into t2 values ($1, $2)");
-        assert_eq!(sql("select $$x y$$, $q$z$q$ from t1"), "select ?, ? from t1");
-        assert_eq!(sql("select \"col 1\"  from   t\n where a=?"), "select \"col 1\" from t where a=?");
-        assert_eq!(sql("SELECT abalance FROM pgbench_accounts WHERE aid = 1234;"), "SELECT abalance FROM pgbench_accounts WHERE aid = ?;");
+        assert_eq!(
+            sql("SELECT * FROM t WHERE id = 42"),
+            "SELECT * FROM t WHERE id = ?"
+        );
+        assert_eq!(
+            sql("select 'a', E'b\\'c', 1.5e3, .5, 0xFF"),
+            "select ?, ?, ?, ?, ?"
+        );
+        assert_eq!(
+            sql("insert into t2 values ($1, $2)"),
+            "insert into t2 values ($1, $2)"
+        );
+        assert_eq!(
+            sql("select $$x y$$, $q$z$q$ from t1"),
+            "select ?, ? from t1"
+        );
+        assert_eq!(
+            sql("select \"col 1\"  from   t\n where a=?"),
+            "select \"col 1\" from t where a=?"
+        );
+        assert_eq!(
+            sql("SELECT abalance FROM pgbench_accounts WHERE aid = 1234;"),
+            "SELECT abalance FROM pgbench_accounts WHERE aid = ?;"
+        );
         assert_eq!(sql("x -- note 5\n= 5"), "x -- note 5 = ?");
         assert_eq!(sql("select 'unterminated"), "select ?");
         assert_eq!(sql("select é, 'ü' from t"), "select é, ? from t");
@@ -245,7 +266,18 @@ mod tests {
 
     #[test]
     fn never_panics_on_any_bytes() {
-        for s in ["'", "$", "$a", "E'", "\"", "0x", "1e", "\u{10FFFF}'", "--", "/\u{0}"] {
+        for s in [
+            "'",
+            "$",
+            "$a",
+            "E'",
+            "\"",
+            "0x",
+            "1e",
+            "\u{10FFFF}'",
+            "--",
+            "/\u{0}",
+        ] {
             sql(s);
             path(s);
         }

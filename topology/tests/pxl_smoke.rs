@@ -33,5 +33,10 @@ fn the_pxl_md_example_compiles_and_splits() {
     println!("{}\n--\n{node}--\n{merge}", plan.explain());
     assert!(node.contains("Partial"), "{node}");
     assert!(merge.contains("Final"), "{merge}");
-    assert!(node.contains("http_events [req_method, resp_status, resp_latency, namespace, service, pod]"), "{node}");
+    assert!(
+        node.contains(
+            "http_events [req_method, resp_status, resp_latency, namespace, service, pod]"
+        ),
+        "{node}"
+    );
 }

@@ -15,8 +15,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, Int64Array,
-    StringArray, StringBuilder, TimestampNanosecondArray,
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, Int64Array, StringArray,
+    StringBuilder, TimestampNanosecondArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
@@ -146,7 +146,9 @@ impl Acc {
     /// Adds input rows (`ids[i]` is row i's group).
     fn update(&mut self, ids: &[u32], col: &ArrayRef) -> Result<(), ExecError> {
         let col = match col.data_type() {
-            DataType::Boolean if !matches!(self, Acc::AnyB(_) | Acc::Count(_) | Acc::Distinct(..)) => {
+            DataType::Boolean
+                if !matches!(self, Acc::AnyB(_) | Acc::Count(_) | Acc::Distinct(..)) =>
+            {
                 cast(col, &DataType::Int64)?
             }
             DataType::Timestamp(_, _) => cast(col, &DataType::Int64)?,
@@ -322,10 +324,12 @@ impl Acc {
                     }
                     let (other, _): (DDSketch, _) =
                         bincode::serde::decode_from_slice(a.value(i), bincode::config::standard())
-                            .map_err(|e| ExecError::Plan(format!("bad sketch in a partial: {e}")))?;
-                    sk[g as usize]
-                        .merge(&other)
-                        .map_err(|e| ExecError::Plan(format!("cannot merge quantile sketches: {e}")))?;
+                            .map_err(|e| {
+                                ExecError::Plan(format!("bad sketch in a partial: {e}"))
+                            })?;
+                    sk[g as usize].merge(&other).map_err(|e| {
+                        ExecError::Plan(format!("cannot merge quantile sketches: {e}"))
+                    })?;
                 }
             }
             // min, max, any: merging states is updating with them.
@@ -389,11 +393,13 @@ impl Acc {
                     .map(|(v, s)| s.then_some(*v))
                     .collect::<Float64Array>(),
             ),
-            Acc::ExtS { v, .. } => Arc::new(v.iter().map(|s| s.as_deref()).collect::<StringArray>()),
-            Acc::AnyB(v) => Arc::new(v.into_iter().collect::<BooleanArray>()),
-            Acc::Distinct(sets, _) => {
-                Arc::new(Int64Array::from_iter_values(sets.iter().map(|s| s.len() as i64)))
+            Acc::ExtS { v, .. } => {
+                Arc::new(v.iter().map(|s| s.as_deref()).collect::<StringArray>())
             }
+            Acc::AnyB(v) => Arc::new(v.into_iter().collect::<BooleanArray>()),
+            Acc::Distinct(sets, _) => Arc::new(Int64Array::from_iter_values(
+                sets.iter().map(|s| s.len() as i64),
+            )),
             Acc::Sketch(sk, Some(q)) => Arc::new(
                 sk.iter()
                     .map(|s| s.quantile(q).ok().flatten())
@@ -499,7 +505,11 @@ impl HashAgg {
                     .ok_or_else(|| ExecError::Plan(format!("group column {g:?} missing")))?;
                 // Partials from different nodes may encode strings
                 // differently: merge on plain values.
-                if self.mode == AggMode::Final { plain(c) } else { Ok(c.clone()) }
+                if self.mode == AggMode::Final {
+                    plain(c)
+                } else {
+                    Ok(c.clone())
+                }
             })
             .collect()
     }
@@ -541,7 +551,8 @@ impl HashAgg {
             if let Some(card) = card.filter(|c| *c <= 1 << 20) {
                 self.dict_map.clear();
                 self.dict_map.resize(card, u32::MAX);
-                let key_vals: Vec<&[i32]> = dicts.iter().map(|d| d.keys().values().as_ref()).collect();
+                let key_vals: Vec<&[i32]> =
+                    dicts.iter().map(|d| d.keys().values().as_ref()).collect();
                 let sizes: Vec<usize> = dicts.iter().map(|d| d.values().len().max(1)).collect();
                 for i in 0..n {
                     let mut slot = 0usize;
@@ -584,7 +595,10 @@ impl HashAgg {
         for r in rows.iter() {
             let bytes = r.data();
             let h = self.hash.hash_one(bytes);
-            let stored = self.keys.as_ref().ok_or_else(|| ExecError::Plan("internal: keys".into()))?;
+            let stored = self
+                .keys
+                .as_ref()
+                .ok_or_else(|| ExecError::Plan("internal: keys".into()))?;
             if let Some(&g) = self
                 .table
                 .find(h, |&g| stored.row(g as usize).data() == bytes)
@@ -599,7 +613,8 @@ impl HashAgg {
             let hash = &self.hash;
             let keys = &self.keys;
             self.table.insert_unique(h, g, |&x| {
-                keys.as_ref().map_or(0, |k| hash.hash_one(k.row(x as usize).data()))
+                keys.as_ref()
+                    .map_or(0, |k| hash.hash_one(k.row(x as usize).data()))
             });
             out.push(g);
         }
@@ -622,10 +637,9 @@ impl HashAgg {
                     .into_iter()
                     .map(|(suffix, _)| {
                         let name = format!("{}{suffix}", spec.name);
-                        batch
-                            .column_by_name(&name)
-                            .cloned()
-                            .ok_or_else(|| ExecError::Plan(format!("partial state {name:?} missing")))
+                        batch.column_by_name(&name).cloned().ok_or_else(|| {
+                            ExecError::Plan(format!("partial state {name:?} missing"))
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 acc.merge(&ids, &cols)?;

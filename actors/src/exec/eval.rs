@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int64Array,
-    StringArray, StringBuilder, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int64Array, StringArray,
+    StringBuilder, new_null_array,
 };
 use arrow::compute::kernels::{cmp, numeric};
 use arrow::compute::{and_kleene, cast, not, or_kleene};
@@ -50,7 +50,10 @@ impl Value {
         }
     }
 
-    fn map(&self, f: impl FnOnce(&ArrayRef) -> Result<ArrayRef, ExecError>) -> Result<Value, ExecError> {
+    fn map(
+        &self,
+        f: impl FnOnce(&ArrayRef) -> Result<ArrayRef, ExecError>,
+    ) -> Result<Value, ExecError> {
         Ok(match self {
             Value::Array(a) => Value::Array(f(a)?),
             Value::Scalar(s) => Value::Scalar(f(s)?),
@@ -115,7 +118,12 @@ pub fn plain(a: &ArrayRef) -> Result<ArrayRef, ExecError> {
 fn as_i64(v: &Value) -> Result<Value, ExecError> {
     v.map(|a| match a.data_type() {
         DataType::Int64 => Ok(a.clone()),
-        DataType::Timestamp(_, _) => Ok(a.to_data().into_builder().data_type(DataType::Int64).build().map(arrow::array::make_array)?),
+        DataType::Timestamp(_, _) => Ok(a
+            .to_data()
+            .into_builder()
+            .data_type(DataType::Int64)
+            .build()
+            .map(arrow::array::make_array)?),
         _ => Ok(cast(a, &DataType::Int64)?),
     })
 }
@@ -151,12 +159,22 @@ fn is_string(v: &Value) -> bool {
 
 pub fn binary(op: BinOp, l: Value, r: Value) -> Result<Value, ExecError> {
     let both_scalar = matches!((&l, &r), (Value::Scalar(_), Value::Scalar(_)));
-    let wrap = |a: ArrayRef| if both_scalar { Value::Scalar(a) } else { Value::Array(a) };
+    let wrap = |a: ArrayRef| {
+        if both_scalar {
+            Value::Scalar(a)
+        } else {
+            Value::Array(a)
+        }
+    };
     match op {
         BinOp::And | BinOp::Or => {
             let len = l.array().len().max(r.array().len());
             let (la, ra) = (l.into_array(len)?, r.into_array(len)?);
-            let f = if op == BinOp::And { and_kleene } else { or_kleene };
+            let f = if op == BinOp::And {
+                and_kleene
+            } else {
+                or_kleene
+            };
             Ok(wrap(Arc::new(f(la.as_boolean(), ra.as_boolean())?)))
         }
         op if op.is_comparison() => {
@@ -164,9 +182,7 @@ pub fn binary(op: BinOp, l: Value, r: Value) -> Result<Value, ExecError> {
                 // Dictionaries compare against a plain scalar directly; two
                 // columns are compared as plain strings.
                 match (&l, &r) {
-                    (Value::Array(_), Value::Array(_)) => {
-                        (l.map(plain)?, r.map(plain)?)
-                    }
+                    (Value::Array(_), Value::Array(_)) => (l.map(plain)?, r.map(plain)?),
                     _ => (l, r),
                 }
             } else if is_float(&l) || is_float(&r) {
@@ -190,7 +206,9 @@ pub fn binary(op: BinOp, l: Value, r: Value) -> Result<Value, ExecError> {
         BinOp::Add if is_string(&l) && is_string(&r) => {
             let len = l.array().len().max(r.array().len());
             let (la, ra) = (plain(&l.into_array(len)?)?, plain(&r.into_array(len)?)?);
-            Ok(wrap(arrow::compute::kernels::concat_elements::concat_elements_dyn(&la, &ra)?))
+            Ok(wrap(
+                arrow::compute::kernels::concat_elements::concat_elements_dyn(&la, &ra)?,
+            ))
         }
         BinOp::Div => {
             let (a, b) = (as_f64(&l)?, as_f64(&r)?);
@@ -224,7 +242,10 @@ fn modulo(a: &Value, b: &Value) -> Result<ArrayRef, ExecError> {
     let len = a.array().len().max(b.array().len());
     let (x, y) = (a.clone().into_array(len)?, b.clone().into_array(len)?);
     if x.data_type() == &DataType::Float64 {
-        let (x, y) = (x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
+        let (x, y) = (
+            x.as_primitive::<Float64Type>(),
+            y.as_primitive::<Float64Type>(),
+        );
         let out: Float64Array = x
             .iter()
             .zip(y.iter())
@@ -242,7 +263,11 @@ fn modulo(a: &Value, b: &Value) -> Result<ArrayRef, ExecError> {
         .map(|(p, q)| match (p, q) {
             (Some(p), Some(q)) if q != 0 => {
                 let r = p.wrapping_rem(q);
-                Some(if r != 0 && ((r < 0) != (q < 0)) { r + q } else { r })
+                Some(if r != 0 && ((r < 0) != (q < 0)) {
+                    r + q
+                } else {
+                    r
+                })
             }
             _ => None,
         })
@@ -284,7 +309,10 @@ fn per_string(
             let values = plain(d.values())?;
             let mapped = f(values.as_string::<i32>())?;
             if mapped.data_type() == &DataType::Utf8 {
-                Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(d.keys().clone(), mapped)?))
+                Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                    d.keys().clone(),
+                    mapped,
+                )?))
             } else {
                 Ok(arrow::compute::take(&mapped, d.keys(), None)?)
             }
@@ -328,12 +356,17 @@ fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
                     let (a, b) = (D(&Value::Array(s)), D(&n));
                     Ok(Arc::new(match f {
                         Func::Contains => arrow::compute::kernels::comparison::contains(&a, &b)?,
-                        Func::StartsWith => arrow::compute::kernels::comparison::starts_with(&a, &b)?,
+                        Func::StartsWith => {
+                            arrow::compute::kernels::comparison::starts_with(&a, &b)?
+                        }
                         _ => arrow::compute::kernels::comparison::ends_with(&a, &b)?,
                     }))
                 });
             }
-            let (h, n) = (plain(&hay.clone().into_array(len)?)?, plain(&needle.clone().into_array(len)?)?);
+            let (h, n) = (
+                plain(&hay.clone().into_array(len)?)?,
+                plain(&needle.clone().into_array(len)?)?,
+            );
             let (a, b) = (Value::Array(h), Value::Array(n));
             let (a, b) = (D(&a), D(&b));
             Ok(Value::Array(Arc::new(match f {
@@ -342,43 +375,74 @@ fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
                 _ => arrow::compute::kernels::comparison::ends_with(&a, &b)?,
             })))
         }
-        Func::Lower => per_string(arg(0)?, &mut |s| Ok(strings_by(s, |v, o| o.push_str(&v.to_lowercase())))),
-        Func::Upper => per_string(arg(0)?, &mut |s| Ok(strings_by(s, |v, o| o.push_str(&v.to_uppercase())))),
+        Func::Lower => per_string(arg(0)?, &mut |s| {
+            Ok(strings_by(s, |v, o| o.push_str(&v.to_lowercase())))
+        }),
+        Func::Upper => per_string(arg(0)?, &mut |s| {
+            Ok(strings_by(s, |v, o| o.push_str(&v.to_uppercase())))
+        }),
         Func::NormalizeSql => per_string(arg(0)?, &mut |s| {
-            Ok(strings_by(s, loupe_protocol_parsers::normalize::normalize_sql))
+            Ok(strings_by(
+                s,
+                loupe_protocol_parsers::normalize::normalize_sql,
+            ))
         }),
         Func::NormalizePath => per_string(arg(0)?, &mut |s| {
-            Ok(strings_by(s, loupe_protocol_parsers::normalize::normalize_path))
+            Ok(strings_by(
+                s,
+                loupe_protocol_parsers::normalize::normalize_path,
+            ))
         }),
         Func::Length => per_string(arg(0)?, &mut |s| {
-            Ok(Arc::new(s.iter().map(|v| v.map(|v| v.chars().count() as i64)).collect::<Int64Array>()))
+            Ok(Arc::new(
+                s.iter()
+                    .map(|v| v.map(|v| v.chars().count() as i64))
+                    .collect::<Int64Array>(),
+            ))
         }),
         Func::Substring => {
             let (Some(start), Some(n)) = (scalar_i64(arg(1)?), scalar_i64(arg(2)?)) else {
-                return Err(ExecError::Plan("px.substring takes constant start and length".into()));
+                return Err(ExecError::Plan(
+                    "px.substring takes constant start and length".into(),
+                ));
             };
             let (start, n) = (start.max(0) as usize, n.max(0) as usize);
             per_string(arg(0)?, &mut |s| {
-                Ok(strings_by(s, |v, o| o.extend(v.chars().skip(start).take(n))))
+                Ok(strings_by(s, |v, o| {
+                    o.extend(v.chars().skip(start).take(n))
+                }))
             })
         }
         Func::Replace => {
             let Some(pattern) = scalar_str(arg(0)?) else {
-                return Err(ExecError::Plan("px.replace takes a constant pattern".into()));
+                return Err(ExecError::Plan(
+                    "px.replace takes a constant pattern".into(),
+                ));
             };
             let Some(repl) = scalar_str(arg(2)?) else {
-                return Err(ExecError::Plan("px.replace takes a constant replacement".into()));
+                return Err(ExecError::Plan(
+                    "px.replace takes a constant replacement".into(),
+                ));
             };
-            let re = regex::Regex::new(&pattern)
-                .map_err(|e| ExecError::Plan(format!("px.replace: bad pattern {pattern:?}: {e}")))?;
+            let re = regex::Regex::new(&pattern).map_err(|e| {
+                ExecError::Plan(format!("px.replace: bad pattern {pattern:?}: {e}"))
+            })?;
             per_string(arg(1)?, &mut |s| {
-                Ok(strings_by(s, |v, o| o.push_str(&re.replace_all(v, repl.as_str()))))
+                Ok(strings_by(s, |v, o| {
+                    o.push_str(&re.replace_all(v, repl.as_str()))
+                }))
             })
         }
         Func::Select => {
-            let b = args.pop().ok_or_else(|| ExecError::Plan("px.select".into()))?;
-            let a = args.pop().ok_or_else(|| ExecError::Plan("px.select".into()))?;
-            let c = args.pop().ok_or_else(|| ExecError::Plan("px.select".into()))?;
+            let b = args
+                .pop()
+                .ok_or_else(|| ExecError::Plan("px.select".into()))?;
+            let a = args
+                .pop()
+                .ok_or_else(|| ExecError::Plan("px.select".into()))?;
+            let c = args
+                .pop()
+                .ok_or_else(|| ExecError::Plan("px.select".into()))?;
             let (a, b) = if is_float(&a) != is_float(&b) {
                 (as_f64(&a)?, as_f64(&b)?)
             } else if is_string(&a) {
@@ -414,9 +478,15 @@ fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
             let v = arg(0)?;
             v.map(|a| {
                 Ok(if a.data_type() == &DataType::Float64 {
-                    Arc::new(a.as_primitive::<Float64Type>().unary::<_, Float64Type>(f64::abs))
+                    Arc::new(
+                        a.as_primitive::<Float64Type>()
+                            .unary::<_, Float64Type>(f64::abs),
+                    )
                 } else {
-                    Arc::new(a.as_primitive::<Int64Type>().unary::<_, Int64Type>(i64::wrapping_abs))
+                    Arc::new(
+                        a.as_primitive::<Int64Type>()
+                            .unary::<_, Int64Type>(i64::wrapping_abs),
+                    )
                 })
             })
         }
@@ -431,13 +501,17 @@ fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
                     Func::Floor => f64::floor,
                     _ => f64::ceil,
                 };
-                Ok(Arc::new(a.as_primitive::<Float64Type>().unary::<_, Float64Type>(g)))
+                Ok(Arc::new(
+                    a.as_primitive::<Float64Type>().unary::<_, Float64Type>(g),
+                ))
             })
         }
         Func::Bin => {
             let v = arg(0)?;
             let Some(size) = scalar_i64(arg(1)?).filter(|s| *s > 0) else {
-                return Err(ExecError::Plan("px.bin takes a constant positive size".into()));
+                return Err(ExecError::Plan(
+                    "px.bin takes a constant positive size".into(),
+                ));
             };
             let time = is_time(v);
             let ints = as_i64(v)?;
@@ -447,7 +521,11 @@ fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
                         .unary::<_, Int64Type>(|x| x - x.rem_euclid(size)),
                 ))
             })?;
-            if time { out.map(|a| to_time(a.clone())) } else { Ok(out) }
+            if time {
+                out.map(|a| to_time(a.clone()))
+            } else {
+                Ok(out)
+            }
         }
         Func::FormatDuration => arg(0)?.map(|a| {
             let a = a.as_primitive::<Int64Type>();
@@ -467,10 +545,16 @@ fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
         }),
         Func::Pluck | Func::PluckInt64 | Func::PluckFloat64 => {
             let Some(key) = scalar_str(arg(1)?) else {
-                return Err(ExecError::Plan(format!("{} takes a constant key", f.name())));
+                return Err(ExecError::Plan(format!(
+                    "{} takes a constant key",
+                    f.name()
+                )));
             };
             per_string(arg(0)?, &mut |s| Ok(funcs::pluck(s, &key, f)))
         }
-        _ => Err(ExecError::Plan(format!("{} is not supported here", f.name()))),
+        _ => Err(ExecError::Plan(format!(
+            "{} is not supported here",
+            f.name()
+        ))),
     }
 }

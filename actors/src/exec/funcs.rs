@@ -61,7 +61,10 @@ pub fn pluck(s: &StringArray, key: &str, f: Func) -> ArrayRef {
         Func::PluckFloat64 => Arc::new(
             s.iter()
                 .map(|v| {
-                    get(v).and_then(|x| x.as_f64().or_else(|| x.as_str().and_then(|t| t.parse().ok())))
+                    get(v).and_then(|x| {
+                        x.as_f64()
+                            .or_else(|| x.as_str().and_then(|t| t.parse().ok()))
+                    })
                 })
                 .collect::<Float64Array>(),
         ),

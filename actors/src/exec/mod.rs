@@ -76,7 +76,12 @@ impl<'a> Executor<'a> {
                 Box::new(b.into_iter().map(Ok))
             }
             Op::Exchange { channel, .. } => {
-                let b = self.inputs.channels.get(channel).cloned().unwrap_or_default();
+                let b = self
+                    .inputs
+                    .channels
+                    .get(channel)
+                    .cloned()
+                    .unwrap_or_default();
                 Box::new(b.into_iter().map(Ok))
             }
             Op::Filter { input, predicate } => {
@@ -109,7 +114,8 @@ impl<'a> Executor<'a> {
                         fields.push(ArrowField::new(name, a.data_type().clone(), true));
                         cols.push(a);
                     }
-                    let opts = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
+                    let opts =
+                        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
                     Ok(RecordBatch::try_new_with_options(
                         Arc::new(ArrowSchema::new(fields)),
                         cols,
@@ -137,9 +143,9 @@ impl<'a> Executor<'a> {
                 let cols = keys
                     .iter()
                     .map(|k| {
-                        let c = b
-                            .column_by_name(&k.column)
-                            .ok_or_else(|| ExecError::Plan(format!("sort column {:?} missing", k.column)))?;
+                        let c = b.column_by_name(&k.column).ok_or_else(|| {
+                            ExecError::Plan(format!("sort column {:?} missing", k.column))
+                        })?;
                         Ok(SortColumn {
                             values: eval::plain(c)?,
                             options: Some(SortOptions {
@@ -177,7 +183,14 @@ impl<'a> Executor<'a> {
             } => {
                 let l = self.run_one(*left)?;
                 let r = self.run_one(*right)?;
-                one(join::hash_join(&l, &r, *how, left_on, right_on, &node.schema)?)
+                one(join::hash_join(
+                    &l,
+                    &r,
+                    *how,
+                    left_on,
+                    right_on,
+                    &node.schema,
+                )?)
             }
             Op::Union { inputs } => {
                 let mut out = Vec::new();
@@ -188,7 +201,12 @@ impl<'a> Executor<'a> {
                 }
                 Box::new(out.into_iter())
             }
-            _ => return Err(ExecError::Plan(format!("cannot execute {}", node.op.name()))),
+            _ => {
+                return Err(ExecError::Plan(format!(
+                    "cannot execute {}",
+                    node.op.name()
+                )));
+            }
         })
     }
 }
@@ -220,7 +238,11 @@ pub fn conform(schema: &Schema, cols: Vec<ArrayRef>) -> Result<RecordBatch, Exec
         });
     }
     let opts = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
-    Ok(RecordBatch::try_new_with_options(schema.arrow(), out, &opts)?)
+    Ok(RecordBatch::try_new_with_options(
+        schema.arrow(),
+        out,
+        &opts,
+    )?)
 }
 
 /// Rows of stored batches with `start <= time_ < end`, projected to

@@ -142,7 +142,9 @@ impl FragmentHost {
             let out = tokio::time::timeout(budget, this.run(&d)).await;
             let result = match out {
                 Ok(r) => r,
-                Err(_) => Err(anyhow::anyhow!("deadline passed before the fragment finished")),
+                Err(_) => Err(anyhow::anyhow!(
+                    "deadline passed before the fragment finished"
+                )),
             };
             if let Err(e) = result {
                 tracing::warn!(qid, error = %e, "fragment failed");
@@ -219,7 +221,15 @@ impl FragmentHost {
             exec_ms: started.elapsed().as_secs_f64() * 1e3,
             losses,
         };
-        publish_channels(&self.client, &d.qid, &self.node, &d.partial_subject, outputs, report).await
+        publish_channels(
+            &self.client,
+            &d.qid,
+            &self.node,
+            &d.partial_subject,
+            outputs,
+            report,
+        )
+        .await
     }
 }
 
@@ -257,7 +267,10 @@ pub async fn publish_channels(
             error: None,
         };
         client
-            .publish(subject.to_string(), codec::encode(Kind::PartialChunk, &chunk)?.into())
+            .publish(
+                subject.to_string(),
+                codec::encode(Kind::PartialChunk, &chunk)?.into(),
+            )
             .await?;
     }
     client.flush().await?;

@@ -225,7 +225,10 @@ impl QueryPlanner {
                 done: None,
             };
             self.client
-                .publish(reply.clone(), codec::encode(Kind::ResultChunk, &chunk)?.into())
+                .publish(
+                    reply.clone(),
+                    codec::encode(Kind::ResultChunk, &chunk)?.into(),
+                )
                 .await?;
         }
         let last = ResultChunk {
@@ -257,7 +260,8 @@ impl QueryPlanner {
         };
         let (alive, quiet) = self.nodes();
         for (n, t) in quiet {
-            done.missing.push((n, format!("no heartbeat for {}s", t.as_secs())));
+            done.missing
+                .push((n, format!("no heartbeat for {}s", t.as_secs())));
         }
         if alive.is_empty() {
             done.partial = !done.missing.is_empty();
@@ -273,10 +277,18 @@ impl QueryPlanner {
         }
         let node_timeout = Duration::from_millis(req.node_timeout_ms.clamp(100, 600_000));
         let partial_subject = Subject::query_partial(qid);
-        let mut sub = match self.client.subscribe(String::from(partial_subject.clone())).await {
+        let mut sub = match self
+            .client
+            .subscribe(String::from(partial_subject.clone()))
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
-                done.error = Some(err(QueryErrorKind::Wire, ErrorDomain::External, e.to_string()));
+                done.error = Some(err(
+                    QueryErrorKind::Wire,
+                    ErrorDomain::External,
+                    e.to_string(),
+                ));
                 return (Vec::new(), done);
             }
         };
@@ -316,7 +328,9 @@ impl QueryPlanner {
             let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
                 continue;
             };
-            let Some(a) = answers.get_mut(&c.node) else { continue };
+            let Some(a) = answers.get_mut(&c.node) else {
+                continue;
+            };
             if a.done {
                 continue;
             }
@@ -351,7 +365,12 @@ impl QueryPlanner {
             }
         }
         // The end of the query, for every node: drop the fragment.
-        if let Ok(bytes) = codec::encode(Kind::Cancel, &Cancel { qid: qid.to_string() }) {
+        if let Ok(bytes) = codec::encode(
+            Kind::Cancel,
+            &Cancel {
+                qid: qid.to_string(),
+            },
+        ) {
             let _ = self
                 .client
                 .publish(String::from(Subject::query_cancel(qid)), bytes.into())
@@ -391,11 +410,19 @@ impl QueryPlanner {
         match out {
             Ok(Ok(tables)) => (tables, done),
             Ok(Err(e)) => {
-                done.error = Some(err(QueryErrorKind::Execution, ErrorDomain::Internal, e.to_string()));
+                done.error = Some(err(
+                    QueryErrorKind::Execution,
+                    ErrorDomain::Internal,
+                    e.to_string(),
+                ));
                 (Vec::new(), done)
             }
             Err(e) => {
-                done.error = Some(err(QueryErrorKind::Execution, ErrorDomain::Internal, e.to_string()));
+                done.error = Some(err(
+                    QueryErrorKind::Execution,
+                    ErrorDomain::Internal,
+                    e.to_string(),
+                ));
                 (Vec::new(), done)
             }
         }

@@ -120,7 +120,12 @@ impl Service {
         loop {
             tick.tick().await;
             let status = self.status().await;
-            let oldest = self.store.send(GetStoreStats).await.ok().and_then(|s| s.oldest_time);
+            let oldest = self
+                .store
+                .send(GetStoreStats)
+                .await
+                .ok()
+                .and_then(|s| s.oldest_time);
             let losses = loupe_topology::messages::Losses {
                 kernel_dropped: status.counter("loupe_capture_ringbuf_dropped_events_total"),
                 gap_bytes: status.counter(Counter::ReassemblyGapBytes.name()),
@@ -132,7 +137,7 @@ impl Service {
             if let Ok(mut h) = self.history.lock() {
                 h.record(crate::clock::wall_now_ns(), losses, oldest);
             }
-            if n % HEARTBEAT.as_secs().max(1) == 0
+            if n.is_multiple_of(HEARTBEAT.as_secs().max(1))
                 && let Ok(bytes) = codec::encode(Kind::Heartbeat, &status)
             {
                 let _ = self.client.publish(subject.clone(), bytes.into()).await;
@@ -189,7 +194,10 @@ impl Service {
             counters.push(("loupe_store_rows".into(), s.rows as u64));
             counters.push(("loupe_store_bytes".into(), s.bytes as u64));
         }
-        counters.push(("loupe_fragments_active".into(), self.fragments.active() as u64));
+        counters.push((
+            "loupe_fragments_active".into(),
+            self.fragments.active() as u64,
+        ));
         NodeStatus {
             node: self.info.node.to_string(),
             kernel: self.info.kernel.clone(),

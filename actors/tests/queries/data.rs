@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use loupe_actors::Counters;
-use loupe_actors::table_store::{ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore};
+use loupe_actors::table_store::{
+    ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore,
+};
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
 
@@ -26,11 +28,46 @@ struct Svc {
 }
 
 const SERVICES: &[Svc] = &[
-    Svc { service: "shop/cart", namespace: "shop", pod: "shop/cart-7d9f", pid: 101, port: 8081, base_ms: 12.0 },
-    Svc { service: "shop/frontend", namespace: "shop", pod: "shop/frontend-5c2a", pid: 102, port: 8080, base_ms: 30.0 },
-    Svc { service: "shop/checkout", namespace: "shop", pod: "shop/checkout-9b1e", pid: 103, port: 8082, base_ms: 220.0 },
-    Svc { service: "default/api", namespace: "default", pod: "default/api-0", pid: 201, port: 9000, base_ms: 5.0 },
-    Svc { service: "infra/proxy", namespace: "infra", pod: "infra/proxy-x1", pid: 301, port: 3128, base_ms: 1.5 },
+    Svc {
+        service: "shop/cart",
+        namespace: "shop",
+        pod: "shop/cart-7d9f",
+        pid: 101,
+        port: 8081,
+        base_ms: 12.0,
+    },
+    Svc {
+        service: "shop/frontend",
+        namespace: "shop",
+        pod: "shop/frontend-5c2a",
+        pid: 102,
+        port: 8080,
+        base_ms: 30.0,
+    },
+    Svc {
+        service: "shop/checkout",
+        namespace: "shop",
+        pod: "shop/checkout-9b1e",
+        pid: 103,
+        port: 8082,
+        base_ms: 220.0,
+    },
+    Svc {
+        service: "default/api",
+        namespace: "default",
+        pod: "default/api-0",
+        pid: 201,
+        port: 9000,
+        base_ms: 5.0,
+    },
+    Svc {
+        service: "infra/proxy",
+        namespace: "infra",
+        pod: "infra/proxy-x1",
+        pid: 301,
+        port: 3128,
+        base_ms: 1.5,
+    },
 ];
 
 const PATHS: &[&str] = &[
@@ -50,11 +87,14 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 11
     }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[(self.next() % xs.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[(self.next() % xs.len() as u64) as usize]
     }
     fn unit(&mut self) -> f64 {
         (self.next() % 1_000_000) as f64 / 1_000_000.0
@@ -83,10 +123,10 @@ pub fn rows() -> Vec<Row> {
                 svc,
                 time_ns: NOW - 600_000_000_000 + (i as i64) * 250_000_000,
                 latency_ns,
-                method: *g.pick(METHODS),
-                path: *g.pick(PATHS),
-                status: *g.pick(STATUSES),
-                role: if g.next() % 4 == 0 { 1 } else { 2 },
+                method: g.pick(METHODS),
+                path: g.pick(PATHS),
+                status: g.pick(STATUSES),
+                role: if g.next().is_multiple_of(4) { 1 } else { 2 },
             }
         })
         .collect()
@@ -121,7 +161,11 @@ pub fn store(n: usize, of: usize) -> TableStore {
             [1i64, 2].map(|role| {
                 Arc::new(ConnMeta {
                     local_addr: "10.0.0.1".into(),
-                    local_port: if role == 2 { s.port } else { 40000 + s.pid as u16 },
+                    local_port: if role == 2 {
+                        s.port
+                    } else {
+                        40000 + s.pid as u16
+                    },
                     remote_addr: "10.0.0.2".into(),
                     remote_port: if role == 2 { 50000 + s.pid as u16 } else { 80 },
                     trace_role: role,
@@ -157,7 +201,11 @@ pub fn store(n: usize, of: usize) -> TableStore {
             ts_end_ns: 1_000_000 + r.latency_ns,
             minor_version: 1,
             status: r.status,
-            reason: if r.status < 400 { "OK".into() } else { "Error".into() },
+            reason: if r.status < 400 {
+                "OK".into()
+            } else {
+                "Error".into()
+            },
             content_type: "application/json".into(),
             body_size: (r.latency_ns % 2000),
             ..Default::default()
@@ -180,7 +228,9 @@ pub fn store(n: usize, of: usize) -> TableStore {
 pub fn exact_quantiles() -> HashMap<&'static str, (f64, f64)> {
     let mut by: HashMap<&'static str, Vec<f64>> = HashMap::new();
     for r in rows() {
-        by.entry(SERVICES[r.svc].service).or_default().push(r.latency_ns as f64 / 1e6);
+        by.entry(SERVICES[r.svc].service)
+            .or_default()
+            .push(r.latency_ns as f64 / 1e6);
     }
     by.into_iter()
         .map(|(k, mut v)| {

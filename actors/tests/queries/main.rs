@@ -21,7 +21,9 @@ use loupe_topology::plan::{Op, Plan, split};
 use loupe_topology::pxl::{Options, compile};
 
 fn dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queries").join(sub)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/queries")
+        .join(sub)
 }
 
 fn cases(sub: &str) -> Vec<PathBuf> {
@@ -41,7 +43,10 @@ fn header_args(src: &str) -> Vec<(String, String)> {
         .take_while(|l| l.starts_with('#'))
         .filter_map(|l| l.strip_prefix("# args:"))
         .flat_map(|rest| rest.split_whitespace())
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -75,7 +80,11 @@ fn run(plan: &Plan, nodes: usize) -> Vec<(String, RecordBatch)> {
         let ex = Executor::new(&d.node.plan, &node_inputs);
         for out in &d.node.outputs {
             let batches = ex.run(out.node).unwrap();
-            inputs.channels.entry(out.channel).or_default().extend(batches);
+            inputs
+                .channels
+                .entry(out.channel)
+                .or_default()
+                .extend(batches);
         }
     }
     let ex = Executor::new(&d.merge, &inputs);
@@ -121,12 +130,23 @@ fn render(plan: &Plan, tables: &[(String, RecordBatch)]) -> String {
             .schema()
             .fields()
             .iter()
-            .map(|f| format!("{}:{}", f.name(), loupe_topology::plan::DType::of_arrow(f.data_type()).unwrap()))
+            .map(|f| {
+                format!(
+                    "{}:{}",
+                    f.name(),
+                    loupe_topology::plan::DType::of_arrow(f.data_type()).unwrap()
+                )
+            })
             .collect();
         out.push_str(&header.join(" | "));
         out.push('\n');
         let mut rows: Vec<String> = (0..b.num_rows())
-            .map(|r| (0..b.num_columns()).map(|c| cell(b, c, r)).collect::<Vec<_>>().join(" | "))
+            .map(|r| {
+                (0..b.num_columns())
+                    .map(|c| cell(b, c, r))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
             .collect();
         if !ordered(plan, sink.input) {
             rows.sort();
@@ -163,10 +183,18 @@ fn check_golden(case: &Path, ext: &str, actual: &str) -> Result<(), String> {
 
 /// Same tables on `n` nodes as on one: the same rows, floats within 1e-9
 /// (DDSketch merges add bin counts: split quantiles equal whole ones).
-fn same_answer(one: &[(String, RecordBatch)], many: &[(String, RecordBatch)], plan: &Plan) -> Result<(), String> {
+fn same_answer(
+    one: &[(String, RecordBatch)],
+    many: &[(String, RecordBatch)],
+    plan: &Plan,
+) -> Result<(), String> {
     for (((name, a), (_, b)), sink) in one.iter().zip(many).zip(&plan.sinks) {
         if a.num_rows() != b.num_rows() {
-            return Err(format!("{name}: {} rows on one node, {} split", a.num_rows(), b.num_rows()));
+            return Err(format!(
+                "{name}: {} rows on one node, {} split",
+                a.num_rows(),
+                b.num_rows()
+            ));
         }
         let key = |bt: &RecordBatch, r: usize| -> String {
             (0..bt.num_columns())
@@ -185,7 +213,10 @@ fn same_answer(one: &[(String, RecordBatch)], many: &[(String, RecordBatch)], pl
             for c in 0..a.num_columns() {
                 let col = a.schema().field(c).name().clone();
                 if a.column(c).data_type() == &DataType::Float64 {
-                    let (p, q) = (a.column(c).as_primitive::<Float64Type>(), b.column(c).as_primitive::<Float64Type>());
+                    let (p, q) = (
+                        a.column(c).as_primitive::<Float64Type>(),
+                        b.column(c).as_primitive::<Float64Type>(),
+                    );
                     if p.is_null(x) != q.is_null(y) {
                         return Err(format!("{name}.{col}: null on one side"));
                     }
@@ -200,7 +231,11 @@ fn same_answer(one: &[(String, RecordBatch)], many: &[(String, RecordBatch)], pl
                         return Err(format!("{name}.{col}: {u} on one node, {v} split"));
                     }
                 } else if cell(a, c, x) != cell(b, c, y) {
-                    return Err(format!("{name}.{col}: {} on one node, {} split", cell(a, c, x), cell(b, c, y)));
+                    return Err(format!(
+                        "{name}.{col}: {} on one node, {} split",
+                        cell(a, c, x),
+                        cell(b, c, y)
+                    ));
                 }
             }
         }
@@ -253,7 +288,14 @@ fn broken_scripts_fail_with_their_golden_error() {
 #[test]
 fn quantiles_are_within_one_percent_of_the_exact_ones() {
     let src = "import px\ndf = px.DataFrame('http_events')\ndf.ms = df.resp_latency / 1000000\npx.display(df.groupby('service').agg(p50=('ms', px.quantiles(0.5)), p99=('ms', px.quantiles(0.99))))\n";
-    let plan = compile(src, &Options { now_ns: data::NOW, ..Default::default() }).unwrap();
+    let plan = compile(
+        src,
+        &Options {
+            now_ns: data::NOW,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let out = &run(&plan, 3)[0].1;
     let exact = data::exact_quantiles();
     let svc = out.column(0).as_string::<i32>();
@@ -263,7 +305,11 @@ fn quantiles_are_within_one_percent_of_the_exact_ones() {
             (out.column(1).as_primitive::<Float64Type>().value(r), p50),
             (out.column(2).as_primitive::<Float64Type>().value(r), p99),
         ] {
-            assert!((got - want).abs() <= 0.01 * want + 1e-9, "{}: {got} vs exact {want}", svc.value(r));
+            assert!(
+                (got - want).abs() <= 0.01 * want + 1e-9,
+                "{}: {got} vs exact {want}",
+                svc.value(r)
+            );
         }
     }
 }

@@ -243,12 +243,7 @@ impl Func {
 /// The result type of `l op r`, or why the operands do not fit.
 pub fn binary_result(op: BinOp, l: DType, r: DType) -> Result<DType, String> {
     use DType::*;
-    let bad = || {
-        Err(format!(
-            "cannot apply {} to {l} and {r}",
-            op.symbol()
-        ))
-    };
+    let bad = || Err(format!("cannot apply {} to {l} and {r}", op.symbol()));
     match op {
         BinOp::And | BinOp::Or => {
             if l == Boolean && r == Boolean {

@@ -63,7 +63,10 @@ impl AggFunc {
             AggFunc::Min | AggFunc::Max => match t {
                 Int64 | Float64 | Time | String => Ok(t),
                 Boolean => Ok(Int64),
-                _ => Err(format!("{} needs a number, time or string, got {t}", self.name())),
+                _ => Err(format!(
+                    "{} needs a number, time or string, got {t}",
+                    self.name()
+                )),
             },
             AggFunc::Any => Ok(t),
         }
@@ -279,7 +282,10 @@ impl Plan {
                 }
                 Schema::new(fields)
             }
-            Op::Filter { input: i, predicate } => {
+            Op::Filter {
+                input: i,
+                predicate,
+            } => {
                 let s = input(i);
                 match predicate.dtype(s)? {
                     DType::Boolean => s.clone(),
@@ -352,7 +358,10 @@ impl Plan {
                 let mut seen = std::collections::HashSet::new();
                 for f in &fields {
                     if !seen.insert(f.name.as_str()) {
-                        return Err(format!("column {:?} appears twice in the aggregate", f.name));
+                        return Err(format!(
+                            "column {:?} appears twice in the aggregate",
+                            f.name
+                        ));
                     }
                 }
                 Schema::new(fields)
@@ -361,7 +370,9 @@ impl Plan {
                 let s = input(i);
                 for k in keys {
                     match s.get(&k.column) {
-                        None => return Err(format!("cannot sort by unknown column {:?}", k.column)),
+                        None => {
+                            return Err(format!("cannot sort by unknown column {:?}", k.column));
+                        }
                         Some(f) if f.dtype == DType::Binary => {
                             return Err(format!("cannot sort by {:?}", k.column));
                         }
@@ -452,7 +463,13 @@ impl Plan {
         let n = self.nodes.len();
         let mut need: Vec<BTreeSet<String>> = vec![BTreeSet::new(); n];
         for s in &self.sinks {
-            need[s.input].extend(self.nodes[s.input].schema.fields.iter().map(|f| f.name.clone()));
+            need[s.input].extend(
+                self.nodes[s.input]
+                    .schema
+                    .fields
+                    .iter()
+                    .map(|f| f.name.clone()),
+            );
         }
         for i in (0..n).rev() {
             let r = std::mem::take(&mut need[i]);
@@ -497,7 +514,10 @@ impl Plan {
                     add.push((*input, cols.into_iter().map(String::from).collect()));
                 }
                 Op::Aggregate {
-                    input, groups, aggs, mode,
+                    input,
+                    groups,
+                    aggs,
+                    mode,
                 } => {
                     let mut s: BTreeSet<String> = groups.iter().cloned().collect();
                     for a in aggs.iter() {
@@ -556,20 +576,28 @@ impl Plan {
         let mut out = String::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let detail = match &n.op {
-                Op::Source {
-                    table, columns, ..
-                } => format!("{table} [{}]", columns.join(", ")),
+                Op::Source { table, columns, .. } => format!("{table} [{}]", columns.join(", ")),
                 Op::Filter { input, .. } => format!("<- {input}"),
                 Op::Map { input, exprs } => format!(
                     "<- {input} [{}]",
-                    exprs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    exprs
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 Op::Aggregate {
-                    input, groups, aggs, mode,
+                    input,
+                    groups,
+                    aggs,
+                    mode,
                 } => format!(
                     "<- {input} {mode:?} by [{}] [{}]",
                     groups.join(", "),
-                    aggs.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                    aggs.iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 Op::Sort { input, keys } => format!(
                     "<- {input} [{}]",
@@ -579,7 +607,9 @@ impl Plan {
                         .join(", ")
                 ),
                 Op::Limit { input, n } => format!("<- {input} {n}"),
-                Op::Join { left, right, how, .. } => format!("<- {left}, {right} {how:?}"),
+                Op::Join {
+                    left, right, how, ..
+                } => format!("<- {left}, {right} {how:?}"),
                 Op::Union { inputs } => format!("<- {inputs:?}"),
                 Op::Exchange { channel, .. } => format!("channel {channel}"),
             };

@@ -7,6 +7,9 @@ pub mod split;
 pub mod types;
 
 pub use expr::{BinOp, Expr, Func};
-pub use logical::{QUANTILE_RELATIVE_ERROR, AggFunc, AggMode, AggSpec, JoinHow, NodeId, Op, Plan, PlanNode, Sink, SortKey};
+pub use logical::{
+    AggFunc, AggMode, AggSpec, JoinHow, NodeId, Op, Plan, PlanNode, QUANTILE_RELATIVE_ERROR, Sink,
+    SortKey,
+};
 pub use split::{ChannelOut, Distributed, NodeFragment, split};
 pub use types::{DType, Field, Scalar, Schema};

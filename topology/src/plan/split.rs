@@ -87,7 +87,11 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
     let mut merge_id: Vec<NodeId> = vec![usize::MAX; n];
     // One channel per node-side node the merge reads, shared by its readers.
     let mut exchange_of: Vec<Option<NodeId>> = vec![None; n];
-    let mut exchange = |merge: &mut Plan, node: &mut NodeFragment, frag_node: NodeId, key: Option<NodeId>| -> Result<NodeId, String> {
+    let mut exchange = |merge: &mut Plan,
+                        node: &mut NodeFragment,
+                        frag_node: NodeId,
+                        key: Option<NodeId>|
+     -> Result<NodeId, String> {
         if let Some(k) = key
             && let Some(e) = exchange_of[k]
         {

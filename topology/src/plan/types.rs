@@ -23,9 +23,7 @@ impl DType {
     pub fn of_arrow(t: &DataType) -> Option<DType> {
         Some(match t {
             DataType::Boolean => DType::Boolean,
-            DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => {
-                DType::Int64
-            }
+            DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => DType::Int64,
             DataType::Float64 | DataType::Float32 => DType::Float64,
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DType::String,
             DataType::Dictionary(_, v) if DType::of_arrow(v) == Some(DType::String) => {

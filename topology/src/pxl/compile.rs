@@ -10,8 +10,8 @@ use std::rc::Rc;
 use super::ast::{self, BinOpKind, BoolKind, CmpKind, ExprKind, Keyword, Stmt, UnaryKind};
 use super::error::{CompileError, Span};
 use crate::plan::{
-    AggFunc, AggMode, AggSpec, BinOp, DType, Expr, Func, JoinHow, NodeId, Op, Plan, Scalar,
-    Sink, SortKey,
+    AggFunc, AggMode, AggSpec, BinOp, DType, Expr, Func, JoinHow, NodeId, Op, Plan, Scalar, Sink,
+    SortKey,
 };
 
 /// How to compile: the file name for messages, the time relative times are
@@ -127,18 +127,69 @@ const UNITS: &[(&str, i64)] = &[
 ];
 
 const FRAME_METHODS: &[&str] = &[
-    "groupby", "agg", "sort", "sort_values", "head", "merge", "append", "drop", "rename",
+    "groupby",
+    "agg",
+    "sort",
+    "sort_values",
+    "head",
+    "merge",
+    "append",
+    "drop",
+    "rename",
 ];
 
 const PX_FUNCS: &[&str] = &[
-    "DataFrame", "display", "export", "now", "DurationNanos", "seconds", "minutes", "hours",
-    "days", "milliseconds", "microseconds", "contains", "substring", "length", "replace",
-    "select", "int64", "float64", "string", "abs", "round", "floor", "ceil", "bin",
-    "format_duration", "normalize_sql", "normalize_pgsql", "normalize_mysql", "normalize_path",
-    "pluck", "pluck_int64", "pluck_float64", "count", "sum", "mean", "min", "max", "any",
-    "count_distinct", "quantiles", "otel", "upid_to_pod_name", "upid_to_service_name",
-    "upid_to_namespace", "upid_to_node_name", "upid_to_container_name", "upid_to_cmdline",
-    "upid_to_pid", "ip_to_pod_id", "pod_id_to_service_name", "nslookup",
+    "DataFrame",
+    "display",
+    "export",
+    "now",
+    "DurationNanos",
+    "seconds",
+    "minutes",
+    "hours",
+    "days",
+    "milliseconds",
+    "microseconds",
+    "contains",
+    "substring",
+    "length",
+    "replace",
+    "select",
+    "int64",
+    "float64",
+    "string",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "bin",
+    "format_duration",
+    "normalize_sql",
+    "normalize_pgsql",
+    "normalize_mysql",
+    "normalize_path",
+    "pluck",
+    "pluck_int64",
+    "pluck_float64",
+    "count",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "any",
+    "count_distinct",
+    "quantiles",
+    "otel",
+    "upid_to_pod_name",
+    "upid_to_service_name",
+    "upid_to_namespace",
+    "upid_to_node_name",
+    "upid_to_container_name",
+    "upid_to_cmdline",
+    "upid_to_pid",
+    "ip_to_pod_id",
+    "pod_id_to_service_name",
+    "nslookup",
 ];
 
 /// `df.ctx[...]` keys and the columns they read.
@@ -342,7 +393,10 @@ impl<'s> Compiler<'s> {
         vspan: Span,
     ) -> R<()> {
         let ExprKind::Name(var) = &obj.kind else {
-            return Err(self.err(obj.span, "assign columns on a DataFrame variable: df.x = ..."));
+            return Err(self.err(
+                obj.span,
+                "assign columns on a DataFrame variable: df.x = ...",
+            ));
         };
         let Value::Frame(frame) = self.eval(obj)? else {
             return Err(self.err(obj.span, format!("{var} is not a DataFrame")));
@@ -365,7 +419,13 @@ impl<'s> Compiler<'s> {
             Some(slot) => slot.1 = e,
             None => exprs.push((name.to_string(), e)),
         }
-        let id = self.add(Op::Map { input: frame, exprs }, vspan)?;
+        let id = self.add(
+            Op::Map {
+                input: frame,
+                exprs,
+            },
+            vspan,
+        )?;
         self.set(var.clone(), Value::Frame(id));
         Ok(())
     }
@@ -394,8 +454,10 @@ impl<'s> Compiler<'s> {
                 None => {
                     let hint = if n == "px" {
                         ": add `import px` at the top".to_string()
-                    } else if ["len", "int", "str", "float", "print", "range", "sum", "min", "max"]
-                        .contains(&n.as_str())
+                    } else if [
+                        "len", "int", "str", "float", "print", "range", "sum", "min", "max",
+                    ]
+                    .contains(&n.as_str())
                     {
                         format!(": PxL does not have Python's builtin {n}()")
                     } else {
@@ -576,7 +638,10 @@ impl<'s> Compiler<'s> {
                 }
             }
             Value::GroupBy(f, keys) => match attr {
-                "agg" => Ok(Value::Method(Box::new(Value::GroupBy(f, keys)), "agg".into())),
+                "agg" => Ok(Value::Method(
+                    Box::new(Value::GroupBy(f, keys)),
+                    "agg".into(),
+                )),
                 _ => Err(self.err(
                     aspan,
                     format!("a grouped DataFrame has only .agg(...), not .{attr}"),
@@ -591,16 +656,10 @@ impl<'s> Compiler<'s> {
                     ("contains" | "startswith" | "endswith" | "lower" | "upper", DType::String) => {
                         Ok(Value::Method(Box::new(col), attr.to_string()))
                     }
-                    _ => Err(self.err(
-                        aspan,
-                        format!("a {dtype} column has no attribute .{attr}"),
-                    )),
+                    _ => Err(self.err(aspan, format!("a {dtype} column has no attribute .{attr}"))),
                 }
             }
-            other => Err(self.err(
-                ospan,
-                format!("{} has no attribute .{attr}", other.kind()),
-            )),
+            other => Err(self.err(ospan, format!("{} has no attribute .{attr}", other.kind()))),
         }
     }
 
@@ -634,12 +693,18 @@ impl<'s> Compiler<'s> {
                 .into_iter()
                 .map(|(v, s)| match v {
                     Value::Lit(Scalar::String(x)) => Ok((x, s)),
-                    other => Err(self.err(s, format!("{what}: expected a column name, got {}", other.kind()))),
+                    other => Err(self.err(
+                        s,
+                        format!("{what}: expected a column name, got {}", other.kind()),
+                    )),
                 })
                 .collect(),
             other => Err(self.err(
                 span,
-                format!("{what}: expected a column name or a list of names, got {}", other.kind()),
+                format!(
+                    "{what}: expected a column name or a list of names, got {}",
+                    other.kind()
+                ),
             )),
         }
     }
@@ -712,9 +777,7 @@ impl<'s> Compiler<'s> {
         match (op, v) {
             (UnaryKind::Plus, v) => Ok(v),
             (UnaryKind::Neg, Value::Lit(Scalar::Int64(i))) => Ok(Value::Lit(Scalar::Int64(-i))),
-            (UnaryKind::Neg, Value::Lit(Scalar::Float64(f))) => {
-                Ok(Value::Lit(Scalar::Float64(-f)))
-            }
+            (UnaryKind::Neg, Value::Lit(Scalar::Float64(f))) => Ok(Value::Lit(Scalar::Float64(-f))),
             (UnaryKind::Not | UnaryKind::Invert, Value::Lit(Scalar::Boolean(b))) => {
                 Ok(Value::Lit(Scalar::Boolean(!b)))
             }
@@ -724,10 +787,8 @@ impl<'s> Compiler<'s> {
                     _ => Expr::Not(Box::new(expr)),
                 };
                 let s = self.plan.schema(frame);
-                let dtype = e.dtype(s).map_err(|m| self.err(span, m)).map(|t| {
-                    let _ = dtype;
-                    t
-                })?;
+                let _ = dtype;
+                let dtype = e.dtype(s).map_err(|m| self.err(span, m))?;
                 Ok(Value::Col {
                     frame,
                     expr: e,
@@ -794,7 +855,9 @@ impl<'s> Compiler<'s> {
 
     fn col_binary(&mut self, frame: NodeId, op: BinOp, a: Expr, b: Expr, span: Span) -> R<Value> {
         let e = Expr::Binary(op, Box::new(a), Box::new(b));
-        let dtype = e.dtype(self.plan.schema(frame)).map_err(|m| self.err(span, m))?;
+        let dtype = e
+            .dtype(self.plan.schema(frame))
+            .map_err(|m| self.err(span, m))?;
         Ok(Value::Col {
             frame,
             expr: e,
@@ -864,7 +927,9 @@ impl<'s> Compiler<'s> {
                 kind: ExprKind::Attr(_, n, _),
                 ..
             }) => n.clone(),
-            Some(a) => return Err(self.err(a.span, "annotate parameters with str, int, float or bool")),
+            Some(a) => {
+                return Err(self.err(a.span, "annotate parameters with str, int, float or bool"));
+            }
             None => match p.default.as_ref().map(|d| &d.kind) {
                 Some(ExprKind::Int(_)) => "int".into(),
                 Some(ExprKind::Float(_)) => "float".into(),
@@ -1247,16 +1312,37 @@ impl<'s> Compiler<'s> {
                         for (v, is) in items {
                             match v {
                                 Value::Lit(Scalar::Boolean(b)) => out.push(b),
-                                other => return Err(self.err(is, format!("ascending takes True or False, got {}", other.kind()))),
+                                other => {
+                                    return Err(self.err(
+                                        is,
+                                        format!(
+                                            "ascending takes True or False, got {}",
+                                            other.kind()
+                                        ),
+                                    ));
+                                }
                             }
                         }
                         if out.len() != cols.len() {
-                            return Err(self.err(s, format!("ascending has {} values for {} columns", out.len(), cols.len())));
+                            return Err(self.err(
+                                s,
+                                format!(
+                                    "ascending has {} values for {} columns",
+                                    out.len(),
+                                    cols.len()
+                                ),
+                            ));
                         }
                         out
                     }
                     Some((other, s)) => {
-                        return Err(self.err(s, format!("ascending takes True, False or a list, got {}", other.kind())));
+                        return Err(self.err(
+                            s,
+                            format!(
+                                "ascending takes True, False or a list, got {}",
+                                other.kind()
+                            ),
+                        ));
                     }
                 };
                 self.no_more(args, "sort")?;
@@ -1275,7 +1361,9 @@ impl<'s> Compiler<'s> {
                     None => 5,
                     Some((Value::Lit(Scalar::Int64(n)), _)) if n >= 0 => n as u64,
                     Some((other, s)) => {
-                        return Err(self.err(s, format!("head takes a count, got {}", other.kind())));
+                        return Err(
+                            self.err(s, format!("head takes a count, got {}", other.kind()))
+                        );
                     }
                 };
                 self.no_more(args, "head")?;
@@ -1292,9 +1380,18 @@ impl<'s> Compiler<'s> {
                         "left" => JoinHow::Left,
                         "right" => JoinHow::Right,
                         "outer" => JoinHow::Outer,
-                        _ => return Err(self.err(s, format!("how={h:?}: use 'inner', 'left', 'right' or 'outer'"))),
+                        _ => {
+                            return Err(self.err(
+                                s,
+                                format!("how={h:?}: use 'inner', 'left', 'right' or 'outer'"),
+                            ));
+                        }
                     },
-                    Some((other, s)) => return Err(self.err(s, format!("how takes a string, got {}", other.kind()))),
+                    Some((other, s)) => {
+                        return Err(
+                            self.err(s, format!("how takes a string, got {}", other.kind()))
+                        );
+                    }
                 };
                 let on = args.get(usize::MAX, "on");
                 let lo = args.get(usize::MAX, "left_on");
@@ -1308,7 +1405,12 @@ impl<'s> Compiler<'s> {
                         self.string_list(l, ls, "left_on")?,
                         self.string_list(r, rs, "right_on")?,
                     ),
-                    _ => return Err(self.err(span, "merge needs left_on=[...] and right_on=[...] (or on=[...])")),
+                    _ => {
+                        return Err(self.err(
+                            span,
+                            "merge needs left_on=[...] and right_on=[...] (or on=[...])",
+                        ));
+                    }
                 };
                 for (c, s) in &left_on {
                     self.column(f, c, *s)?;
@@ -1345,11 +1447,20 @@ impl<'s> Compiler<'s> {
                         for (v, s) in items {
                             match v {
                                 Value::Frame(o) => inputs.push(o),
-                                other => return Err(self.err(s, format!("append takes DataFrames, got {}", other.kind()))),
+                                other => {
+                                    return Err(self.err(
+                                        s,
+                                        format!("append takes DataFrames, got {}", other.kind()),
+                                    ));
+                                }
                             }
                         }
                     }
-                    Some((other, s)) => return Err(self.err(s, format!("append takes a DataFrame, got {}", other.kind()))),
+                    Some((other, s)) => {
+                        return Err(
+                            self.err(s, format!("append takes a DataFrame, got {}", other.kind()))
+                        );
+                    }
                     None => return Err(self.err(span, "append needs a DataFrame")),
                 }
                 self.no_more(args, "append")?;
@@ -1423,19 +1534,32 @@ impl<'s> Compiler<'s> {
         let mut seen = HashSet::new();
         for (name, v, vspan) in kw {
             if groups.contains(&name) || !seen.insert(name.clone()) {
-                return Err(self.err(vspan, format!("column {name:?} is named twice in this aggregate")));
+                return Err(self.err(
+                    vspan,
+                    format!("column {name:?} is named twice in this aggregate"),
+                ));
             }
             let Value::Tuple(parts) = v else {
                 return Err(self.err(
                     vspan,
-                    format!("{name}= takes a pair ('column', px.function), got {}", v.kind()),
+                    format!(
+                        "{name}= takes a pair ('column', px.function), got {}",
+                        v.kind()
+                    ),
                 ));
             };
-            let [(col, cspan), (func, fspan)] = <[(Value, Span); 2]>::try_from(parts).map_err(|_| {
-                self.err(vspan, format!("{name}= takes a pair ('column', px.function)"))
-            })?;
+            let [(col, cspan), (func, fspan)] =
+                <[(Value, Span); 2]>::try_from(parts).map_err(|_| {
+                    self.err(
+                        vspan,
+                        format!("{name}= takes a pair ('column', px.function)"),
+                    )
+                })?;
             let Value::Lit(Scalar::String(col)) = col else {
-                return Err(self.err(cspan, format!("the column to aggregate must be a name, got {}", col.kind())));
+                return Err(self.err(
+                    cspan,
+                    format!("the column to aggregate must be a name, got {}", col.kind()),
+                ));
             };
             let Value::Col { dtype: col_t, .. } = self.column(frame, &col, cspan)? else {
                 return Err(self.err(cspan, "internal: column lookup"));
@@ -1454,7 +1578,9 @@ impl<'s> Compiler<'s> {
                 Value::Lambda(l) => {
                     let (params, body) = &*l;
                     if params.len() != 1 {
-                        return Err(self.err(fspan, "a lambda aggregate takes one parameter (the column)"));
+                        return Err(
+                            self.err(fspan, "a lambda aggregate takes one parameter (the column)")
+                        );
                     }
                     let outer = self.lambda.replace(LambdaCtx {
                         frame,
@@ -1515,8 +1641,8 @@ impl<'s> Compiler<'s> {
             exprs.extend(pre);
             input = self.add(Op::Map { input, exprs }, span)?;
         }
-        let identity = post.iter().all(|(n, e)| e == &Expr::Col(n.clone()))
-            && aggs.len() == post.len();
+        let identity =
+            post.iter().all(|(n, e)| e == &Expr::Col(n.clone())) && aggs.len() == post.len();
         let agg = self.add(
             Op::Aggregate {
                 input,

@@ -27,7 +27,9 @@ impl CompileError {
     pub fn at(file: &str, source: &str, span: Span, message: impl Into<String>) -> Self {
         let start = span.start.min(source.len());
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let line = source[..start].matches('\n').count() + 1;
         let text = &source[line_start..line_end];
         let col_chars = source[line_start..start].chars().count();
@@ -68,7 +70,15 @@ mod tests {
     fn caret_under_the_construct() {
         let src = "import px\ndf = px.DataFrame('nope')\n";
         let start = src.find("'nope'").unwrap();
-        let e = CompileError::at("s.pxl", src, Span { start, end: start + 6 }, "unknown table");
+        let e = CompileError::at(
+            "s.pxl",
+            src,
+            Span {
+                start,
+                end: start + 6,
+            },
+            "unknown table",
+        );
         assert_eq!(
             e.to_string(),
             "s.pxl:2:19: unknown table\n    df = px.DataFrame('nope')\n                      ^^^^^^"

@@ -21,12 +21,8 @@ fn span(r: &impl Ranged) -> Span {
 }
 
 pub fn parse(source: &str) -> Result<Vec<Stmt>, Failure> {
-    let parsed = ruff_python_parser::parse_module(source).map_err(|e| {
-        (
-            span(&e.location),
-            format!("syntax error: {}", e.error),
-        )
-    })?;
+    let parsed = ruff_python_parser::parse_module(source)
+        .map_err(|e| (span(&e.location), format!("syntax error: {}", e.error)))?;
     let module = parsed.into_syntax();
     module.body.iter().map(stmt).collect()
 }
@@ -49,7 +45,10 @@ fn stmt(s: &py::Stmt) -> Result<Stmt, Failure> {
             }
         }
         py::Stmt::ImportFrom(i) => {
-            return Err((span(i), "`from ... import` is not PxL: use `import px`".into()));
+            return Err((
+                span(i),
+                "`from ... import` is not PxL: use `import px`".into(),
+            ));
         }
         py::Stmt::Assign(a) => {
             if a.targets.len() != 1 {
@@ -114,13 +113,19 @@ fn stmt(s: &py::Stmt) -> Result<Stmt, Failure> {
         py::Stmt::For(x) => return Err(unsupported(x, "`for` loops: use DataFrame operations")),
         py::Stmt::While(x) => return Err(unsupported(x, "`while` loops")),
         py::Stmt::If(x) => {
-            return Err(unsupported(x, "`if` statements: use px.select(cond, a, b) or a filter"));
+            return Err(unsupported(
+                x,
+                "`if` statements: use px.select(cond, a, b) or a filter",
+            ));
         }
         py::Stmt::With(x) => return Err(unsupported(x, "`with` statements")),
         py::Stmt::ClassDef(x) => return Err(unsupported(x, "classes")),
         py::Stmt::Try(x) => return Err(unsupported(x, "`try` statements")),
         py::Stmt::AugAssign(x) => {
-            return Err(unsupported(x, "augmented assignment (`+=`): write `x = x + ...`"));
+            return Err(unsupported(
+                x,
+                "augmented assignment (`+=`): write `x = x + ...`",
+            ));
         }
         py::Stmt::Delete(x) => return Err(unsupported(x, "`del`: use df.drop(...)")),
         py::Stmt::Global(x) => return Err(unsupported(x, "`global`")),
@@ -239,9 +244,7 @@ fn expr(e: &py::Expr) -> Result<Expr, Failure> {
             ExprKind::BoolOp(op, b.values.iter().map(expr).collect::<Result<_, _>>()?)
         }
         py::Expr::List(l) => ExprKind::List(l.elts.iter().map(expr).collect::<Result<_, _>>()?),
-        py::Expr::Tuple(t) => {
-            ExprKind::Tuple(t.elts.iter().map(expr).collect::<Result<_, _>>()?)
-        }
+        py::Expr::Tuple(t) => ExprKind::Tuple(t.elts.iter().map(expr).collect::<Result<_, _>>()?),
         py::Expr::Dict(d) => {
             let mut items = Vec::new();
             for it in d.items.iter() {
