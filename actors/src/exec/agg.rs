@@ -476,6 +476,13 @@ pub struct HashAgg {
     ids: Vec<u32>,
     /// Per batch: dictionary key tuple -> group (u32::MAX: not yet seen).
     dict_map: Vec<u32>,
+    /// Quantile aggregates of one column share one sketch: `share[i]` is
+    /// the aggregate whose sketch aggregate `i` reads.
+    share: Vec<Option<usize>>,
+}
+
+fn sketch_based(f: &AggFunc) -> bool {
+    matches!(f, AggFunc::Quantile(_) | AggFunc::Quantiles)
 }
 
 impl HashAgg {
@@ -493,6 +500,20 @@ impl HashAgg {
             n_groups: 0,
             ids: Vec::new(),
             dict_map: Vec::new(),
+            share: specs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let same = |b: &AggSpec| {
+                        sketch_based(&a.func) && sketch_based(&b.func) && a.column == b.column
+                    };
+                    // A final stage merges each state column it is sent.
+                    if mode == AggMode::Final {
+                        return None;
+                    }
+                    specs[..i].iter().position(same)
+                })
+                .collect(),
         }
     }
 
@@ -554,19 +575,32 @@ impl HashAgg {
                 let key_vals: Vec<&[i32]> =
                     dicts.iter().map(|d| d.keys().values().as_ref()).collect();
                 let sizes: Vec<usize> = dicts.iter().map(|d| d.values().len().max(1)).collect();
+                // Pass 1: each row's slot, and the first row of each new slot.
+                let mut slots = Vec::with_capacity(n);
+                let mut firsts: Vec<u32> = Vec::new();
                 for i in 0..n {
                     let mut slot = 0usize;
                     for (k, s) in key_vals.iter().zip(&sizes) {
                         slot = slot * s + k[i] as usize;
                     }
-                    let mut g = self.dict_map[slot];
-                    if g == u32::MAX {
-                        let one: Vec<ArrayRef> = keys.iter().map(|k| k.slice(i, 1)).collect();
-                        g = self.intern_rows(&one)?[0];
-                        self.dict_map[slot] = g;
+                    if self.dict_map[slot] == u32::MAX {
+                        self.dict_map[slot] = u32::MAX - 1;
+                        firsts.push(i as u32);
                     }
-                    self.ids.push(g);
+                    slots.push(slot);
                 }
+                // The new tuples interned at once (one row conversion per batch).
+                let idx = arrow::array::UInt32Array::from(firsts);
+                let picked: Vec<ArrayRef> = keys
+                    .iter()
+                    .map(|k| arrow::compute::take(k, &idx, None))
+                    .collect::<Result<_, _>>()?;
+                let groups = self.intern_rows(&picked)?;
+                for (&row, g) in idx.values().iter().zip(groups) {
+                    self.dict_map[slots[row as usize]] = g;
+                }
+                // Pass 2: every row's group.
+                self.ids.extend(slots.iter().map(|&s| self.dict_map[s]));
                 return Ok(());
             }
         }
@@ -629,7 +663,10 @@ impl HashAgg {
         let keys = self.key_columns(batch)?;
         self.assign(&keys, n)?;
         let ids = std::mem::take(&mut self.ids);
-        for (spec, acc) in self.specs.iter().zip(self.accs.iter_mut()) {
+        for ((spec, acc), share) in self.specs.iter().zip(self.accs.iter_mut()).zip(&self.share) {
+            if share.is_some() {
+                continue;
+            }
             if self.mode == AggMode::Final {
                 let cols = spec
                     .func
@@ -668,6 +705,13 @@ impl HashAgg {
                 .collect(),
         };
         let partial = self.mode == AggMode::Partial;
+        for (i, primary) in self.share.iter().enumerate() {
+            if let Some(j) = *primary
+                && let (Acc::Sketch(from, _), Acc::Sketch(_, q)) = (&self.accs[j], &self.accs[i])
+            {
+                self.accs[i] = Acc::Sketch(from.clone(), *q);
+            }
+        }
         for acc in self.accs {
             if partial {
                 cols.extend(acc.state()?);

@@ -211,6 +211,68 @@ impl<'a> Executor<'a> {
     }
 }
 
+/// Runs a node fragment's outputs on `threads` threads, each over its share
+/// of every Source's batches. Every node-side output reads one Source and
+/// its channel carries a union (rows, or partial states the merge combines),
+/// so the shares' outputs together are the fragment's output.
+/// What a fragment sends: each channel's batches.
+pub type ChannelBatches = Vec<(u32, Vec<RecordBatch>)>;
+
+pub fn run_fragment(
+    plan: &Plan,
+    outputs: &[loupe_topology::plan::ChannelOut],
+    inputs: Inputs,
+    threads: usize,
+) -> Result<ChannelBatches, ExecError> {
+    let rows: usize = inputs
+        .sources
+        .values()
+        .flatten()
+        .map(|b| b.num_rows())
+        .sum();
+    let threads = threads.clamp(1, 16).min(rows / 65_536 + 1);
+    let mut shares: Vec<Inputs> = (0..threads).map(|_| Inputs::default()).collect();
+    for (id, batches) in inputs.sources {
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let per = total.div_ceil(threads).max(1);
+        let mut acc = 0usize;
+        for b in batches {
+            let t = (acc / per).min(threads - 1);
+            acc += b.num_rows();
+            shares[t].sources.entry(id).or_default().push(b);
+        }
+    }
+    let results: Vec<Result<ChannelBatches, ExecError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|share| {
+                s.spawn(move || {
+                    let ex = Executor::new(plan, share);
+                    outputs
+                        .iter()
+                        .map(|o| ex.run(o.node).map(|b| (o.channel, b)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ExecError::Plan("a fragment thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out: Vec<(u32, Vec<RecordBatch>)> =
+        outputs.iter().map(|o| (o.channel, Vec::new())).collect();
+    for r in results {
+        for (i, (_, batches)) in r?.into_iter().enumerate() {
+            out[i].1.extend(batches);
+        }
+    }
+    Ok(out)
+}
+
 fn one<'a>(b: RecordBatch) -> Stream<'a> {
     Box::new(std::iter::once(Ok(b)))
 }

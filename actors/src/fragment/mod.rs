@@ -18,7 +18,7 @@ use loupe_topology::messages::{Deploy, DeployAck, Losses, NodeReport, PartialChu
 use loupe_topology::plan::Op;
 
 use crate::clock::wall_now_ns;
-use crate::exec::{Executor, Inputs};
+use crate::exec::{Inputs, run_fragment};
 use crate::table_store::{Read, TableStore};
 
 /// Cumulative loss counters sampled once a second, so an answer can say
@@ -201,13 +201,9 @@ impl FragmentHost {
             }
         }
         let fragment = d.fragment.clone();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let outputs: Vec<(u32, Vec<RecordBatch>)> = tokio::task::spawn_blocking(move || {
-            let ex = Executor::new(&fragment.plan, &inputs);
-            fragment
-                .outputs
-                .iter()
-                .map(|o| ex.run(o.node).map(|b| (o.channel, b)))
-                .collect::<Result<Vec<_>, _>>()
+            run_fragment(&fragment.plan, &fragment.outputs, inputs, threads)
         })
         .await??;
         let losses = self

@@ -150,22 +150,22 @@ impl TableStore {
         let needs_meta = names
             .iter()
             .any(|n| loupe_topology::schema::METADATA_COLUMNS.contains(n));
-        let infos: Vec<ProcessInfo> = if needs_meta {
+        let infos: Vec<Arc<ProcessInfo>> = if needs_meta {
             upid.values()
                 .as_string::<i32>()
                 .iter()
                 .map(|u| {
                     let u = u.unwrap_or_default();
                     match self.procs.peek(u) {
-                        Some(p) => (**p).clone(),
+                        Some(p) => p.clone(),
                         None => {
                             // Fell out of the registry: node and pid are in the upid.
                             let mut parts = u.split(':');
-                            ProcessInfo {
+                            Arc::new(ProcessInfo {
                                 node: parts.next().unwrap_or_default().to_string(),
                                 pid: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
                                 ..Default::default()
-                            }
+                            })
                         }
                     }
                 })
@@ -174,11 +174,15 @@ impl TableStore {
             Vec::new()
         };
         let dict = |f: fn(&ProcessInfo) -> &str| -> Result<ArrayRef, String> {
-            let vals = StringArray::from_iter_values(infos.iter().map(f));
-            Ok(Arc::new(
-                DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(vals))
-                    .map_err(|e| e.to_string())?,
-            ))
+            let vals = StringArray::from_iter_values(infos.iter().map(|p| f(p)));
+            if vals.len() != upid.values().len() {
+                return Err("internal: one process per upid value".into());
+            }
+            // SAFETY: `keys` index `upid`'s values, valid dictionary keys;
+            // `vals` has exactly as many entries as those values.
+            Ok(Arc::new(unsafe {
+                DictionaryArray::<Int32Type>::new_unchecked(keys.clone(), Arc::new(vals))
+            }))
         };
         let mut cols = Vec::with_capacity(names.len());
         for name in names {
