@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 fn scripts() -> &'static Path {
@@ -237,6 +238,59 @@ fn bad_scripts_dead_nodes_and_no_planner_are_told_clearly() -> Result<()> {
     );
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
 
-    assert!(agent.proc.alive());
+    // A node that hangs (SIGSTOP) mid-life: its fragment is never acked,
+    // the answer is partial and says so; once it runs again it answers
+    // again, and the fragment it was sent while frozen is dropped (its
+    // deadline passed, its query was cancelled).
+    let mut frozen = Agent::start(&nats, "itest-frozen", &dir, &[])?;
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = frozen.proc.pid() as i32;
+    // SAFETY: kill(2) on the pid of a child this test spawned.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let out = loupe_run(&nats.url, &dir, count, &["--timeout", "2s"])?;
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let a = out.json()?;
+    assert_eq!(a["partial"], true, "{}", out.stderr);
+    let missing: Vec<String> = a["nodes"]["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{} {}", m["node"], m["reason"]))
+        .collect();
+    assert!(
+        missing
+            .iter()
+            .any(|m| m.contains("itest-frozen") && m.contains("did not ack")),
+        "{missing:?}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let out = loupe_run(&nats.url, &dir, count, &[])?;
+    let a = out.json()?;
+    let answered: Vec<&str> = a["nodes"]["answered"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    assert!(
+        answered.contains(&"itest-frozen") && answered.contains(&"itest-alive"),
+        "{answered:?}: {}",
+        out.stderr
+    );
+
+    // No fragment outlives its query, on any node.
+    let check = run(Command::new(loupe_bin()).args(["check", "--nats", &nats.url]))?;
+    for node in ["itest-alive", "itest-frozen"] {
+        let line = check
+            .lines()
+            .find(|l| l.contains(&format!("{node}:")))
+            .unwrap_or_default();
+        assert!(
+            line.ends_with("fragments active 0"),
+            "{node}: {line:?} in\n{check}"
+        );
+    }
+    assert!(agent.proc.alive() && frozen.proc.alive());
     Ok(())
 }

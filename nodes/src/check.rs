@@ -69,8 +69,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("agents (via {})", args.nats.url);
             for s in statuses {
                 println!(
-                    "  {}: kernel {}, probes {}/{}",
-                    s.node, s.kernel, s.probes_attached, s.probes_total
+                    "  {}: kernel {}, probes {}/{}, fragments active {}",
+                    s.node,
+                    s.kernel,
+                    s.probes_attached,
+                    s.probes_total,
+                    s.counter("loupe_fragments_active")
                 );
                 for name in LOSS_COUNTERS {
                     println!("    {name:<52} {}", s.counter(name));

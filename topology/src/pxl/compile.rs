@@ -92,7 +92,8 @@ struct LambdaCtx {
 }
 
 struct Args {
-    pos: Vec<(Value, Span)>,
+    /// Positional arguments; `None` once taken.
+    pos: Vec<Option<(Value, Span)>>,
     kw: Vec<(String, Value, Span)>,
     span: Span,
 }
@@ -104,14 +105,12 @@ impl Args {
             let (_, v, s) = self.kw.remove(k);
             return Some((v, s));
         }
-        if i < self.pos.len() {
-            let (v, s) = std::mem::replace(&mut self.pos[i], (Value::None, Span::default()));
-            if matches!(v, Value::None) && s == Span::default() {
-                return None;
-            }
-            return Some((v, s));
-        }
-        None
+        self.pos.get_mut(i).and_then(Option::take)
+    }
+
+    /// The positional arguments not taken yet.
+    fn rest(&mut self) -> Vec<(Value, Span)> {
+        self.pos.iter_mut().filter_map(Option::take).collect()
     }
 }
 
@@ -573,7 +572,7 @@ impl<'s> Compiler<'s> {
     fn eval_args(&mut self, args: &[ast::Expr], kwargs: &[Keyword], span: Span) -> R<Args> {
         let mut pos = Vec::new();
         for a in args {
-            pos.push((self.eval(a)?, a.span));
+            pos.push(Some((self.eval(a)?, a.span)));
         }
         let mut kw = Vec::new();
         for k in kwargs {
@@ -587,10 +586,8 @@ impl<'s> Compiler<'s> {
         if let Some((n, _, s)) = args.kw.first() {
             return Err(self.err(*s, format!("{callee} has no argument named {n:?}")));
         }
-        for (v, s) in &args.pos {
-            if !(matches!(v, Value::None) && *s == Span::default()) {
-                return Err(self.err(*s, format!("too many arguments to {callee}")));
-            }
+        if let Some((_, s)) = args.pos.iter().flatten().next() {
+            return Err(self.err(*s, format!("too many arguments to {callee}")));
         }
         Ok(())
     }
@@ -781,13 +778,12 @@ impl<'s> Compiler<'s> {
             (UnaryKind::Not | UnaryKind::Invert, Value::Lit(Scalar::Boolean(b))) => {
                 Ok(Value::Lit(Scalar::Boolean(!b)))
             }
-            (op, Value::Col { frame, expr, dtype }) => {
+            (op, Value::Col { frame, expr, .. }) => {
                 let e = match op {
                     UnaryKind::Neg => Expr::Neg(Box::new(expr)),
                     _ => Expr::Not(Box::new(expr)),
                 };
                 let s = self.plan.schema(frame);
-                let _ = dtype;
                 let dtype = e.dtype(s).map_err(|m| self.err(span, m))?;
                 Ok(Value::Col {
                     frame,
@@ -958,16 +954,16 @@ impl<'s> Compiler<'s> {
     fn agg_call(&mut self, func: AggFunc, fspan: Span, args: &mut Args) -> R<Value> {
         // px.quantiles(0.99): the quantile as an aggregate function.
         if func == AggFunc::Quantiles
-            && let Some((Value::Lit(q), qs)) = args.pos.first().cloned()
-            && args.pos.len() == 1
+            && let [Some((Value::Lit(q), qs))] = args.pos.as_slice()
+            && args.kw.is_empty()
         {
             let q = match q {
-                Scalar::Float64(f) => f,
-                Scalar::Int64(i) => i as f64,
-                _ => return Err(self.err(qs, "px.quantiles(q) takes a number between 0 and 1")),
+                Scalar::Float64(f) => *f,
+                Scalar::Int64(i) => *i as f64,
+                _ => return Err(self.err(*qs, "px.quantiles(q) takes a number between 0 and 1")),
             };
             if !(0.0..=1.0).contains(&q) {
-                return Err(self.err(qs, format!("quantile {q} is not between 0 and 1")));
+                return Err(self.err(*qs, format!("quantile {q} is not between 0 and 1")));
             }
             return Ok(Value::Agg(AggFunc::Quantile(q)));
         }
@@ -1220,7 +1216,7 @@ impl<'s> Compiler<'s> {
                     let (n, _, s) = &args.kw[0];
                     return Err(self.err(*s, format!("px.{name} takes positional arguments, not {n}=")));
                 }
-                let pos = std::mem::take(&mut args.pos);
+                let pos = args.rest();
                 self.scalar_call(func, pos, args.span)
             }
         }
@@ -1270,7 +1266,7 @@ impl<'s> Compiler<'s> {
                     _ => Func::Upper,
                 };
                 let mut all = vec![(col, mspan)];
-                all.append(&mut args.pos);
+                all.extend(args.rest());
                 self.no_more(args, m)?;
                 self.scalar_call(func, all, args.span)
             }
