@@ -17,7 +17,7 @@ use loupe_actors::table_store::{
 };
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
-use loupe_topology::plan::{Op, split};
+use loupe_topology::plan::split;
 use loupe_topology::pxl::{Options, compile};
 
 pub const QUERY: &str = r#"import px
@@ -186,19 +186,11 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         // What a node does: read its Sources, run the node fragment...
         let mut node_in = Inputs::default();
-        for (id, n) in d.node.plan.nodes.iter().enumerate() {
-            if let Op::Source {
-                table,
-                start_ns,
-                end_ns,
-                columns,
-            } = &n.op
-            {
-                let bs = store
-                    .read(table, *start_ns, *end_ns, columns)
-                    .map_err(anyhow::Error::msg)?;
-                node_in.sources.insert(id, bs);
-            }
+        for src in d.node.plan.sources() {
+            let bs = store
+                .read(src.table, src.start_ns, src.end_ns, src.columns)
+                .map_err(anyhow::Error::msg)?;
+            node_in.sources.insert(src.id, bs);
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut merge_in = Inputs::default();

@@ -307,45 +307,5 @@ pub fn conform(schema: &Schema, cols: Vec<ArrayRef>) -> Result<RecordBatch, Exec
     )?)
 }
 
-/// Rows of stored batches with `start <= time_ < end`, projected to
-/// `columns` (a Source's scan).
-pub fn scan(
-    batches: &[RecordBatch],
-    start_ns: i64,
-    end_ns: Option<i64>,
-    columns: &[String],
-) -> Result<Vec<RecordBatch>, ExecError> {
-    let mut out = Vec::with_capacity(batches.len());
-    for b in batches {
-        let t = b
-            .column_by_name("time_")
-            .ok_or_else(|| ExecError::Plan("table has no time_ column".into()))?;
-        let t = t.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
-        let end = end_ns.unwrap_or(i64::MAX);
-        let b = if t.null_count() == 0 && t.values().iter().all(|&v| v >= start_ns && v < end) {
-            b.clone()
-        } else {
-            let keep: BooleanArray = t
-                .iter()
-                .map(|v| Some(v.is_some_and(|v| v >= start_ns && v < end)))
-                .collect();
-            if keep.true_count() == 0 {
-                continue;
-            }
-            filter_record_batch(b, &keep)?
-        };
-        let idx = columns
-            .iter()
-            .map(|c| {
-                b.schema()
-                    .index_of(c)
-                    .map_err(|_| ExecError::Plan(format!("stored table lacks column {c:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        out.push(b.project(&idx)?);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests;

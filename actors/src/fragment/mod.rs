@@ -15,7 +15,6 @@ use actix::prelude::*;
 use arrow::record_batch::RecordBatch;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{Deploy, DeployAck, Losses, NodeReport, PartialChunk};
-use loupe_topology::plan::Op;
 
 use crate::clock::wall_now_ns;
 use crate::exec::{Inputs, run_fragment};
@@ -175,30 +174,22 @@ impl FragmentHost {
         let mut inputs = Inputs::default();
         let mut rows_scanned = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (id, n) in d.fragment.plan.nodes.iter().enumerate() {
-            if let Op::Source {
-                table,
-                start_ns,
-                end_ns,
-                columns,
-            } = &n.op
-            {
-                let batches = self
-                    .store
-                    .send(Read {
-                        table: table.clone(),
-                        start_ns: *start_ns,
-                        end_ns: *end_ns,
-                        columns: columns.clone(),
-                    })
-                    .await
-                    .map_err(|e| anyhow::anyhow!("table store unavailable: {e}"))?
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                rows_scanned += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-                lo = lo.min(*start_ns);
-                hi = hi.max(end_ns.unwrap_or_else(wall_now_ns));
-                inputs.sources.insert(id, batches);
-            }
+        for src in d.fragment.plan.sources() {
+            let batches = self
+                .store
+                .send(Read {
+                    table: src.table.to_string(),
+                    start_ns: src.start_ns,
+                    end_ns: src.end_ns,
+                    columns: src.columns.to_vec(),
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("table store unavailable: {e}"))?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            rows_scanned += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            lo = lo.min(src.start_ns);
+            hi = hi.max(src.end_ns.unwrap_or_else(wall_now_ns));
+            inputs.sources.insert(src.id, batches);
         }
         let fragment = d.fragment.clone();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

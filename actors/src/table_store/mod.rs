@@ -46,6 +46,35 @@ struct Sealed {
     bytes: usize,
 }
 
+impl Sealed {
+    /// The rows with `start <= time_ < end`: the batch itself when all
+    /// are, none when none is.
+    fn window(&self, start: i64, end: i64) -> Result<Option<RecordBatch>, String> {
+        if self.max_time < start || self.min_time >= end {
+            return Ok(None);
+        }
+        if self.min_time >= start && self.max_time < end {
+            return Ok(Some(self.batch.clone()));
+        }
+        let time = self
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .ok_or("time_ column is not a timestamp")?;
+        let keep: BooleanArray = time
+            .iter()
+            .map(|t| Some(t.is_some_and(|t| t >= start && t < end)))
+            .collect();
+        if keep.true_count() == 0 {
+            return Ok(None);
+        }
+        filter_record_batch(&self.batch, &keep)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// A sealed `http_events` batch (stored schema) and the processes its
 /// `upid`s name.
 #[derive(Message)]
@@ -237,26 +266,8 @@ impl TableStore {
         let end = end_ns.unwrap_or(i64::MAX);
         let mut out = Vec::new();
         for s in &self.sealed {
-            if s.max_time < start_ns || s.min_time >= end {
+            let Some(b) = s.window(start_ns, end)? else {
                 continue;
-            }
-            let b = if s.min_time >= start_ns && s.max_time < end {
-                s.batch.clone()
-            } else {
-                let time = s
-                    .batch
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<TimestampNanosecondArray>()
-                    .ok_or("time_ column is not a timestamp")?;
-                let keep: BooleanArray = time
-                    .iter()
-                    .map(|t| Some(t.is_some_and(|t| t >= start_ns && t < end)))
-                    .collect();
-                if keep.true_count() == 0 {
-                    continue;
-                }
-                filter_record_batch(&s.batch, &keep).map_err(|e| e.to_string())?
             };
             let cols = self.derive(&b, &names)?;
             let opts =
@@ -304,23 +315,8 @@ impl TableStore {
                 out.push(s.batch.clone());
                 continue;
             };
-            if s.max_time < min_time {
-                continue;
-            }
-            let time = s
-                .batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .ok_or("time_ column is not a timestamp")?;
-            let keep: BooleanArray = time
-                .iter()
-                .map(|t| Some(t.is_some_and(|t| t >= min_time)))
-                .collect();
-            if keep.true_count() == time.len() {
-                out.push(s.batch.clone());
-            } else if keep.true_count() > 0 {
-                out.push(filter_record_batch(&s.batch, &keep).map_err(|e| e.to_string())?);
+            if let Some(b) = s.window(min_time, i64::MAX)? {
+                out.push(b);
             }
         }
         if let Some(limit) = limit {

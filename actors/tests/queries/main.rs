@@ -65,17 +65,11 @@ fn run(plan: &Plan, nodes: usize) -> Vec<(String, RecordBatch)> {
     for n in 0..nodes {
         let mut store = data::store(n, nodes);
         let mut node_inputs = Inputs::default();
-        for (id, pn) in d.node.plan.nodes.iter().enumerate() {
-            if let Op::Source {
-                table,
-                start_ns,
-                end_ns,
-                columns,
-            } = &pn.op
-            {
-                let b = store.read(table, *start_ns, *end_ns, columns).unwrap();
-                node_inputs.sources.insert(id, b);
-            }
+        for src in d.node.plan.sources() {
+            let b = store
+                .read(src.table, src.start_ns, src.end_ns, src.columns)
+                .unwrap();
+            node_inputs.sources.insert(src.id, b);
         }
         let ex = Executor::new(&d.node.plan, &node_inputs);
         for out in &d.node.outputs {

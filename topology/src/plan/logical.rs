@@ -224,6 +224,17 @@ impl Op {
     }
 }
 
+/// A Source node's read: rows of `table` with `start_ns <= time_ < end_ns`,
+/// only `columns`.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceRead<'a> {
+    pub id: NodeId,
+    pub table: &'a str,
+    pub start_ns: i64,
+    pub end_ns: Option<i64>,
+    pub columns: &'a [String],
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanNode {
     pub op: Op,
@@ -569,6 +580,38 @@ impl Plan {
             *i = map(*i);
         }
         self.add(op)
+    }
+
+    /// Every Source: what a fragment must read before it runs.
+    pub fn sources(&self) -> impl Iterator<Item = SourceRead<'_>> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(id, n)| match &n.op {
+                Op::Source {
+                    table,
+                    start_ns,
+                    end_ns,
+                    columns,
+                } => Some(SourceRead {
+                    id,
+                    table,
+                    start_ns: *start_ns,
+                    end_ns: *end_ns,
+                    columns,
+                }),
+                _ => None,
+            })
+    }
+
+    /// Every column of `frame`, unchanged: the start of a projection.
+    pub fn passthrough(&self, frame: NodeId) -> Vec<(String, Expr)> {
+        self.nodes[frame]
+            .schema
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), Expr::Col(f.name.clone())))
+            .collect()
     }
 
     /// A readable one-line-per-node description (tests, `--explain`).

@@ -22,21 +22,6 @@ pub struct NodeFragment {
     pub outputs: Vec<ChannelOut>,
 }
 
-impl NodeFragment {
-    /// The tables and time ranges this fragment reads.
-    pub fn sources(&self) -> impl Iterator<Item = (&str, i64, Option<i64>)> {
-        self.plan.nodes.iter().filter_map(|n| match &n.op {
-            Op::Source {
-                table,
-                start_ns,
-                end_ns,
-                ..
-            } => Some((table.as_str(), *start_ns, *end_ns)),
-            _ => None,
-        })
-    }
-}
-
 /// A plan split for distributed execution.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Distributed {

@@ -407,13 +407,7 @@ impl<'s> Compiler<'s> {
             ));
         }
         let e = self.row_expr(frame, v, vspan)?;
-        let mut exprs: Vec<(String, Expr)> = self
-            .plan
-            .schema(frame)
-            .fields
-            .iter()
-            .map(|f| (f.name.clone(), Expr::Col(f.name.clone())))
-            .collect();
+        let mut exprs = self.plan.passthrough(frame);
         match exprs.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = e,
             None => exprs.push((name.to_string(), e)),
@@ -1627,13 +1621,7 @@ impl<'s> Compiler<'s> {
         }
         let mut input = frame;
         if !pre.is_empty() {
-            let mut exprs: Vec<(String, Expr)> = self
-                .plan
-                .schema(frame)
-                .fields
-                .iter()
-                .map(|f| (f.name.clone(), Expr::Col(f.name.clone())))
-                .collect();
+            let mut exprs = self.plan.passthrough(frame);
             exprs.extend(pre);
             input = self.add(Op::Map { input, exprs }, span)?;
         }
