@@ -378,7 +378,11 @@ impl QueryPlanner {
         }
         let _ = sub.unsubscribe().await;
         let mut inputs = Inputs::default();
+        let mut failed: Vec<String> = Vec::new();
         for (n, a) in answers {
+            if let Some(e) = &a.error {
+                failed.push(e.clone());
+            }
             match (a.done, a.error) {
                 (true, None) => {
                     for (ch, b) in a.batches {
@@ -397,6 +401,16 @@ impl QueryPlanner {
             }
         }
         done.partial = !done.missing.is_empty();
+        // Every node failed the same way: the query is at fault, not them.
+        if done.answered.is_empty() && !failed.is_empty() && failed.iter().all(|e| e == &failed[0])
+        {
+            done.error = Some(err(
+                QueryErrorKind::Execution,
+                ErrorDomain::User,
+                format!("every node failed to run the query: {}", failed[0]),
+            ));
+            return (Vec::new(), done);
+        }
         let merge = d.merge;
         let out = tokio::task::spawn_blocking(move || {
             let ex = Executor::new(&merge, &inputs);

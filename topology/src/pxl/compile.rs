@@ -1228,6 +1228,58 @@ impl<'s> Compiler<'s> {
                 format!("{} needs a column among its arguments", func.name()),
             ));
         };
+        // Arguments the executor needs as constants, checked here so a bad
+        // one is a compile error with its place, not a failure on every node.
+        let constant = |i: usize| -> Option<(&Scalar, Span)> {
+            match args.get(i) {
+                Some((Value::Lit(l), s)) => Some((l, *s)),
+                _ => None,
+            }
+        };
+        let want = |i: usize, what: &str| -> CompileError {
+            let s = args.get(i).map_or(span, |(_, s)| *s);
+            self.err(
+                s,
+                format!("argument {} of {} must be {what}", i + 1, func.name()),
+            )
+        };
+        match func {
+            Func::Replace => {
+                match constant(0) {
+                    Some((Scalar::String(p), ps)) => {
+                        if let Err(e) = regex::Regex::new(p) {
+                            // The crate's message spans lines; its last says what.
+                            let text = e.to_string();
+                            let why = text.lines().last().unwrap_or_default();
+                            let why = why.strip_prefix("error: ").unwrap_or(why);
+                            return Err(self.err(ps, format!("bad regular expression: {why}")));
+                        }
+                    }
+                    _ => return Err(want(0, "a constant pattern")),
+                }
+                if !matches!(constant(2), Some((Scalar::String(_), _))) {
+                    return Err(want(2, "a constant string"));
+                }
+            }
+            Func::Substring => {
+                for i in [1, 2] {
+                    match constant(i) {
+                        Some((Scalar::Int64(n), _)) if *n >= 0 => {}
+                        _ => return Err(want(i, "a constant, non-negative integer")),
+                    }
+                }
+            }
+            Func::Bin => match constant(1) {
+                Some((Scalar::Int64(n), _)) if *n > 0 => {}
+                _ => return Err(want(1, "a constant, positive size (px.seconds(10), ...)")),
+            },
+            Func::Pluck | Func::PluckInt64 | Func::PluckFloat64 => {
+                if !matches!(constant(1), Some((Scalar::String(_), _))) {
+                    return Err(want(1, "a constant key"));
+                }
+            }
+            _ => {}
+        }
         let mut exprs = Vec::new();
         for (v, s) in args {
             exprs.push(self.row_expr(frame, v, s)?);
