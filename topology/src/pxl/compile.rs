@@ -1273,10 +1273,10 @@ impl<'s> Compiler<'s> {
                 Some((Scalar::Int64(n), _)) if *n > 0 => {}
                 _ => return Err(want(1, "a constant, positive size (px.seconds(10), ...)")),
             },
-            Func::Pluck | Func::PluckInt64 | Func::PluckFloat64 => {
-                if !matches!(constant(1), Some((Scalar::String(_), _))) {
-                    return Err(want(1, "a constant key"));
-                }
+            Func::Pluck | Func::PluckInt64 | Func::PluckFloat64
+                if !matches!(constant(1), Some((Scalar::String(_), _))) =>
+            {
+                return Err(want(1, "a constant key"));
             }
             _ => {}
         }
