@@ -99,7 +99,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Status of every agent that answers within half a second.
-async fn agent_statuses(nats: &crate::NatsArgs) -> anyhow::Result<Vec<NodeStatus>> {
+pub async fn agent_statuses(nats: &crate::NatsArgs) -> anyhow::Result<Vec<NodeStatus>> {
     let client = nats.connect("loupe-check").await?;
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;

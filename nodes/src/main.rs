@@ -6,6 +6,7 @@ mod demo;
 mod planner;
 mod render;
 mod run;
+mod tables;
 mod tail;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Cmd {
     Planner(planner::PlannerArgs),
     /// Run a PxL script once and print its tables.
     Run(run::RunArgs),
+    /// The tables scripts can read: columns, types, rows held per agent.
+    Tables(tables::TablesArgs),
     /// Everything on this machine: NATS, a planner, an agent, a small workload; then its slowest endpoints.
     Demo(demo::DemoArgs),
     /// One service of the demo workload (started by `loupe demo`).
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Tail(a) => tail::run(a),
         Cmd::Planner(a) => planner::run(a),
         Cmd::Run(a) => run::run(a),
+        Cmd::Tables(a) => tables::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::DemoService(a) => demo::workload::run(a),
     };

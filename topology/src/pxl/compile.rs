@@ -191,6 +191,13 @@ const PX_FUNCS: &[&str] = &[
     "nslookup",
 ];
 
+/// Other names of columns (TABLES.md).
+const COLUMN_ALIASES: &[(&str, &str)] = &[
+    ("latency", "resp_latency"),
+    ("req", "req_body"),
+    ("resp", "resp_body"),
+];
+
 /// `df.ctx[...]` keys and the columns they read.
 const CTX_KEYS: &[(&str, &str)] = &[
     ("pod", "pod"),
@@ -654,9 +661,24 @@ impl<'s> Compiler<'s> {
         }
     }
 
+    /// The name `name` resolves to in `frame` (itself, or what it is an alias of).
+    fn col_name(&self, frame: NodeId, name: &str, span: Span) -> R<String> {
+        match self.column(frame, name, span)? {
+            Value::Col {
+                expr: Expr::Col(c), ..
+            } => Ok(c),
+            _ => Err(self.err(span, "internal: column lookup")),
+        }
+    }
+
     /// Column `name` of `frame`, or an error listing the columns there are.
     fn column(&self, frame: NodeId, name: &str, span: Span) -> R<Value> {
         let s = self.plan.schema(frame);
+        // Aliases of TABLES.md, where the frame has no column of that name.
+        let name = match COLUMN_ALIASES.iter().find(|(a, _)| *a == name) {
+            Some((_, real)) if s.get(name).is_none() && s.get(real).is_some() => real,
+            _ => name,
+        };
         match s.get(name) {
             Some(f) => Ok(Value::Col {
                 frame,
@@ -708,7 +730,7 @@ impl<'s> Compiler<'s> {
                     let cols = self.string_list(k, kspan, "projection")?;
                     let mut exprs = Vec::new();
                     for (c, s) in cols {
-                        self.column(f, &c, s)?;
+                        let c = self.col_name(f, &c, s)?;
                         exprs.push((c.clone(), Expr::Col(c)));
                     }
                     Ok(Value::Frame(self.add(Op::Map { input: f, exprs }, kspan)?))
@@ -1331,8 +1353,7 @@ impl<'s> Compiler<'s> {
                 let keys = self.string_list(v, s, "groupby")?;
                 let mut out = Vec::new();
                 for (k, ks) in keys {
-                    self.column(f, &k, ks)?;
-                    out.push(k);
+                    out.push(self.col_name(f, &k, ks)?);
                 }
                 Ok(Value::GroupBy(f, out))
             }
@@ -1390,7 +1411,7 @@ impl<'s> Compiler<'s> {
                 self.no_more(args, "sort")?;
                 let mut keys = Vec::new();
                 for ((c, cs), a) in cols.into_iter().zip(asc) {
-                    self.column(f, &c, cs)?;
+                    let c = self.col_name(f, &c, cs)?;
                     keys.push(SortKey {
                         column: c,
                         ascending: a,
@@ -1454,12 +1475,14 @@ impl<'s> Compiler<'s> {
                         ));
                     }
                 };
-                for (c, s) in &left_on {
-                    self.column(f, c, *s)?;
-                }
-                for (c, s) in &right_on {
-                    self.column(right, c, *s)?;
-                }
+                let left_on = left_on
+                    .iter()
+                    .map(|(c, s)| self.col_name(f, c, *s))
+                    .collect::<R<Vec<_>>>()?;
+                let right_on = right_on
+                    .iter()
+                    .map(|(c, s)| self.col_name(right, c, *s))
+                    .collect::<R<Vec<_>>>()?;
                 let suffixes = match args.get(usize::MAX, "suffixes") {
                     None => ["_x".to_string(), "_y".to_string()],
                     Some((v, s)) => {
@@ -1475,8 +1498,8 @@ impl<'s> Compiler<'s> {
                     left: f,
                     right,
                     how,
-                    left_on: left_on.into_iter().map(|(c, _)| c).collect(),
-                    right_on: right_on.into_iter().map(|(c, _)| c).collect(),
+                    left_on,
+                    right_on,
                     suffixes,
                 };
                 Ok(Value::Frame(self.add(op, span)?))
@@ -1514,9 +1537,10 @@ impl<'s> Compiler<'s> {
                 };
                 self.no_more(args, "drop")?;
                 let cols = self.string_list(v, s, "drop")?;
-                for (c, cs) in &cols {
-                    self.column(f, c, *cs)?;
-                }
+                let cols = cols
+                    .iter()
+                    .map(|(c, cs)| self.col_name(f, c, *cs).map(|c| (c, *cs)))
+                    .collect::<R<Vec<_>>>()?;
                 let exprs = self
                     .plan
                     .schema(f)
@@ -1536,8 +1560,7 @@ impl<'s> Compiler<'s> {
                 for (k, ks, v) in items {
                     match (k, v) {
                         (Value::Lit(Scalar::String(a)), Value::Lit(Scalar::String(b))) => {
-                            self.column(f, &a, ks)?;
-                            map.push((a, b));
+                            map.push((self.col_name(f, &a, ks)?, b));
                         }
                         _ => return Err(self.err(ks, "rename maps column names to column names")),
                     }
@@ -1603,6 +1626,7 @@ impl<'s> Compiler<'s> {
                     format!("the column to aggregate must be a name, got {}", col.kind()),
                 ));
             };
+            let col = self.col_name(frame, &col, cspan)?;
             let Value::Col { dtype: col_t, .. } = self.column(frame, &col, cspan)? else {
                 return Err(self.err(cspan, "internal: column lookup"));
             };
