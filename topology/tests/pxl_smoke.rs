@@ -40,3 +40,17 @@ fn the_pxl_md_example_compiles_and_splits() {
         "{node}"
     );
 }
+
+#[test]
+fn a_sorted_head_of_node_rows_is_a_top_n_on_every_node() {
+    let src = "import px\ndf = px.DataFrame('http_events')\npx.display(df[['req_path', 'resp_latency']].sort('resp_latency', ascending=False).head(3))\n";
+    let plan = compile(src, &Options::default()).unwrap();
+    let d = split(&plan).unwrap();
+    let node = d.node.plan.explain();
+    assert!(
+        node.contains("Sort") && node.contains("Limit") && node.contains(" 3\n"),
+        "{node}"
+    );
+    let merge = d.merge.explain();
+    assert!(merge.contains("Sort") && merge.contains("Limit"), "{merge}");
+}

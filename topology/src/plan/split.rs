@@ -97,12 +97,35 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
         Ok(e)
     };
 
+    // Who reads each node (sinks included), to find sorts that feed one limit.
+    let mut readers: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+    for i in 0..n {
+        if live[i] {
+            for j in plan.nodes[i].op.inputs() {
+                readers[j].push(i);
+            }
+        }
+    }
+    for s in &plan.sinks {
+        readers[s.input].push(usize::MAX);
+    }
     for i in 0..n {
         if !live[i] || node_side[i] {
             continue;
         }
         let op = plan.nodes[i].op.clone();
         merge_id[i] = match op {
+            // The top n of node rows: each node sends only its own top n.
+            Op::Sort { input, keys } if node_side[input] && top_n(&plan, &readers[i]).is_some() => {
+                let n = top_n(&plan, &readers[i]).unwrap_or(u64::MAX);
+                let sorted = node.plan.add(Op::Sort {
+                    input: node_id[input],
+                    keys: keys.clone(),
+                })?;
+                let p = node.plan.add(Op::Limit { input: sorted, n })?;
+                let e = exchange(&mut merge, &mut node, p, None)?;
+                merge.add(Op::Sort { input: e, keys })?
+            }
             // A grouped aggregate over node rows: partial states on the
             // nodes, merged here.
             Op::Aggregate {
@@ -162,4 +185,15 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
         });
     }
     Ok(Distributed { node, merge })
+}
+
+/// `Some(n)` when a node's only reader is a `Limit` of n rows.
+fn top_n(plan: &Plan, readers: &[NodeId]) -> Option<u64> {
+    match readers {
+        [r] if *r != usize::MAX => match plan.nodes[*r].op {
+            Op::Limit { n, .. } => Some(n),
+            _ => None,
+        },
+        _ => None,
+    }
 }
