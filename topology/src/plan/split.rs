@@ -99,11 +99,9 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
 
     // Who reads each node (sinks included), to find sorts that feed one limit.
     let mut readers: Vec<Vec<NodeId>> = vec![Vec::new(); n];
-    for i in 0..n {
-        if live[i] {
-            for j in plan.nodes[i].op.inputs() {
-                readers[j].push(i);
-            }
+    for (i, pn) in plan.nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
+        for j in pn.op.inputs() {
+            readers[j].push(i);
         }
     }
     for s in &plan.sinks {
