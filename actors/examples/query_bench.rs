@@ -13,7 +13,7 @@ use std::time::Instant;
 use loupe_actors::Counters;
 use loupe_actors::exec::{Executor, Inputs, run_fragment};
 use loupe_actors::table_store::{
-    ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore,
+    ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableBatch, TableStore,
 };
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
@@ -131,7 +131,8 @@ fn main() -> anyhow::Result<()> {
         });
         if b.len() == 4096 {
             let (batch, min_time, max_time) = b.finish().expect("rows");
-            store.insert(HttpBatch {
+            store.insert(TableBatch {
+                table: loupe_topology::schema::HTTP_EVENTS,
                 batch,
                 min_time,
                 max_time,
@@ -140,7 +141,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if let Some((batch, min_time, max_time)) = b.finish() {
-        store.insert(HttpBatch {
+        store.insert(TableBatch {
+            table: loupe_topology::schema::HTTP_EVENTS,
             batch,
             min_time,
             max_time,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::capture::{EventBatch, Record};
 use crate::clock::MonoToWall;
 use crate::counters::{Counter, Counters};
-use crate::table_store::{ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow};
+use crate::table_store::{ConnMeta, HttpBatchBuilder, HttpRow, TableBatch};
 use loupe_k8s::ProcessInfo;
 use stream::{Piece, StreamReassembler, StreamStats};
 
@@ -138,7 +138,7 @@ pub struct Reassembly {
     cfg: ReassemblyConfig,
     conns: LruCache<ConnKey, Conn, ahash::RandomState>,
     metadata: HostMetadata,
-    store: Recipient<HttpBatch>,
+    store: Recipient<TableBatch>,
     counters: Arc<Counters>,
     clock: MonoToWall,
     /// Rows are made columnar here, on the thread that parsed them (their
@@ -154,7 +154,7 @@ impl Reassembly {
     pub fn new(
         cfg: ReassemblyConfig,
         node: &str,
-        store: Recipient<HttpBatch>,
+        store: Recipient<TableBatch>,
         counters: Arc<Counters>,
     ) -> Self {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
@@ -512,7 +512,8 @@ impl Reassembly {
         let processes = std::mem::take(&mut self.batch_procs);
         if self
             .store
-            .try_send(HttpBatch {
+            .try_send(TableBatch {
+                table: loupe_topology::schema::HTTP_EVENTS,
                 batch,
                 min_time,
                 max_time,

@@ -21,9 +21,9 @@ struct Collector(Arc<Mutex<Vec<Row>>>);
 impl Actor for Collector {
     type Context = Context<Self>;
 }
-impl Handler<HttpBatch> for Collector {
+impl Handler<TableBatch> for Collector {
     type Result = ();
-    fn handle(&mut self, m: HttpBatch, _: &mut Self::Context) {
+    fn handle(&mut self, m: TableBatch, _: &mut Self::Context) {
         use arrow::array::AsArray;
         use arrow::datatypes::{DataType, Int64Type};
         let b = &m.batch;

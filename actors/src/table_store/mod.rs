@@ -75,11 +75,13 @@ impl Sealed {
     }
 }
 
-/// A sealed `http_events` batch (stored schema) and the processes its
-/// `upid`s name.
+/// A sealed batch of one table (its stored schema: no metadata columns)
+/// and the processes its `upid`s name.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct HttpBatch {
+pub struct TableBatch {
+    /// One of `loupe_topology::schema::TABLES`.
+    pub table: &'static str,
     pub batch: RecordBatch,
     /// Oldest and newest `time_` in the batch.
     pub min_time: i64,
@@ -117,9 +119,23 @@ pub struct TableStore {
     /// metadata columns are). Bounded; a upid that fell out still gives its
     /// node and pid.
     procs: LruCache<String, Arc<ProcessInfo>>,
-    sealed: VecDeque<Sealed>,
+    /// One queue of sealed batches per table of `schema::TABLES`, oldest first.
+    tables: Vec<VecDeque<Sealed>>,
+    /// Bytes held across every table (retention bounds the sum).
     bytes: usize,
     counters: Arc<Counters>,
+}
+
+fn table_index(table: &str) -> Result<usize, String> {
+    loupe_topology::schema::TABLES
+        .iter()
+        .position(|t| *t == table)
+        .ok_or_else(|| {
+            format!(
+                "unknown table {table:?}; this agent has: {}",
+                loupe_topology::schema::TABLES.join(", ")
+            )
+        })
 }
 
 impl TableStore {
@@ -127,16 +143,22 @@ impl TableStore {
         TableStore {
             cfg,
             procs: LruCache::new(NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN)),
-            sealed: VecDeque::new(),
+            tables: loupe_topology::schema::TABLES
+                .iter()
+                .map(|_| VecDeque::new())
+                .collect(),
             bytes: 0,
             counters,
         }
     }
 
-    fn push_batch(&mut self, batch: RecordBatch, min_time: i64, max_time: i64) {
+    fn push_batch(&mut self, table: usize, batch: RecordBatch, min_time: i64, max_time: i64) {
         let bytes = batch.get_array_memory_size();
         self.bytes += bytes;
-        self.sealed.push_back(Sealed {
+        let Some(q) = self.tables.get_mut(table) else {
+            return;
+        };
+        q.push_back(Sealed {
             batch,
             min_time,
             max_time,
@@ -145,24 +167,44 @@ impl TableStore {
         self.evict();
     }
 
+    /// Drops batches older than the age limit, then, while over the byte
+    /// limit, the oldest batch of any table.
     fn evict(&mut self) {
         let cutoff = wall_now_ns().saturating_sub(self.cfg.max_age.as_nanos() as i64);
-        while let Some(front) = self.sealed.front() {
-            if self.bytes > self.cfg.max_bytes || front.max_time < cutoff {
-                self.bytes -= front.bytes;
-                self.counters
-                    .add(Counter::StoreRowsEvicted, front.batch.num_rows() as u64);
-                self.sealed.pop_front();
-            } else {
+        loop {
+            let aged = self
+                .tables
+                .iter()
+                .position(|q| q.front().is_some_and(|f| f.max_time < cutoff));
+            let victim = aged.or_else(|| {
+                (self.bytes > self.cfg.max_bytes)
+                    .then(|| {
+                        self.tables
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, q)| q.front().map(|f| (f.max_time, i)))
+                            .min()
+                            .map(|(_, i)| i)
+                    })
+                    .flatten()
+            });
+            let Some(front) = victim.and_then(|i| self.tables[i].pop_front()) else {
                 break;
-            }
+            };
+            self.bytes -= front.bytes;
+            self.counters
+                .add(Counter::StoreRowsEvicted, front.batch.num_rows() as u64);
         }
+    }
+
+    fn sealed(&self) -> impl Iterator<Item = &Sealed> {
+        self.tables.iter().flatten()
     }
 
     /// A stored batch with the metadata columns derived from its `upid`
     /// dictionary: one lookup per distinct process, none per row.
-    fn with_metadata(&self, b: &RecordBatch) -> Result<RecordBatch, String> {
-        let full = loupe_topology::schema::http_events();
+    fn with_metadata(&self, table: &str, b: &RecordBatch) -> Result<RecordBatch, String> {
+        let full = loupe_topology::schema::table(table).ok_or("unknown table")?;
         let names: Vec<&str> = full.fields().iter().map(|f| f.name().as_str()).collect();
         let cols = self.derive(b, &names)?;
         RecordBatch::try_new(full, cols).map_err(|e| e.to_string())
@@ -245,14 +287,9 @@ impl TableStore {
         end_ns: Option<i64>,
         columns: &[String],
     ) -> Result<Vec<RecordBatch>, String> {
-        if loupe_topology::schema::table(table).is_none() {
-            return Err(format!(
-                "unknown table {table:?}; this agent has: {}",
-                loupe_topology::schema::TABLES.join(", ")
-            ));
-        }
+        let t = table_index(table)?;
         self.evict();
-        let full = loupe_topology::schema::http_events();
+        let full = loupe_topology::schema::table(table).ok_or("unknown table")?;
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let fields = names
             .iter()
@@ -265,7 +302,7 @@ impl TableStore {
         let schema = Arc::new(arrow::datatypes::Schema::new(fields));
         let end = end_ns.unwrap_or(i64::MAX);
         let mut out = Vec::new();
-        for s in &self.sealed {
+        for s in &self.tables[t] {
             let Some(b) = s.window(start_ns, end)? else {
                 continue;
             };
@@ -280,29 +317,41 @@ impl TableStore {
         Ok(out)
     }
 
-    /// Stores a sealed batch (what the `HttpBatch` message does).
-    pub fn insert(&mut self, msg: HttpBatch) {
+    /// Stores a sealed batch (what the `TableBatch` message does).
+    pub fn insert(&mut self, msg: TableBatch) {
+        let Ok(t) = table_index(msg.table) else {
+            tracing::error!(
+                table = msg.table,
+                "batch for a table this build does not have"
+            );
+            return;
+        };
         self.counters
             .add(Counter::StoreRowsAppended, msg.batch.num_rows() as u64);
         for p in msg.processes {
             self.procs.put(p.upid.clone(), p);
         }
-        self.push_batch(msg.batch, msg.min_time, msg.max_time);
+        self.push_batch(t, msg.batch, msg.min_time, msg.max_time);
     }
 
     /// The batches at or after `min_time`, boundary batches filtered, with
     /// their metadata columns.
     fn scan(
         &mut self,
+        table: &str,
         since_ns: Option<u64>,
         limit: Option<u64>,
     ) -> Result<Vec<RecordBatch>, String> {
-        let stored = self.scan_stored(since_ns, limit)?;
-        stored.iter().map(|b| self.with_metadata(b)).collect()
+        let stored = self.scan_stored(table_index(table)?, since_ns, limit)?;
+        stored
+            .iter()
+            .map(|b| self.with_metadata(table, b))
+            .collect()
     }
 
     fn scan_stored(
         &mut self,
+        t: usize,
         since_ns: Option<u64>,
         limit: Option<u64>,
     ) -> Result<Vec<RecordBatch>, String> {
@@ -310,7 +359,7 @@ impl TableStore {
         let min_time =
             since_ns.map(|s| wall_now_ns().saturating_sub(s.min(i64::MAX as u64) as i64));
         let mut out = Vec::new();
-        for s in &self.sealed {
+        for s in &self.tables[t] {
             let Some(min_time) = min_time else {
                 out.push(s.batch.clone());
                 continue;
@@ -352,10 +401,10 @@ impl Actor for TableStore {
     }
 }
 
-impl Handler<HttpBatch> for TableStore {
+impl Handler<TableBatch> for TableStore {
     type Result = ();
 
-    fn handle(&mut self, msg: HttpBatch, _: &mut Self::Context) {
+    fn handle(&mut self, msg: TableBatch, _: &mut Self::Context) {
         self.insert(msg);
     }
 }
@@ -364,14 +413,7 @@ impl Handler<Scan> for TableStore {
     type Result = Result<Vec<RecordBatch>, String>;
 
     fn handle(&mut self, msg: Scan, _: &mut Self::Context) -> Self::Result {
-        if loupe_topology::schema::table(&msg.table).is_none() {
-            return Err(format!(
-                "unknown table {:?}; this agent has: {}",
-                msg.table,
-                loupe_topology::schema::TABLES.join(", ")
-            ));
-        }
-        self.scan(msg.since_ns, msg.limit)
+        self.scan(&msg.table, msg.since_ns, msg.limit)
     }
 }
 
@@ -398,14 +440,10 @@ impl Handler<GetStoreStats> for TableStore {
 
     fn handle(&mut self, _: GetStoreStats, _: &mut Self::Context) -> Self::Result {
         MessageResult(StoreStats {
-            batches: self.sealed.len(),
-            rows: self
-                .sealed
-                .iter()
-                .map(|s| s.batch.num_rows())
-                .sum::<usize>(),
+            batches: self.sealed().count(),
+            rows: self.sealed().map(|s| s.batch.num_rows()).sum::<usize>(),
             bytes: self.bytes,
-            oldest_time: self.sealed.iter().map(|s| s.min_time).min(),
+            oldest_time: self.sealed().map(|s| s.min_time).min(),
         })
     }
 }
@@ -414,6 +452,7 @@ impl Handler<GetStoreStats> for TableStore {
 mod tests {
     use super::rows::tests::row;
     use super::*;
+    use loupe_topology::schema::HTTP_EVENTS;
 
     fn batch(rows: &[(i64, &str)]) -> (RecordBatch, i64, i64) {
         let mut b = HttpBatchBuilder::default();
@@ -437,25 +476,25 @@ mod tests {
             (now - 120_000_000_000, "/old1"),
             (now - 119_000_000_000, "/old2"),
         ]);
-        s.push_batch(old, min, max);
-        assert_eq!(s.sealed.len(), 0, "aged batch evicted on arrival");
+        s.push_batch(0, old, min, max);
+        assert_eq!(s.sealed().count(), 0, "aged batch evicted on arrival");
         assert_eq!(counters.get(Counter::StoreRowsEvicted), 2);
         for i in 0..2 {
             let (b, min, max) = batch(&[(now - 1000 + 2 * i, "/new"), (now - 999 + 2 * i, "/new")]);
-            s.push_batch(b, min, max);
+            s.push_batch(0, b, min, max);
         }
-        assert_eq!(s.sealed.len(), 2);
+        assert_eq!(s.sealed().count(), 2);
         let all: usize = s
-            .scan(None, None)
+            .scan(HTTP_EVENTS, None, None)
             .unwrap()
             .iter()
             .map(|b| b.num_rows())
             .sum();
         assert_eq!(all, 4);
-        let newest = s.scan(Some(10_000_000_000), Some(3)).unwrap();
+        let newest = s.scan(HTTP_EVENTS, Some(10_000_000_000), Some(3)).unwrap();
         assert_eq!(newest.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
         // Metadata columns come from the upid: the test rows' process was
-        // not registered (no HttpBatch message), so node and pid come from the upid.
+        // not registered (no TableBatch message), so node and pid come from the upid.
         let b = &newest[0];
         assert_eq!(b.schema(), loupe_topology::schema::http_events());
         let pid = b
@@ -470,9 +509,9 @@ mod tests {
         .unwrap();
         assert_eq!(node.as_string::<i32>().value(0), "n");
         // Byte bound: keep only as much as one batch.
-        s.cfg.max_bytes = s.sealed[0].bytes;
+        s.cfg.max_bytes = s.tables[0][0].bytes;
         s.evict();
-        assert_eq!(s.sealed.len(), 1);
+        assert_eq!(s.sealed().count(), 1);
         assert_eq!(counters.get(Counter::StoreRowsEvicted), 4);
     }
 }

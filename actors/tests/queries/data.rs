@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use loupe_actors::Counters;
 use loupe_actors::table_store::{
-    ConnMeta, HttpBatch, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore,
+    ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableBatch, TableStore,
 };
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
@@ -177,7 +177,8 @@ pub fn store(n: usize, of: usize) -> TableStore {
     let mut b = HttpBatchBuilder::default();
     let flush = |b: &mut HttpBatchBuilder, store: &mut TableStore| {
         if let Some((batch, min_time, max_time)) = b.finish() {
-            store.insert(HttpBatch {
+            store.insert(TableBatch {
+                table: loupe_topology::schema::HTTP_EVENTS,
                 batch,
                 min_time,
                 max_time,
