@@ -4,8 +4,10 @@
 //! The parsers do no I/O, never block and never panic on input: every length that the wire
 //! controls is bounded, and lost or malformed bytes are counted, not fatal.
 
+pub mod dns;
 pub mod http;
 pub mod normalize;
+pub mod redis;
 
 /// Which stream of a connection bytes belong to.
 ///

@@ -13,6 +13,11 @@ that answers it, as it does for the kernel probes.
 Usage:
     capture.py relay --listen-port P --target HOST:PORT --out FILE
         relay one connection, then write FILE
+    capture.py relay-many --listen-port P --target HOST:PORT --out-prefix PREFIX --count N
+        relay N connections accepted on one port, connection i into PREFIX<i>.jsonl
+    capture.py udprelay --listen-port P --target HOST:PORT --out FILE [--drop-answers N] [--idle S]
+        relay UDP datagrams (one line each, with "transport":"udp"), dropping the first N
+        answers; stop after S seconds of silence, then write FILE
     capture.py all [--out-dir DIR]
         start nginx (as root: `nginx -p TMP -c TMP/nginx.conf`, worker_processes 1) and a small
         python3 server on loopback ports, capture every case into DIR/<case>.jsonl
@@ -297,6 +302,110 @@ def capture_all(out_dir):
         shutil.rmtree(d, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------
+# relay-many: several connections through one listening port (e.g. redis-benchmark, which opens
+# a CONFIG connection and then one connection per test).
+
+class AcceptedRelay(Relay):
+    """Relays one connection that was already accepted, and records both directions."""
+
+    def __init__(self, client, target):
+        self.target = target
+        self.events = []
+        self.lock = threading.Lock()
+        self.client = client
+        self.thread = threading.Thread(target=self._run_accepted, daemon=True)
+        self.thread.start()
+
+    def _run_accepted(self):
+        server = socket.create_connection(self.target)
+        up = threading.Thread(target=self._pump, args=(self.client, server, "req"))
+        down = threading.Thread(target=self._pump, args=(server, self.client, "resp"))
+        up.start()
+        down.start()
+        up.join()
+        down.join()
+        with self.lock:
+            self.events.append({"close": time.monotonic_ns()})
+        self.client.close()
+        server.close()
+
+
+def relay_many(listen_port, target, out_prefix, count):
+    """Relays `count` connections accepted on one port; connection i goes to OUT_PREFIX<i>.jsonl."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", listen_port))
+    listener.listen(16)
+    relays = []
+    for _ in range(count):
+        client, _ = listener.accept()
+        relays.append(AcceptedRelay(client, target))
+    listener.close()
+    for i, r in enumerate(relays):
+        events = r.wait(timeout=None)
+        write_events(f"{out_prefix}{i}.jsonl", events)
+
+
+# ---------------------------------------------------------------------------------------
+# udprelay: UDP datagrams (DNS), one jsonl line per datagram with "transport":"udp".
+
+def udp_relay(listen_port, target, out, drop_answers=0, idle=2.0, max_seconds=60.0):
+    """Relays UDP datagrams between clients and `target` and records each one, in the same
+    format as `relay` plus "transport":"udp" (one line = one whole datagram = one message).
+
+    Each client address gets its own upstream socket. The first `drop_answers` datagrams
+    from the target are dropped, not recorded (the client never receives them, so the
+    probe on its socket would not see them either): this makes clients retry. Ends after
+    `idle` seconds without traffic once something was relayed (or after `max_seconds`),
+    then writes {"close":N} and OUT.
+    """
+    import select
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    lsock.bind(("127.0.0.1", listen_port))
+    upstream = {}  # client address -> socket connected to the target
+    clients = {}   # upstream socket -> client address
+    events = []
+    dropped = 0
+    start = last = time.monotonic()
+    seen = False
+    while True:
+        now = time.monotonic()
+        if (seen and now - last > idle) or now - start > max_seconds:
+            break
+        ready, _, _ = select.select([lsock, *clients], [], [], 0.05)
+        for s in ready:
+            if s is lsock:
+                data, addr = lsock.recvfrom(65535)
+                direction = "req"
+            else:
+                data = s.recv(65535)
+                addr = clients[s]
+                direction = "resp"
+                if dropped < drop_answers:
+                    dropped += 1
+                    last = time.monotonic()
+                    continue
+            events.append({"dir": direction, "ts": time.monotonic_ns(),
+                           "b64": base64.b64encode(data).decode("ascii"), "transport": "udp"})
+            if direction == "req":
+                if addr not in upstream:
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    u.connect(target)
+                    upstream[addr] = u
+                    clients[u] = addr
+                upstream[addr].send(data)
+            else:
+                lsock.sendto(data, addr)
+            seen = True
+            last = time.monotonic()
+    events.append({"close": time.monotonic_ns()})
+    for u in clients:
+        u.close()
+    lsock.close()
+    write_events(out, events)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -304,10 +413,28 @@ def main():
     r.add_argument("--listen-port", type=int, required=True)
     r.add_argument("--target", required=True)
     r.add_argument("--out", required=True)
+    m = sub.add_parser("relay-many")
+    m.add_argument("--listen-port", type=int, required=True)
+    m.add_argument("--target", required=True)
+    m.add_argument("--out-prefix", required=True)
+    m.add_argument("--count", type=int, required=True)
     a = sub.add_parser("all")
     a.add_argument("--out-dir", default=os.path.join(HERE, "http"))
+    u = sub.add_parser("udprelay")
+    u.add_argument("--listen-port", type=int, required=True)
+    u.add_argument("--target", required=True)
+    u.add_argument("--out", required=True)
+    u.add_argument("--drop-answers", type=int, default=0)
+    u.add_argument("--idle", type=float, default=2.0)
     args = ap.parse_args()
-    if args.cmd == "relay":
+    if args.cmd == "udprelay":
+        host, port = args.target.rsplit(":", 1)
+        udp_relay(args.listen_port, (host, int(port)), args.out, args.drop_answers, args.idle)
+        return
+    if args.cmd == "relay-many":
+        host, port = args.target.rsplit(":", 1)
+        relay_many(args.listen_port, (host, int(port)), args.out_prefix, args.count)
+    elif args.cmd == "relay":
         host, port = args.target.rsplit(":", 1)
         relay = Relay((host, int(port)), args.listen_port)
         write_events(args.out, relay.wait(timeout=None))
