@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod http;
 pub mod normalize;
+pub mod pgsql;
 pub mod redis;
 
 /// Which stream of a connection bytes belong to.
