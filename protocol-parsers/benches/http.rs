@@ -17,6 +17,8 @@ use loupe_protocol_parsers::http::{HttpConfig, HttpConnection, HttpRecord, HttpS
 // Test support shared with the unit tests; it takes the types above from this scope.
 #[path = "../src/http/capture.rs"]
 mod capture;
+#[path = "../src/capture_file.rs"]
+mod capture_file;
 
 fn load_all() -> Vec<(String, Vec<capture::Event>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/http");

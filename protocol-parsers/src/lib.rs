@@ -4,6 +4,8 @@
 //! The parsers do no I/O, never block and never panic on input: every length that the wire
 //! controls is bounded, and lost or malformed bytes are counted, not fatal.
 
+#[cfg(test)]
+mod capture_file;
 pub mod dns;
 pub mod http;
 pub mod normalize;
