@@ -2,9 +2,10 @@
 """Writes the captures of ../testdata/http/*.jsonl as seeds for the `http_stream` target,
 in its input format (see fuzz_targets/http_stream.rs), into corpus/http_stream/.
 With the argument `redis`: ../testdata/redis/*.jsonl into corpus/redis_stream/ (same format);
-with `pgsql`: ../testdata/pgsql/*.jsonl into corpus/pgsql_stream/ (same format).
+with `pgsql`: ../testdata/pgsql/*.jsonl into corpus/pgsql_stream/ (same format);
+with `mysql`: ../testdata/mysql/*.jsonl into corpus/mysql_stream/ (same format).
 
-Usage (from protocol-parsers/fuzz):  python3 seed_corpus.py [redis|pgsql]
+Usage (from protocol-parsers/fuzz):  python3 seed_corpus.py [redis|pgsql|mysql]
 """
 import base64
 import glob
@@ -15,7 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_SEED = 64 * 1024  # keep seeds small: the 1 MB capture is cut
 
-STREAM_TARGETS = {"redis": "redis_stream", "pgsql": "pgsql_stream"}
+STREAM_TARGETS = {"redis": "redis_stream", "pgsql": "pgsql_stream", "mysql": "mysql_stream"}
 PROTO = sys.argv[1] if sys.argv[1:2] and sys.argv[1] in STREAM_TARGETS else "http"
 TARGET = STREAM_TARGETS.get(PROTO, "http_stream")
 out_dir = os.path.join(HERE, "corpus", TARGET)

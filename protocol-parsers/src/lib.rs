@@ -8,6 +8,7 @@
 mod capture_file;
 pub mod dns;
 pub mod http;
+pub mod mysql;
 pub mod normalize;
 pub mod pgsql;
 pub mod redis;
