@@ -12,6 +12,8 @@ pub mod mysql;
 pub mod normalize;
 pub mod pgsql;
 pub mod redis;
+#[cfg(test)]
+mod resplit;
 
 /// Which stream of a connection bytes belong to.
 ///

@@ -5,45 +5,12 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use super::*;
-
-/// Cuts `data` at the given positions (taken modulo its length).
-fn split_at<'a>(data: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
-    let mut at: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
-    at.push(0);
-    at.push(data.len());
-    at.sort_unstable();
-    at.dedup();
-    at.windows(2)
-        .filter_map(|w| data.get(w[0]..w[1]))
-        .filter(|p| !p.is_empty())
-        .collect()
-}
+use crate::resplit::{resplit, split_at};
 
 fn outcome(events: &[Event], cfg: &PgsqlConfig) -> (Vec<PgsqlRecord>, PgsqlStats) {
     let mut out = Vec::new();
     let stats = capture::replay(events, cfg.clone(), &mut out);
     (out, stats)
-}
-
-/// Every captured chunk re-split at arbitrary points (each piece keeps its chunk's timestamp).
-fn resplit(events: &[Event], cuts: &[Vec<Index>]) -> Vec<Event> {
-    let mut res = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        match e {
-            Event::Data { kind, ts, bytes } => {
-                let no_cuts = Vec::new();
-                for piece in split_at(bytes, cuts.get(i).unwrap_or(&no_cuts)) {
-                    res.push(Event::Data {
-                        kind: *kind,
-                        ts: *ts,
-                        bytes: piece.to_vec(),
-                    });
-                }
-            }
-            Event::Close { .. } => res.push(e.clone()),
-        }
-    }
-    res
 }
 
 fn full() -> PgsqlConfig {
