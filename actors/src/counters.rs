@@ -24,16 +24,14 @@ pub enum Counter {
     ReassemblyLateBytes,
     /// Bytes of connections whose protocol is not traced.
     ReassemblyIgnoredBytes,
-    /// HTTP records produced.
-    HttpRecords,
-    /// HTTP parse errors (resynchronised).
-    HttpParseErrors,
-    /// HTTP messages lost to gaps.
-    HttpMessagesLost,
-    /// Requests that never got a response (connection closed, evicted, lost).
-    HttpUnansweredRequests,
-    /// Responses without a request.
-    HttpUnmatchedResponses,
+    /// Connections whose protocol was decided (any traced protocol).
+    ReassemblyConnsInferred,
+    /// Connections found to carry no traced protocol (then untraced in the
+    /// kernel).
+    ReassemblyConnsIgnored,
+    /// UDP datagrams dropped before parsing: cut by the capture cap or a
+    /// lost record.
+    ReassemblyDatagramsLost,
     /// Row batches dropped because the table store mailbox was full.
     StoreRowsDroppedMailboxFull,
     /// Rows appended to tables.
@@ -43,7 +41,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 15] = [
         Counter::CaptureRecordsRead,
         Counter::CaptureRecordsMalformed,
         Counter::CaptureRecordsDroppedMailboxFull,
@@ -53,11 +51,9 @@ impl Counter {
         Counter::ReassemblyCappedBytes,
         Counter::ReassemblyLateBytes,
         Counter::ReassemblyIgnoredBytes,
-        Counter::HttpRecords,
-        Counter::HttpParseErrors,
-        Counter::HttpMessagesLost,
-        Counter::HttpUnansweredRequests,
-        Counter::HttpUnmatchedResponses,
+        Counter::ReassemblyConnsInferred,
+        Counter::ReassemblyConnsIgnored,
+        Counter::ReassemblyDatagramsLost,
         Counter::StoreRowsDroppedMailboxFull,
         Counter::StoreRowsAppended,
         Counter::StoreRowsEvicted,
@@ -76,11 +72,9 @@ impl Counter {
             Counter::ReassemblyCappedBytes => "loupe_reassembly_capped_bytes_total",
             Counter::ReassemblyLateBytes => "loupe_reassembly_late_bytes_total",
             Counter::ReassemblyIgnoredBytes => "loupe_reassembly_ignored_bytes_total",
-            Counter::HttpRecords => "loupe_http_records_total",
-            Counter::HttpParseErrors => "loupe_http_parse_errors_total",
-            Counter::HttpMessagesLost => "loupe_http_messages_lost_total",
-            Counter::HttpUnansweredRequests => "loupe_http_unanswered_requests_total",
-            Counter::HttpUnmatchedResponses => "loupe_http_unmatched_responses_total",
+            Counter::ReassemblyConnsInferred => "loupe_reassembly_connections_inferred_total",
+            Counter::ReassemblyConnsIgnored => "loupe_reassembly_connections_ignored_total",
+            Counter::ReassemblyDatagramsLost => "loupe_reassembly_datagrams_lost_total",
             Counter::StoreRowsDroppedMailboxFull => "loupe_store_rows_dropped_mailbox_full_total",
             Counter::StoreRowsAppended => "loupe_store_rows_appended_total",
             Counter::StoreRowsEvicted => "loupe_store_rows_evicted_total",
@@ -88,13 +82,71 @@ impl Counter {
     }
 }
 
+/// What every protocol parser counts, labelled by the protocol's registry
+/// name: `loupe_<protocol>_<thing>_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParserCounter {
+    /// Records produced.
+    Records,
+    /// Malformed messages (the parser resynchronised).
+    ParseErrors,
+    /// Messages lost to gaps in the captured stream.
+    MessagesLost,
+    /// Requests that never got a response (closed, evicted, lost, timed out).
+    UnansweredRequests,
+    /// Responses without a request.
+    UnmatchedResponses,
+}
+
+impl ParserCounter {
+    pub const ALL: [ParserCounter; 5] = [
+        ParserCounter::Records,
+        ParserCounter::ParseErrors,
+        ParserCounter::MessagesLost,
+        ParserCounter::UnansweredRequests,
+        ParserCounter::UnmatchedResponses,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            ParserCounter::Records => "records_total",
+            ParserCounter::ParseErrors => "parse_errors_total",
+            ParserCounter::MessagesLost => "messages_lost_total",
+            ParserCounter::UnansweredRequests => "unanswered_requests_total",
+            ParserCounter::UnmatchedResponses => "unmatched_responses_total",
+        }
+    }
+}
+
+/// One protocol's parser counters, as its parser reports them (cumulative).
+pub type ParserCounts = [u64; ParserCounter::ALL.len()];
+
 /// Shared counters (one instance per agent, cheap to bump from any thread).
 #[derive(Debug, Default)]
 pub struct Counters {
     values: [AtomicU64; Counter::ALL.len()],
+    /// Per protocol of the registry (same order), per [`ParserCounter`].
+    parsers: [[AtomicU64; ParserCounter::ALL.len()]; crate::protocols::MAX_PROTOCOLS],
 }
 
 impl Counters {
+    /// Adds to protocol `proto`'s (registry index) counter `c`.
+    pub fn add_parser(&self, proto: usize, c: ParserCounter, n: u64) {
+        if n > 0
+            && let Some(p) = self.parsers.get(proto)
+        {
+            p[c as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Protocol `name`'s counter `c`.
+    pub fn parser(&self, name: &str, c: ParserCounter) -> u64 {
+        crate::protocols::index_of(name)
+            .and_then(|i| self.parsers.get(i))
+            .map(|p| p[c as usize].load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
     pub fn add(&self, c: Counter, n: u64) {
         if n > 0 {
             self.values[c as usize].fetch_add(n, Ordering::Relaxed);
@@ -106,9 +158,18 @@ impl Counters {
     }
 
     pub fn snapshot(&self) -> Vec<(String, u64)> {
-        Counter::ALL
+        let mut out: Vec<(String, u64)> = Counter::ALL
             .iter()
             .map(|c| (c.name().to_string(), self.get(*c)))
-            .collect()
+            .collect();
+        for (p, values) in crate::protocols::PROTOCOLS.iter().zip(&self.parsers) {
+            for c in ParserCounter::ALL {
+                out.push((
+                    format!("loupe_{}_{}", p.name(), c.suffix()),
+                    values[c as usize].load(Ordering::Relaxed),
+                ));
+            }
+        }
+        out
     }
 }

@@ -11,6 +11,9 @@ pub const EV_DATA: u32 = 1;
 pub const EV_OPEN: u32 = 2;
 pub const EV_CLOSE: u32 = 3;
 
+/// `LOUPE_FLAG_MSG_END`: see [`DataEventHeader::msg_end`].
+pub const FLAG_MSG_END: u16 = 1;
+
 /// Direction of a data record, seen from the traced process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -49,7 +52,17 @@ pub struct DataEventHeader {
     pub len: u32,
     pub gap_after: u32,
     pub direction: u32,
-    pub source: u32,
+    pub source: u16,
+    /// `FLAG_*`.
+    pub flags: u16,
+}
+
+impl DataEventHeader {
+    /// The last record of one syscall's bytes (one message of sendmmsg or
+    /// recvmmsg): on a UDP socket, the end of a datagram.
+    pub fn msg_end(&self) -> bool {
+        self.flags & FLAG_MSG_END != 0
+    }
 }
 
 #[repr(C)]
@@ -237,6 +250,11 @@ mod tests {
             offset_of!(DataEventHeader, source),
             c("loupe_data_event.source")
         );
+        assert_eq!(
+            offset_of!(DataEventHeader, flags),
+            c("loupe_data_event.flags")
+        );
+        assert_eq!(FLAG_MSG_END as usize, c("LOUPE_FLAG_MSG_END"));
         assert_eq!(size_of::<DataEventHeader>(), c("loupe_data_event.payload"));
 
         assert_eq!(size_of::<ConnEvent>(), c("loupe_conn_event.size"));
@@ -290,6 +308,10 @@ mod tests {
         assert_eq!(
             Stat::MmsgSkipped.index() as usize,
             c("LOUPE_STAT_MMSG_SKIPPED")
+        );
+        assert_eq!(
+            Stat::UntracedBytes.index() as usize,
+            c("LOUPE_STAT_UNTRACED_BYTES")
         );
     }
 

@@ -24,6 +24,7 @@ int main(void)
 	OFF(loupe_data_event, gap_after);
 	OFF(loupe_data_event, direction);
 	OFF(loupe_data_event, source);
+	OFF(loupe_data_event, flags);
 	OFF(loupe_data_event, payload);
 	SZ(loupe_conn_event);
 	OFF(loupe_conn_event, h);
@@ -44,5 +45,7 @@ int main(void)
 	printf("LOUPE_STAT_MMSG_SKIPPED %d\n", LOUPE_STAT_MMSG_SKIPPED);
 	printf("LOUPE_STAT_RB_DROPS %d\n", LOUPE_STAT_RB_DROPS);
 	printf("LOUPE_STAT_TCP_CLOSED %d\n", LOUPE_STAT_TCP_CLOSED);
+	printf("LOUPE_STAT_UNTRACED_BYTES %d\n", LOUPE_STAT_UNTRACED_BYTES);
+	printf("LOUPE_FLAG_MSG_END %d\n", LOUPE_FLAG_MSG_END);
 	return 0;
 }

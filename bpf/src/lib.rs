@@ -12,5 +12,5 @@ pub mod stats;
 pub mod sys;
 
 pub use events::{ConnEvent, DataEventHeader, Direction, Event, Role, decode};
-pub use loader::{Capture, CaptureConfig, PROBES, ProbeStatus};
+pub use loader::{Capture, CaptureConfig, PROBES, ProbeStatus, Untrace};
 pub use stats::{KernelStats, Stat};

@@ -1,7 +1,7 @@
 //! Loads the embedded kernel programs with aya, attaches every tracepoint it
 //! can, and hands out the ring buffer and the counters.
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Ebpf, EbpfLoader};
 use std::os::fd::AsRawFd;
@@ -169,6 +169,21 @@ impl Capture {
         n
     }
 
+    /// The handle user space marks connections "not traced" with (the
+    /// `untraced` map). It can be taken once; it is `Send`, for the thread
+    /// that decides protocols.
+    pub fn take_untrace(&mut self) -> Result<Untrace, LoadError> {
+        let map = self
+            .ebpf
+            .take_map("untraced")
+            .ok_or(LoadError::MissingMap("untraced"))?;
+        let map = BpfHashMap::try_from(map).map_err(|source| LoadError::Map {
+            name: "untraced",
+            source,
+        })?;
+        Ok(Untrace { map })
+    }
+
     /// The kernel counters, summed over CPUs.
     pub fn stats(&self) -> Result<KernelStats, LoadError> {
         let map = self
@@ -214,4 +229,31 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// `struct conn_key` of the kernel programs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct ConnKey {
+    tgid: u32,
+    fd: u32,
+}
+
+// SAFETY: two `u32`s, `repr(C)`, no padding: every bit pattern is valid.
+unsafe impl aya::Pod for ConnKey {}
+
+/// Marks connections whose protocol is not traced, so the kernel stops
+/// copying their bytes (it counts them: `loupe_capture_untraced_bytes_total`).
+pub struct Untrace {
+    map: BpfHashMap<MapData, ConnKey, u32>,
+}
+
+impl Untrace {
+    /// Generation `generation` of (tgid, fd) carries nothing traced. A later
+    /// socket on the same fd has another generation and is traced again.
+    pub fn mark(&mut self, tgid: u32, fd: u32, generation: u32) -> Result<(), String> {
+        self.map
+            .insert(ConnKey { tgid, fd }, generation, 0)
+            .map_err(|e| e.to_string())
+    }
 }

@@ -44,6 +44,11 @@
 #define LOUPE_SRC_MMSG 5
 #define LOUPE_SRC_SENDFILE 6
 
+/* loupe_data_event.flags */
+/* Last record of one syscall's bytes (of one message, for sendmmsg/recvmmsg):
+ * on a UDP socket, the end of a datagram. */
+#define LOUPE_FLAG_MSG_END 1
+
 /* Indices of the per-CPU `stats` array. */
 #define LOUPE_STAT_RB_DROPS 0        /* records the ring buffer had no room for */
 #define LOUPE_STAT_RB_DROP_BYTES 1   /* payload bytes in those records */
@@ -57,6 +62,7 @@
 #define LOUPE_STAT_TCP_CLOSED 9      /* sock:inet_sock_set_state -> CLOSE */
 #define LOUPE_STAT_ARGS_LOST 10      /* syscall exits without a saved entry */
 #define LOUPE_STAT_MMSG_SKIPPED 11   /* sendmmsg/recvmmsg messages past LOUPE_MAX_MMSG, not looked at */
+#define LOUPE_STAT_UNTRACED_BYTES 12 /* bytes of connections user space marked not traced (not copied) */
 #define LOUPE_STAT_COUNT 16
 
 struct loupe_event_header {
@@ -73,7 +79,8 @@ struct loupe_data_event {
 	__u32 len;       /* payload bytes in this record */
 	__u32 gap_after; /* bytes that follow payload in the stream but were not captured */
 	__u32 direction; /* LOUPE_DIR_* */
-	__u32 source;    /* LOUPE_SRC_* */
+	__u16 source;    /* LOUPE_SRC_* */
+	__u16 flags;     /* LOUPE_FLAG_* */
 	__u8 payload[LOUPE_CHUNK];
 };
 

@@ -121,6 +121,17 @@ struct {
 	__type(value, struct conn_state);
 } conns SEC(".maps");
 
+/* Connections user space decided carry no traced protocol: (tgid, fd) ->
+ * the generation it decided for. Their bytes are counted, not copied. Kept
+ * apart from `conns` so that user space never writes a value the programs
+ * update (offsets), and a stale entry (older generation) matches nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, __u32);
+} untraced SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -308,11 +319,12 @@ static __always_inline void fill_header(struct loupe_data_event *ev, struct cap_
 	ev->h.generation = c->generation;
 	ev->h.ts_ns = c->ts;
 	ev->direction = c->direction;
-	ev->source = c->source;
+	ev->source = (__u16)c->source;
 }
 
-/* Sends the bytes gathered in scratch as one record. */
-static __always_inline void flush(struct cap_ctx *c)
+/* Sends the bytes gathered in scratch as one record; `end` marks the last
+ * record of the syscall (or mmsg message). */
+static __always_inline void flush(struct cap_ctx *c, int end)
 {
 	if (c->pos == 0)
 		return;
@@ -327,6 +339,7 @@ static __always_inline void flush(struct cap_ctx *c)
 	s->ev.offset = c->rec_off;
 	s->ev.len = len;
 	s->ev.gap_after = 0;
+	s->ev.flags = end ? LOUPE_FLAG_MSG_END : 0;
 	__u64 size = offsetof(struct loupe_data_event, payload) + len;
 	if (bpf_ringbuf_output(&events, &s->ev, size, rb_flags())) {
 		stat_add(LOUPE_STAT_RB_DROPS, 1);
@@ -339,8 +352,9 @@ static __always_inline void flush(struct cap_ctx *c)
 	c->pos = 0;
 }
 
-/* A record with no payload: `len` stream bytes at the current offset are not carried. */
-static __always_inline void emit_gap(struct cap_ctx *c, __u64 len)
+/* A record with no payload: `len` stream bytes at the current offset are not
+ * carried; `end` as for flush(). */
+static __always_inline void emit_gap(struct cap_ctx *c, __u64 len, int end)
 {
 	if (len == 0)
 		return;
@@ -351,7 +365,8 @@ static __always_inline void emit_gap(struct cap_ctx *c, __u64 len)
 		__u32 len;
 		__u32 gap_after;
 		__u32 direction;
-		__u32 source;
+		__u16 source;
+		__u16 flags;
 	} g = {};
 	g.h.kind = LOUPE_EV_DATA;
 	g.h.tgid = c->tgid;
@@ -359,7 +374,8 @@ static __always_inline void emit_gap(struct cap_ctx *c, __u64 len)
 	g.h.generation = c->generation;
 	g.h.ts_ns = c->ts;
 	g.direction = c->direction;
-	g.source = c->source;
+	g.source = (__u16)c->source;
+	g.flags = end ? LOUPE_FLAG_MSG_END : 0;
 	g.offset = c->rec_off;
 	g.gap_after = len > 0xffffffffULL ? 0xffffffff : (__u32)len;
 	if (bpf_ringbuf_output(&events, &g, sizeof(g), rb_flags())) {
@@ -407,8 +423,8 @@ static long cap_step(__u64 index, void *arg)
 		n = LOUPE_CHUNK;
 	if (bpf_probe_read_user(&s->ev.payload[pos], n, (void *)c->seg_ptr)) {
 		/* Unreadable user memory (paged out): a gap of known length. */
-		flush(c);
-		emit_gap(c, n);
+		flush(c, 0);
+		emit_gap(c, n, c->remaining == n);
 		stat_add(LOUPE_STAT_READ_FAULTS, n);
 	} else {
 		c->pos = pos + n;
@@ -418,7 +434,7 @@ static long cap_step(__u64 index, void *arg)
 	c->remaining -= n;
 	c->budget -= n;
 	if (c->pos >= LOUPE_CHUNK)
-		flush(c);
+		flush(c, c->remaining == 0);
 	return 0;
 }
 
@@ -432,10 +448,10 @@ static __always_inline void capture(struct cap_ctx *c, __u64 total)
 		cap = (__u64)LOUPE_CHUNK * LOUPE_MAX_CHUNKS;
 	c->budget = cap;
 	bpf_loop(2 * LOUPE_MAX_IOV + LOUPE_MAX_CHUNKS + 2, cap_step, NULL, 0);
-	flush(c);
+	flush(c, c->remaining == 0);
 	if (c->remaining) {
 		stat_add(LOUPE_STAT_CAP_BYTES, c->remaining);
-		emit_gap(c, c->remaining);
+		emit_gap(c, c->remaining, 1);
 		c->remaining = 0;
 	}
 }
@@ -519,6 +535,14 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 	struct conn_state *conn = conn_for(tgid, fd, LOUPE_ROLE_UNKNOWN);
 	if (!conn)
 		return 0;
+	struct conn_key ukey = {.tgid = tgid, .fd = fd};
+	__u32 *ugen = bpf_map_lookup_elem(&untraced, &ukey);
+	if (ugen && *ugen == conn->generation) {
+		/* No traced protocol here: count the bytes, copy nothing. */
+		if (source != LOUPE_SRC_MMSG)
+			stat_add(LOUPE_STAT_UNTRACED_BYTES, (__u64)ret);
+		return 0;
+	}
 
 	__u32 zero = 0;
 	struct scratch_buf *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -553,7 +577,7 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 	c.rec_off = __sync_fetch_and_add(offp, (__u64)ret);
 	if (source == LOUPE_SRC_SENDFILE) {
 		/* The kernel moved file bytes: a gap of known length. */
-		emit_gap(&c, (__u64)ret);
+		emit_gap(&c, (__u64)ret, 1);
 		return 0;
 	}
 	if (source == LOUPE_SRC_RW || source == LOUPE_SRC_SENDRECV) {
@@ -566,8 +590,9 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 			s->ev.offset = c.rec_off;
 			s->ev.len = len;
 			s->ev.gap_after = 0;
+			s->ev.flags = LOUPE_FLAG_MSG_END;
 			if (bpf_probe_read_user(s->ev.payload, len, (void *)a.ptr)) {
-				emit_gap(&c, len);
+				emit_gap(&c, len, 1);
 				stat_add(LOUPE_STAT_READ_FAULTS, len);
 				return 0;
 			}
@@ -702,6 +727,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	emit_conn(LOUPE_EV_CLOSE, &key, c, NULL, 0, 0);
 	stat_add(LOUPE_STAT_CONN_CLOSE, 1);
 	bpf_map_delete_elem(&conns, &key);
+	bpf_map_delete_elem(&untraced, &key);
 	return 0;
 }
 

@@ -29,10 +29,12 @@ pub enum Stat {
     ArgsLost,
     /// sendmmsg/recvmmsg messages past the per-syscall limit, not looked at.
     MmsgSkipped,
+    /// Bytes of connections user space marked not traced: counted, not copied.
+    UntracedBytes,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 12] = [
+    pub const ALL: [Stat; 13] = [
         Stat::RingBufferDrops,
         Stat::RingBufferDropBytes,
         Stat::Events,
@@ -45,6 +47,7 @@ impl Stat {
         Stat::TcpClosed,
         Stat::ArgsLost,
         Stat::MmsgSkipped,
+        Stat::UntracedBytes,
     ];
 
     /// Index in the kernel map (`LOUPE_STAT_*`).
@@ -67,6 +70,7 @@ impl Stat {
             Stat::TcpClosed => "loupe_capture_tcp_closed_total",
             Stat::ArgsLost => "loupe_capture_args_lost_total",
             Stat::MmsgSkipped => "loupe_capture_mmsg_skipped_messages_total",
+            Stat::UntracedBytes => "loupe_capture_untraced_bytes_total",
         }
     }
 }

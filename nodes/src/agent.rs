@@ -52,7 +52,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         ring_bytes: args.ring_kib.clamp(64, 4 << 20) << 10,
         ..CaptureConfig::default()
     };
-    let cap =
+    let mut cap =
         Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;
     let attached = cap.probes().iter().filter(|p| p.error.is_none()).count() as u32;
     let total = cap.probes().len() as u32;
@@ -86,8 +86,23 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             store.clone().recipient(),
             node.to_string(),
         );
+        // Connections of no traced protocol stop being copied by the kernel.
+        let untrace = match cap.take_untrace() {
+            Ok(mut u) => Some(
+                Box::new(move |tgid, fd, generation| u.mark(tgid, fd, generation))
+                    as loupe_actors::reassembly::UntraceFn,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "untraced connections will keep being copied");
+                None
+            }
+        };
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
-            Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3)
+            let r = Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3);
+            match untrace {
+                Some(f) => r.with_untrace(f),
+                None => r,
+            }
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = capture::spawn(
@@ -121,7 +136,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 tick.tick().await;
                 tracing::info!(
                     records = c4.get(Counter::CaptureRecordsRead),
-                    http_rows = c4.get(Counter::StoreRowsAppended),
+                    rows = c4.get(Counter::StoreRowsAppended),
                     gap_bytes = c4.get(Counter::ReassemblyGapBytes),
                     dropped_batches_records = c4.get(Counter::CaptureRecordsDroppedMailboxFull),
                     "agent"

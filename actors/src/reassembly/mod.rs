@@ -14,7 +14,6 @@ use actix::prelude::*;
 use loupe_bpf::{ConnEvent, DataEventHeader, Direction, Role};
 use loupe_k8s::{HostMetadata, ProcessHint};
 use loupe_protocol_parsers::MessageKind;
-use loupe_protocol_parsers::http::{self, HttpConfig, HttpConnection, HttpRecord, Inference};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -22,8 +21,11 @@ use std::time::Duration;
 
 use crate::capture::{EventBatch, Record};
 use crate::clock::MonoToWall;
-use crate::counters::{Counter, Counters};
-use crate::table_store::{ConnMeta, HttpBatchBuilder, HttpRow, TableBatch};
+use crate::counters::{Counter, Counters, ParserCounter, ParserCounts};
+use crate::protocols::{
+    self, ConnParser, Inferred, PROTOCOLS, ParserConfig, TableRows, Transport, kind_of,
+};
+use crate::table_store::{ConnMeta, TableBatch};
 use loupe_k8s::ProcessInfo;
 use stream::{Piece, StreamReassembler, StreamStats};
 
@@ -36,40 +38,65 @@ struct ConnKey {
 
 enum Proto {
     /// Not decided yet: the first bytes of each direction (up to
-    /// INFER_BYTES) and the timestamp of the first of them.
+    /// INFER_BYTES) and the timestamp of the first of them, and how many
+    /// times the bytes matched no protocol.
     Unknown {
         first: [(u64, Vec<u8>); 2],
+        misses: u8,
     },
-    Http(Box<HttpConnection>),
-    /// Not a traced protocol: bytes are counted and dropped.
+    /// Protocol `index` of the registry, its parser, and the counters
+    /// already folded into the node totals.
+    Known {
+        index: usize,
+        parser: Box<dyn ConnParser>,
+        reported: ParserCounts,
+    },
+    /// Not a traced protocol: bytes are counted and dropped (and the kernel
+    /// told to stop copying them).
     Ignored,
 }
 
-const INFER_BYTES: usize = 16;
+/// Bytes of one direction looked at to infer the protocol (the largest
+/// window any protocol's `infer` reads).
+const INFER_BYTES: usize = 32;
+/// Times a connection's first bytes may match no protocol (each time at a
+/// new syscall's bytes: a connection seen mid-message gets a few chances to
+/// reach a message start) before it is ignored.
+const MAX_INFER_MISSES: u8 = 6;
+/// Largest datagram reassembled from records (UDP payloads are < 64 KiB).
+const MAX_DATAGRAM: usize = 65_535;
+
+/// One direction of a UDP socket: the datagram being put together from its
+/// records (one per 4 KiB), and where the next record should start.
+#[derive(Default)]
+struct Datagram {
+    bytes: Vec<u8>,
+    next_offset: u64,
+    /// Part of it was not captured (cap or lost record): dropped at its end.
+    cut: bool,
+    ts: u64,
+}
 
 struct Conn {
-    tgid: u32,
-    /// Limits for this connection's parser once its protocol is known.
-    http_cfg: HttpConfig,
+    key: ConnKey,
     /// The process as the kernel saw it at connection open.
     hint: Option<ProcessHint>,
     role: Role,
     addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
     udp: bool,
     streams: [StreamReassembler; 2],
+    datagrams: [Datagram; 2],
     proto: Proto,
     meta: Option<Arc<ConnMeta>>,
     last_mono: u64,
     /// Counters already folded into the node totals.
     reported: StreamStats,
-    reported_http: http::HttpStats,
 }
 
 impl Conn {
-    fn new(tgid: u32, role: Role, http_cfg: HttpConfig) -> Self {
+    fn new(key: ConnKey, role: Role) -> Self {
         Conn {
-            tgid,
-            http_cfg,
+            key,
             hint: None,
             role,
             addrs: None,
@@ -80,13 +107,14 @@ impl Conn {
             // and holding later bytes back would let the other direction run
             // ahead and break request/response pairing. Late bytes are counted.
             streams: [StreamReassembler::new(0), StreamReassembler::new(0)],
+            datagrams: Default::default(),
             proto: Proto::Unknown {
                 first: [(0, Vec::new()), (0, Vec::new())],
+                misses: 0,
             },
             meta: None,
             last_mono: 0,
             reported: StreamStats::default(),
-            reported_http: http::HttpStats::default(),
         }
     }
 }
@@ -98,16 +126,20 @@ fn dir_index(d: Direction) -> usize {
     }
 }
 
-/// Which HTTP stream a direction carries, given the role.
-fn kind_of(role: Role, d: Direction) -> Option<MessageKind> {
-    match (role, d) {
-        (Role::Client, Direction::Egress) | (Role::Server, Direction::Ingress) => {
-            Some(MessageKind::Request)
+fn other(d: Direction) -> Direction {
+    match d {
+        Direction::Egress => Direction::Ingress,
+        Direction::Ingress => Direction::Egress,
+    }
+}
+
+/// The role that sending (egress) or receiving `kind` implies.
+fn role_of(kind: MessageKind, d: Direction) -> Role {
+    match (kind, d) {
+        (MessageKind::Request, Direction::Egress) | (MessageKind::Response, Direction::Ingress) => {
+            Role::Client
         }
-        (Role::Client, Direction::Ingress) | (Role::Server, Direction::Egress) => {
-            Some(MessageKind::Response)
-        }
-        (Role::Unknown, _) => None,
+        _ => Role::Server,
     }
 }
 
@@ -116,7 +148,7 @@ fn kind_of(role: Role, d: Direction) -> Option<MessageKind> {
 pub struct ReassemblyConfig {
     pub max_connections: usize,
     pub idle_timeout: Duration,
-    pub http: HttpConfig,
+    pub parsers: ParserConfig,
     /// Rows per batch sent to the store; a batch also goes after `seal_every`.
     pub batch_rows: usize,
     pub seal_every: Duration,
@@ -127,11 +159,29 @@ impl Default for ReassemblyConfig {
         ReassemblyConfig {
             max_connections: 65_536,
             idle_timeout: Duration::from_secs(300),
-            http: HttpConfig::default(),
+            parsers: ParserConfig::default(),
             batch_rows: 8192,
             seal_every: Duration::from_millis(200),
         }
     }
+}
+
+/// Tells the kernel that generation `generation` of (tgid, fd) carries no
+/// traced protocol (`loupe_bpf::Untrace::mark` in the agent).
+pub type UntraceFn = Box<dyn FnMut(u32, u32, u32) -> Result<(), String> + Send>;
+
+/// One table's rows being built, and the processes they name.
+struct TableSink {
+    table: &'static str,
+    rows: TableRows,
+    procs: Vec<Arc<ProcessInfo>>,
+    started: std::time::Instant,
+}
+
+/// What emitting rows needs besides the connection (split borrows).
+struct Out<'a> {
+    tables: &'a mut [TableSink],
+    clock: &'a MonoToWall,
 }
 
 pub struct Reassembly {
@@ -142,11 +192,10 @@ pub struct Reassembly {
     counters: Arc<Counters>,
     clock: MonoToWall,
     /// Rows are made columnar here, on the thread that parsed them (their
-    /// strings are freed where they were allocated); the store gets sealed batches.
-    builder: HttpBatchBuilder,
-    batch_procs: Vec<Arc<ProcessInfo>>,
-    batch_started: std::time::Instant,
-    records: Vec<HttpRecord>,
+    /// strings are freed where they were allocated); the store gets sealed
+    /// batches. One per protocol of the registry, same order.
+    tables: Vec<TableSink>,
+    untrace: Option<UntraceFn>,
     newest_mono: u64,
 }
 
@@ -167,26 +216,35 @@ impl Reassembly {
             store,
             counters,
             clock: MonoToWall::now(),
-            builder: HttpBatchBuilder::default(),
-            batch_procs: Vec::new(),
-            batch_started: std::time::Instant::now(),
-            records: Vec::with_capacity(64),
+            tables: PROTOCOLS
+                .iter()
+                .map(|p| TableSink {
+                    table: p.table(),
+                    rows: p.rows(),
+                    procs: Vec::new(),
+                    started: std::time::Instant::now(),
+                })
+                .collect(),
+            untrace: None,
             newest_mono: 0,
         }
+    }
+
+    /// Connections found to carry no traced protocol are reported to `f`,
+    /// so the kernel stops copying their bytes.
+    pub fn with_untrace(mut self, f: UntraceFn) -> Self {
+        self.untrace = Some(f);
+        self
     }
 
     fn conn_entry(&mut self, key: ConnKey) -> &mut Conn {
         if !self.conns.contains(&key) {
             self.counters.add(Counter::ReassemblyConnsOpened, 1);
-            if let Some((old_key, mut old)) = self.conns.push(
-                key,
-                Conn::new(key.tgid, Role::Unknown, self.cfg.http.clone()),
-            ) && old_key != key
+            if let Some((old_key, mut old)) = self.conns.push(key, Conn::new(key, Role::Unknown))
+                && old_key != key
             {
                 self.counters.add(Counter::ReassemblyConnsEvicted, 1);
-                Self::finish_conn(&mut old, self.newest_mono, &mut self.records);
-                self.report(&mut old);
-                self.emit_records(&mut old);
+                self.finish_conn(&mut old, self.newest_mono);
             }
         }
         self.conns.get_mut(&key).expect("entry inserted above")
@@ -213,7 +271,7 @@ impl Reassembly {
         // Read /proc now, while the process is most likely alive: short-lived
         // clients (curl) may be gone by the time their first record is parsed.
         let mut conn = self.conns.pop(&key).expect("entry inserted above");
-        conn.meta = Some(Arc::new(self.conn_meta(&conn)));
+        conn.meta = Some(Arc::new(conn_meta(&mut self.metadata, &conn)));
         self.conns.put(key, conn);
     }
 
@@ -224,9 +282,7 @@ impl Reassembly {
             generation: c.h.generation,
         };
         if let Some(mut conn) = self.conns.pop(&key) {
-            Self::finish_conn(&mut conn, c.h.ts_ns, &mut self.records);
-            self.report(&mut conn);
-            self.emit_records(&mut conn);
+            self.finish_conn(&mut conn, c.h.ts_ns);
             let lost = conn.reported;
             if lost.gap_bytes + lost.late_bytes > 0 {
                 tracing::debug!(
@@ -241,16 +297,56 @@ impl Reassembly {
         }
     }
 
-    /// Gives up on held data and closes the parser: for close and eviction.
-    fn finish_conn(conn: &mut Conn, ts: u64, records: &mut Vec<HttpRecord>) {
+    /// Gives up on held data, closes the parser and emits what it completed:
+    /// for close and eviction.
+    fn finish_conn(&mut self, conn: &mut Conn, ts: u64) {
         for d in [Direction::Egress, Direction::Ingress] {
             let i = dir_index(d);
             let mut pieces = OwnedPieces::default();
             conn.streams[i].flush(&mut pieces.sink());
-            pieces.feed(conn, d, records);
+            pieces.feed(self, conn, d);
         }
-        if let Proto::Http(h) = &mut conn.proto {
-            h.close(ts, records);
+        if let Proto::Known { parser, .. } = &mut conn.proto {
+            parser.close(ts);
+        }
+        self.settle(conn);
+    }
+
+    /// Rows, counters and the kernel flag after the connection's state moved.
+    fn settle(&mut self, conn: &mut Conn) {
+        let mut out = Out {
+            tables: &mut self.tables,
+            clock: &self.clock,
+        };
+        emit(conn, &mut self.metadata, &mut out);
+        report(conn, &self.counters);
+        if let Proto::Known { parser, .. } = &conn.proto
+            && parser.finished()
+        {
+            conn.proto = Proto::Ignored;
+            self.ignore(conn);
+        }
+        if self
+            .tables
+            .iter()
+            .any(|t| t.rows.len() >= self.cfg.batch_rows)
+        {
+            for i in 0..self.tables.len() {
+                if self.tables[i].rows.len() >= self.cfg.batch_rows {
+                    self.seal(i);
+                }
+            }
+        }
+    }
+
+    /// The connection carries nothing traced: tell the kernel.
+    fn ignore(&mut self, conn: &Conn) {
+        self.counters.add(Counter::ReassemblyConnsIgnored, 1);
+        if let Some(f) = &mut self.untrace {
+            let k = conn.key;
+            if let Err(e) = f(k.tgid, k.fd, k.generation) {
+                tracing::debug!(pid = k.tgid, fd = k.fd, error = %e, "could not untrace a connection");
+            }
         }
     }
 
@@ -261,259 +357,241 @@ impl Reassembly {
             generation: hdr.h.generation,
         };
         self.newest_mono = self.newest_mono.max(hdr.h.ts_ns);
-        let mut records = std::mem::take(&mut self.records);
         let conn = self.conn_entry(key);
         conn.last_mono = hdr.h.ts_ns;
-        let d = Direction::from_raw(hdr.direction);
-        if matches!(conn.proto, Proto::Ignored) || conn.udp {
-            conn.proto = Proto::Ignored;
+        if matches!(conn.proto, Proto::Ignored) {
             self.counters.add(
                 Counter::ReassemblyIgnoredBytes,
                 payload.len() as u64 + hdr.gap_after as u64,
             );
-            self.records = records;
             return;
         }
-        let stream = &mut conn.streams[dir_index(d)];
-        // Split borrows: the stream yields pieces into a closure that needs the
-        // rest of the connection, so collect them first when out of order.
-        if stream.in_order(hdr.offset) {
-            // The common case: feed straight from the batch buffer, no copy.
-            stream.advance(payload.len() as u64, hdr.gap_after as u64);
-            if !payload.is_empty() {
-                Self::feed(conn, d, hdr.h.ts_ns, Piece::Data(payload), &mut records);
-            }
-            if hdr.gap_after > 0 {
-                Self::feed(
-                    conn,
-                    d,
-                    hdr.h.ts_ns,
-                    Piece::Gap(hdr.gap_after as u64),
-                    &mut records,
-                );
-            }
+        let mut conn = self.conns.pop(&key).expect("connection present");
+        let d = Direction::from_raw(hdr.direction);
+        if conn.udp {
+            self.on_datagram_record(&mut conn, d, hdr, payload);
         } else {
-            let mut pieces = OwnedPieces::default();
-            stream.push(
-                hdr.offset,
-                hdr.h.ts_ns,
-                payload,
-                hdr.gap_after as u64,
-                &mut pieces.sink(),
-            );
-            pieces.feed(conn, d, &mut records);
+            let stream = &mut conn.streams[dir_index(d)];
+            if stream.in_order(hdr.offset) {
+                // The common case: feed straight from the batch buffer, no copy.
+                stream.advance(payload.len() as u64, hdr.gap_after as u64);
+                if !payload.is_empty() {
+                    self.feed(&mut conn, d, hdr.h.ts_ns, Piece::Data(payload));
+                }
+                if hdr.gap_after > 0 {
+                    self.feed(&mut conn, d, hdr.h.ts_ns, Piece::Gap(hdr.gap_after as u64));
+                }
+            } else {
+                // Split borrows: the stream yields pieces into a closure that
+                // needs the rest of the connection, so collect them first.
+                let mut pieces = OwnedPieces::default();
+                stream.push(
+                    hdr.offset,
+                    hdr.h.ts_ns,
+                    payload,
+                    hdr.gap_after as u64,
+                    &mut pieces.sink(),
+                );
+                pieces.feed(self, &mut conn, d);
+            }
         }
-        self.records = records;
-        if !self.records.is_empty() {
-            let mut conn = self.conns.pop(&key).expect("connection present");
-            self.emit_records(&mut conn);
-            self.report(&mut conn);
-            self.conns.put(key, conn);
-        }
+        self.settle(&mut conn);
+        self.conns.put(key, conn);
     }
 
-    /// One ordered piece of one direction into the protocol state.
-    fn feed(
+    /// One record of a UDP socket: datagrams are put together from their
+    /// records (the kernel marks each one's last) and parsed whole.
+    fn on_datagram_record(
+        &mut self,
         conn: &mut Conn,
         d: Direction,
-        ts: u64,
-        piece: Piece<'_>,
-        records: &mut Vec<HttpRecord>,
+        hdr: &DataEventHeader,
+        payload: &[u8],
     ) {
-        match &mut conn.proto {
-            Proto::Ignored => {}
-            Proto::Http(h) if h.is_upgraded() => conn.proto = Proto::Ignored,
-            Proto::Http(h) => {
-                if let Some(kind) = kind_of(conn.role, d) {
-                    match piece {
-                        Piece::Data(b) => h.push(kind, ts, b, records),
-                        Piece::Gap(g) => h.push_gap(kind, ts, g, records),
-                    }
-                }
+        let dg = &mut conn.datagrams[dir_index(d)];
+        if hdr.offset != dg.next_offset {
+            // Records were lost in the kernel: the datagram in progress (if
+            // any) is incomplete, and datagrams may have been lost whole.
+            if hdr.offset > dg.next_offset {
+                self.counters
+                    .add(Counter::ReassemblyGapBytes, hdr.offset - dg.next_offset);
             }
-            Proto::Unknown { first } => {
-                let Piece::Data(b) = piece else {
-                    // A gap before the protocol is known: start over on this side.
-                    first[dir_index(d)].1.clear();
-                    return;
-                };
-                let (first_ts, buf) = &mut first[dir_index(d)];
-                if buf.is_empty() {
-                    *first_ts = ts;
-                }
-                let held_ts = *first_ts;
-                let take = b.len().min(INFER_BYTES.saturating_sub(buf.len()));
-                let probe_owned;
-                let probe: &[u8] = if buf.is_empty() && take == b.len() {
-                    b
-                } else {
-                    buf.extend_from_slice(&b[..take]);
-                    probe_owned = buf.clone();
-                    &probe_owned
-                };
-                let verdict = http::infer(probe);
-                match verdict {
-                    Inference::NeedMore if probe.len() < INFER_BYTES => {
-                        if buf.is_empty() {
-                            buf.extend_from_slice(b);
-                        }
-                    }
-                    Inference::Request | Inference::Response => {
-                        let is_req = verdict == Inference::Request;
-                        if conn.role == Role::Unknown {
-                            conn.role = match (is_req, d) {
-                                (true, Direction::Egress) | (false, Direction::Ingress) => {
-                                    Role::Client
-                                }
-                                _ => Role::Server,
-                            };
-                        }
-                        // Replay what was held for inference, then this piece's rest.
-                        let held = std::mem::take(buf);
-                        let rest_start = if held.is_empty() { 0 } else { take };
-                        let mut h = Box::new(HttpConnection::new(conn.http_cfg.clone()));
-                        // Bytes the other direction held for inference came earlier: first.
-                        let other = if d == Direction::Egress {
-                            Direction::Ingress
-                        } else {
-                            Direction::Egress
-                        };
-                        let (other_ts, other_held) = std::mem::take(&mut first[dir_index(other)]);
-                        if let (Some(kind), false) =
-                            (kind_of(conn.role, other), other_held.is_empty())
-                        {
-                            h.push(kind, other_ts, &other_held, records);
-                        }
-                        if let Some(kind) = kind_of(conn.role, d) {
-                            if !held.is_empty() {
-                                h.push(kind, held_ts, &held, records);
-                            }
-                            if rest_start < b.len() {
-                                h.push(kind, ts, &b[rest_start..], records);
-                            }
-                        }
-                        conn.proto = Proto::Http(h);
-                    }
-                    _ => conn.proto = Proto::Ignored,
-                }
+            if !dg.bytes.is_empty() {
+                dg.cut = true;
             }
         }
-    }
-
-    /// Folds this connection's new losses into the node counters.
-    fn report(&self, conn: &mut Conn) {
-        let mut s = StreamStats::default();
-        for st in &conn.streams {
-            s.gap_bytes += st.stats.gap_bytes;
-            s.capped_bytes += st.stats.capped_bytes;
-            s.late_bytes += st.stats.late_bytes;
+        if dg.bytes.is_empty() && !dg.cut {
+            dg.ts = hdr.h.ts_ns;
         }
-        let c = &self.counters;
-        c.add(
-            Counter::ReassemblyGapBytes,
-            s.gap_bytes - conn.reported.gap_bytes,
-        );
-        c.add(
-            Counter::ReassemblyCappedBytes,
-            s.capped_bytes - conn.reported.capped_bytes,
-        );
-        c.add(
-            Counter::ReassemblyLateBytes,
-            s.late_bytes - conn.reported.late_bytes,
-        );
-        conn.reported = s;
-        if let Proto::Http(h) = &conn.proto {
-            let n = h.stats();
-            let o = &conn.reported_http;
-            c.add(Counter::HttpRecords, n.records - o.records);
-            c.add(Counter::HttpParseErrors, n.parse_errors - o.parse_errors);
-            c.add(
-                Counter::HttpMessagesLost,
-                n.messages_lost_to_gaps - o.messages_lost_to_gaps,
-            );
-            c.add(
-                Counter::HttpUnansweredRequests,
-                n.unanswered_requests - o.unanswered_requests,
-            );
-            c.add(
-                Counter::HttpUnmatchedResponses,
-                n.unmatched_responses - o.unmatched_responses,
-            );
-            conn.reported_http = n.clone();
+        dg.next_offset = hdr.offset + payload.len() as u64 + hdr.gap_after as u64;
+        if hdr.gap_after > 0 || dg.bytes.len() + payload.len() > MAX_DATAGRAM {
+            dg.cut = true;
+            self.counters
+                .add(Counter::ReassemblyCappedBytes, hdr.gap_after as u64);
         }
-    }
-
-    /// Turns the records of `conn` collected in `self.records` into rows.
-    fn emit_records(&mut self, conn: &mut Conn) {
-        if self.records.is_empty() {
+        if !dg.cut {
+            dg.bytes.extend_from_slice(payload);
+        }
+        if !hdr.msg_end() {
             return;
         }
-        let role = trace_role(conn.role);
-        let meta = match &conn.meta {
-            Some(m) if m.trace_role == role => m.clone(),
-            _ => {
-                let m = Arc::new(self.conn_meta(conn));
-                conn.meta = Some(m.clone());
-                m
+        let (cut, ts) = (dg.cut, dg.ts);
+        let bytes = std::mem::take(&mut dg.bytes);
+        dg.cut = false;
+        if cut {
+            self.counters.add(Counter::ReassemblyDatagramsLost, 1);
+        } else if !bytes.is_empty() {
+            self.on_datagram(conn, d, ts, &bytes);
+        }
+        // Keep the buffer's capacity for the next datagram.
+        let dg = &mut conn.datagrams[dir_index(d)];
+        if dg.bytes.capacity() == 0 {
+            dg.bytes = bytes;
+            dg.bytes.clear();
+        }
+    }
+
+    /// One whole datagram into the protocol state.
+    fn on_datagram(&mut self, conn: &mut Conn, d: Direction, ts: u64, bytes: &[u8]) {
+        match &mut conn.proto {
+            Proto::Ignored => {
+                self.counters
+                    .add(Counter::ReassemblyIgnoredBytes, bytes.len() as u64);
             }
+            Proto::Known { parser, .. } => {
+                if let Some(kind) = kind_of(conn.role, d) {
+                    parser.datagram(kind, ts, bytes);
+                }
+            }
+            Proto::Unknown { misses, .. } => {
+                match protocols::infer(bytes, kind_of(conn.role, d), Transport::Udp, true) {
+                    Inferred::Proto { index, kind } => {
+                        if conn.role == Role::Unknown {
+                            conn.role = role_of(kind, d);
+                        }
+                        let mut parser = PROTOCOLS[index].open(&self.cfg.parsers, Transport::Udp);
+                        parser.datagram(kind, ts, bytes);
+                        conn.proto = Proto::Known {
+                            index,
+                            parser,
+                            reported: [0; ParserCounter::ALL.len()],
+                        };
+                        self.counters.add(Counter::ReassemblyConnsInferred, 1);
+                    }
+                    _ => {
+                        *misses += 1;
+                        self.counters
+                            .add(Counter::ReassemblyIgnoredBytes, bytes.len() as u64);
+                        if *misses >= MAX_INFER_MISSES {
+                            conn.proto = Proto::Ignored;
+                            self.ignore(conn);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One ordered piece of one direction of a stream into the protocol state.
+    fn feed(&mut self, conn: &mut Conn, d: Direction, ts: u64, piece: Piece<'_>) {
+        let Proto::Unknown { first, misses } = &mut conn.proto else {
+            if let Proto::Known { parser, .. } = &mut conn.proto
+                && let Some(kind) = kind_of(conn.role, d)
+            {
+                match piece {
+                    Piece::Data(b) => parser.push(kind, ts, b),
+                    Piece::Gap(g) => parser.gap(kind, ts, g),
+                }
+            }
+            return;
         };
-        for mut record in self.records.drain(..) {
-            http::redact_headers(&mut record.req.headers);
-            http::redact_headers(&mut record.resp.headers);
-            let time_ns = self
-                .clock
-                .wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
-            let row = HttpRow {
-                conn: meta.clone(),
-                time_ns,
-                record,
-            };
-            if self.builder.is_empty() {
-                self.batch_started = std::time::Instant::now();
-            }
-            self.builder.append(&row);
-            // Its strings' capacity serves the connection's next messages.
-            if let Proto::Http(h) = &mut conn.proto {
-                h.recycle(row.record);
-            }
+        let Piece::Data(b) = piece else {
+            // A gap before the protocol is known: start over on this side.
+            first[dir_index(d)].1.clear();
+            return;
+        };
+        let (first_ts, buf) = &mut first[dir_index(d)];
+        if buf.is_empty() {
+            *first_ts = ts;
         }
-        if !self
-            .batch_procs
-            .last()
-            .is_some_and(|p| Arc::ptr_eq(p, &meta.process))
-        {
-            self.batch_procs.push(meta.process.clone());
+        let take = b.len().min(INFER_BYTES.saturating_sub(buf.len()));
+        let held_before = !buf.is_empty();
+        if held_before {
+            buf.extend_from_slice(&b[..take]);
         }
-        if self.builder.len() >= self.cfg.batch_rows {
-            self.seal();
+        let probe: &[u8] = if held_before { buf } else { &b[..take] };
+        let last = probe.len() >= INFER_BYTES;
+        match protocols::infer(probe, kind_of(conn.role, d), Transport::Tcp, last) {
+            Inferred::NeedMore => {
+                if !held_before {
+                    buf.extend_from_slice(b);
+                }
+            }
+            Inferred::Nothing => {
+                // Not a message start we know: try again at the next
+                // syscall's bytes, a bounded number of times.
+                let dropped = if held_before {
+                    buf.len() - take + b.len()
+                } else {
+                    b.len()
+                };
+                buf.clear();
+                *misses += 1;
+                self.counters
+                    .add(Counter::ReassemblyIgnoredBytes, dropped as u64);
+                if *misses >= MAX_INFER_MISSES {
+                    conn.proto = Proto::Ignored;
+                    self.ignore(conn);
+                }
+            }
+            Inferred::Proto { index, kind } => {
+                if conn.role == Role::Unknown {
+                    conn.role = role_of(kind, d);
+                }
+                let held_ts = *first_ts;
+                let held = std::mem::take(buf);
+                let (other_ts, other_held) = std::mem::take(&mut first[dir_index(other(d))]);
+                let mut parser = PROTOCOLS[index].open(&self.cfg.parsers, Transport::Tcp);
+                // Bytes the other direction held for inference came earlier: first.
+                if let (Some(k), false) = (kind_of(conn.role, other(d)), other_held.is_empty()) {
+                    parser.push(k, other_ts, &other_held);
+                }
+                if let Some(k) = kind_of(conn.role, d) {
+                    // Replay what was held for inference, then this piece's rest.
+                    if held_before {
+                        parser.push(k, held_ts, &held);
+                        if take < b.len() {
+                            parser.push(k, ts, &b[take..]);
+                        }
+                    } else {
+                        parser.push(k, ts, b);
+                    }
+                }
+                conn.proto = Proto::Known {
+                    index,
+                    parser,
+                    reported: [0; ParserCounter::ALL.len()],
+                };
+                self.counters.add(Counter::ReassemblyConnsInferred, 1);
+            }
         }
     }
 
-    /// Addresses, role and process of a connection (looked up once).
-    fn conn_meta(&mut self, conn: &Conn) -> ConnMeta {
-        let unknown = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-        let (local, remote) = conn.addrs.unwrap_or((unknown, unknown));
-        ConnMeta {
-            local_addr: local.ip().to_canonical().to_string(),
-            local_port: local.port(),
-            remote_addr: remote.ip().to_canonical().to_string(),
-            remote_port: remote.port(),
-            trace_role: trace_role(conn.role),
-            process: self.metadata.lookup_hinted(conn.tgid, conn.hint.as_ref()),
-        }
-    }
-
-    /// Sends the rows built so far to the store as one batch.
-    fn seal(&mut self) {
-        let Some((batch, min_time, max_time)) = self.builder.finish() else {
+    /// Sends table `i`'s rows built so far to the store as one batch.
+    fn seal(&mut self, i: usize) {
+        let Some(t) = self.tables.get_mut(i) else {
+            return;
+        };
+        let Some((batch, min_time, max_time)) = t.rows.finish() else {
+            t.procs.clear();
             return;
         };
         let n = batch.num_rows() as u64;
-        let processes = std::mem::take(&mut self.batch_procs);
+        let processes = std::mem::take(&mut t.procs);
         if self
             .store
             .try_send(TableBatch {
-                table: loupe_topology::schema::HTTP_EVENTS,
+                table: t.table,
                 batch,
                 min_time,
                 max_time,
@@ -522,12 +600,27 @@ impl Reassembly {
             .is_err()
         {
             self.counters.add(Counter::StoreRowsDroppedMailboxFull, n);
-            tracing::error!(rows = n, "table store is behind: dropped a batch of rows");
+            tracing::error!(
+                table = t.table,
+                rows = n,
+                "table store is behind: dropped a batch of rows"
+            );
         }
     }
 
-    /// Evicts connections idle for longer than the timeout.
-    fn evict_idle(&mut self) {
+    /// Seals every table whose oldest unsent row waited `seal_every`.
+    fn seal_due(&mut self) {
+        for i in 0..self.tables.len() {
+            let t = &self.tables[i];
+            if !t.rows.is_empty() && t.started.elapsed() >= self.cfg.seal_every {
+                self.seal(i);
+            }
+        }
+    }
+
+    /// Evicts connections idle for longer than the timeout, and lets parsers
+    /// turn requests that waited too long into rows (DNS timeouts).
+    fn tick(&mut self) {
         let limit = self.cfg.idle_timeout.as_nanos() as u64;
         let now = self.newest_mono;
         while let Some((_, c)) = self.conns.peek_lru() {
@@ -538,10 +631,113 @@ impl Reassembly {
                 break;
             };
             self.counters.add(Counter::ReassemblyConnsEvicted, 1);
-            Self::finish_conn(&mut conn, now, &mut self.records);
-            self.report(&mut conn);
-            self.emit_records(&mut conn);
+            self.finish_conn(&mut conn, now);
         }
+        let mut out = Out {
+            tables: &mut self.tables,
+            clock: &self.clock,
+        };
+        for (_, conn) in self.conns.iter_mut() {
+            if let Proto::Known { parser, .. } = &mut conn.proto {
+                parser.expire(now);
+                if parser.pending() > 0 {
+                    emit(conn, &mut self.metadata, &mut out);
+                    report(conn, &self.counters);
+                }
+            }
+        }
+    }
+}
+
+/// Moves the records `conn`'s parser completed into its table's rows.
+fn emit(conn: &mut Conn, metadata: &mut HostMetadata, out: &mut Out<'_>) {
+    let Proto::Known { index, parser, .. } = &mut conn.proto else {
+        return;
+    };
+    if parser.pending() == 0 {
+        return;
+    }
+    let index = *index;
+    let role = trace_role(conn.role);
+    let meta = match &conn.meta {
+        Some(m) if m.trace_role == role => m.clone(),
+        _ => {
+            let unknown = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            let (local, remote) = conn.addrs.unwrap_or((unknown, unknown));
+            let m = Arc::new(ConnMeta {
+                local_addr: local.ip().to_canonical().to_string(),
+                local_port: local.port(),
+                remote_addr: remote.ip().to_canonical().to_string(),
+                remote_port: remote.port(),
+                trace_role: role,
+                process: metadata.lookup_hinted(conn.key.tgid, conn.hint.as_ref()),
+            });
+            conn.meta = Some(m.clone());
+            m
+        }
+    };
+    let Some(t) = out.tables.get_mut(index) else {
+        return;
+    };
+    if t.rows.is_empty() {
+        t.started = std::time::Instant::now();
+    }
+    parser.emit(&meta, out.clock, &mut t.rows);
+    if !t
+        .procs
+        .last()
+        .is_some_and(|p| Arc::ptr_eq(p, &meta.process))
+    {
+        t.procs.push(meta.process.clone());
+    }
+}
+
+/// Folds this connection's new losses and parser counts into the node counters.
+fn report(conn: &mut Conn, c: &Counters) {
+    let mut s = StreamStats::default();
+    for st in &conn.streams {
+        s.gap_bytes += st.stats.gap_bytes;
+        s.capped_bytes += st.stats.capped_bytes;
+        s.late_bytes += st.stats.late_bytes;
+    }
+    c.add(
+        Counter::ReassemblyGapBytes,
+        s.gap_bytes - conn.reported.gap_bytes,
+    );
+    c.add(
+        Counter::ReassemblyCappedBytes,
+        s.capped_bytes - conn.reported.capped_bytes,
+    );
+    c.add(
+        Counter::ReassemblyLateBytes,
+        s.late_bytes - conn.reported.late_bytes,
+    );
+    conn.reported = s;
+    if let Proto::Known {
+        index,
+        parser,
+        reported,
+    } = &mut conn.proto
+    {
+        let now = parser.counts();
+        for (k, pc) in ParserCounter::ALL.iter().enumerate() {
+            c.add_parser(*index, *pc, now[k].saturating_sub(reported[k]));
+        }
+        *reported = now;
+    }
+}
+
+/// Addresses, role and process of a connection (looked up once).
+fn conn_meta(metadata: &mut HostMetadata, conn: &Conn) -> ConnMeta {
+    let unknown = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let (local, remote) = conn.addrs.unwrap_or((unknown, unknown));
+    ConnMeta {
+        local_addr: local.ip().to_canonical().to_string(),
+        local_port: local.port(),
+        remote_addr: remote.ip().to_canonical().to_string(),
+        remote_port: remote.port(),
+        trace_role: trace_role(conn.role),
+        process: metadata.lookup_hinted(conn.key.tgid, conn.hint.as_ref()),
     }
 }
 
@@ -550,13 +746,9 @@ impl Actor for Reassembly {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(64);
-        ctx.run_interval(Duration::from_secs(5), |this, _| this.evict_idle());
+        ctx.run_interval(Duration::from_secs(1), |this, _| this.tick());
         // Rows become visible to queries within `seal_every`.
-        ctx.run_interval(self.cfg.seal_every, |this, _| {
-            if !this.builder.is_empty() && this.batch_started.elapsed() >= this.cfg.seal_every {
-                this.seal();
-            }
-        });
+        ctx.run_interval(self.cfg.seal_every, |this, _| this.seal_due());
     }
 }
 
@@ -573,9 +765,7 @@ impl Handler<EventBatch> for Reassembly {
                 Record::Close(c) => self.on_close(c),
             }
         }
-        if !self.builder.is_empty() && self.batch_started.elapsed() >= self.cfg.seal_every {
-            self.seal();
-        }
+        self.seal_due();
     }
 }
 
@@ -594,10 +784,10 @@ impl OwnedPieces {
         }
     }
 
-    fn feed(self, conn: &mut Conn, d: Direction, records: &mut Vec<HttpRecord>) {
+    fn feed(self, re: &mut Reassembly, conn: &mut Conn, d: Direction) {
         for (ts, data, gap) in self.0 {
             let piece = data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap));
-            Reassembly::feed(conn, d, ts, piece, records);
+            re.feed(conn, d, ts, piece);
         }
     }
 }

@@ -110,6 +110,7 @@ fn data(
         gap_after,
         direction: if dir == Direction::Egress { 0 } else { 1 },
         source: 1,
+        flags: loupe_bpf::events::FLAG_MSG_END,
     };
     let start = b.payload.len() as u32;
     b.payload.extend_from_slice(bytes);
@@ -244,24 +245,89 @@ fn capped_body_keeps_the_stream_in_sync() {
 }
 
 #[test]
-fn udp_and_non_http_are_ignored() {
+fn bytes_of_no_protocol_get_bounded_retries_then_are_ignored() {
+    let tls = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-ish";
     let mut b = EventBatch::default();
-    b.records
-        .push(conn_ev(EV_OPEN, 9, 1, libc::IPPROTO_UDP as u16));
-    data(&mut b, 9, Direction::Egress, 0, 10, REQ, 0);
+    // One garbage write, then a request: the retry finds HTTP.
     b.records
         .push(conn_ev(EV_OPEN, 10, 2, libc::IPPROTO_TCP as u16));
+    data(&mut b, 10, Direction::Ingress, 0, 10, tls, 0);
+    let off = tls.len() as u64;
+    data(&mut b, 10, Direction::Ingress, off, 20, REQ, 0);
+    data(&mut b, 10, Direction::Egress, 0, 30, RESP, 0);
+    // Garbage past the retry bound: the request after it is not parsed.
+    b.records
+        .push(conn_ev(EV_OPEN, 11, 2, libc::IPPROTO_TCP as u16));
+    let mut off = 0;
+    for i in 0..MAX_INFER_MISSES as u64 {
+        data(&mut b, 11, Direction::Ingress, off, 10 + i, tls, 0);
+        off += tls.len() as u64;
+    }
+    data(&mut b, 11, Direction::Ingress, off, 100, REQ, 0);
+    data(&mut b, 11, Direction::Egress, 0, 110, RESP, 0);
+    let (rows, counters) = run_batches(vec![b]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(counters.get(Counter::ReassemblyConnsIgnored), 1);
+    assert_eq!(counters.get(Counter::ReassemblyConnsInferred), 1);
+    assert!(counters.get(Counter::ReassemblyIgnoredBytes) >= REQ.len() as u64);
+}
+
+#[test]
+fn udp_datagrams_are_parsed_whole_and_their_losses_counted() {
+    // A DNS query and its answer on an unconnected UDP socket (role from the
+    // QR bit), the answer split over two records; then a datagram cut by
+    // the capture cap, which is dropped and counted.
+    let q: &[u8] = &[
+        0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1,
+    ];
+    let a: &[u8] = &[
+        0xab, 0xcd, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0,
+        1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1,
+    ];
+    let mut b = EventBatch::default();
+    b.records
+        .push(conn_ev(EV_OPEN, 12, 0, libc::IPPROTO_UDP as u16));
+    data(&mut b, 12, Direction::Ingress, 0, 10, q, 0);
+    let split = 7;
+    data(&mut b, 12, Direction::Egress, 0, 20, &a[..split], 0);
+    if let Some(Record::Data { hdr, .. }) = b.records.last_mut() {
+        hdr.flags = 0;
+    }
     data(
         &mut b,
-        10,
-        Direction::Ingress,
-        0,
-        10,
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-ish",
+        12,
+        Direction::Egress,
+        split as u64,
+        20,
+        &a[split..],
         0,
     );
-    data(&mut b, 10, Direction::Ingress, 31, 20, REQ, 0);
-    let (rows, counters) = run_batches(vec![b]);
-    assert!(rows.is_empty());
-    assert!(counters.get(Counter::ReassemblyIgnoredBytes) >= REQ.len() as u64);
+    let qlen = q.len() as u64;
+    data(&mut b, 12, Direction::Ingress, qlen, 30, &q[..5], 100);
+    let rows = Arc::new(Mutex::new(0usize));
+    let counters = Arc::new(Counters::default());
+    let sys = actix::System::new();
+    let (r2, c2) = (rows.clone(), counters.clone());
+    sys.block_on(async move {
+        let sink = CountRows(r2).start();
+        let re = Reassembly::new(ReassemblyConfig::default(), "t", sink.recipient(), c2).start();
+        re.send(b).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    });
+    assert_eq!(*rows.lock().unwrap(), 1);
+    assert_eq!(counters.parser("dns", ParserCounter::Records), 1);
+    assert_eq!(counters.get(Counter::ReassemblyDatagramsLost), 1);
+}
+
+/// Counts rows of any table.
+struct CountRows(Arc<Mutex<usize>>);
+impl Actor for CountRows {
+    type Context = Context<Self>;
+}
+impl Handler<TableBatch> for CountRows {
+    type Result = ();
+    fn handle(&mut self, m: TableBatch, _: &mut Self::Context) {
+        assert_eq!(m.table, loupe_topology::schema::DNS_EVENTS);
+        *self.0.lock().unwrap() += m.batch.num_rows();
+    }
 }

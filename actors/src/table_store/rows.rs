@@ -107,8 +107,12 @@ impl Default for HttpBatchBuilder {
 /// The stored schema of `http_events` (metadata columns come from `upid`).
 pub fn stored_schema() -> arrow::datatypes::SchemaRef {
     static S: std::sync::OnceLock<arrow::datatypes::SchemaRef> = std::sync::OnceLock::new();
-    S.get_or_init(|| loupe_topology::schema::stored(&loupe_topology::schema::http_events()))
-        .clone()
+    S.get_or_init(|| {
+        loupe_topology::schema::stored_table(loupe_topology::schema::HTTP_EVENTS).unwrap_or_else(
+            || loupe_topology::schema::stored(&loupe_topology::schema::http_events()),
+        )
+    })
+    .clone()
 }
 
 /// Headers as a JSON object, written into `out` without allocating;
@@ -187,12 +191,15 @@ impl HttpBatchBuilder {
     }
 
     pub fn append(&mut self, row: &HttpRow) {
-        let r = &row.record;
-        let c = &row.conn;
+        self.append_record(&row.conn, row.time_ns, &row.record);
+    }
+
+    /// One row: the record of a connection, completed at `time_ns` (wall).
+    pub fn append_record(&mut self, c: &ConnMeta, time_ns: i64, r: &HttpRecord) {
         let p = &c.process;
-        self.time.append_value(row.time_ns);
-        self.min_time = self.min_time.min(row.time_ns);
-        self.max_time = self.max_time.max(row.time_ns);
+        self.time.append_value(time_ns);
+        self.min_time = self.min_time.min(time_ns);
+        self.max_time = self.max_time.max(time_ns);
         self.upid.append_value(&p.upid);
         self.remote_addr.append_value(&c.remote_addr);
         self.remote_port.append_value(c.remote_port as i64);
