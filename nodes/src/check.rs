@@ -21,7 +21,7 @@ const LOSS_COUNTERS: &[&str] = &[
     "loupe_reassembly_gap_bytes_total",
     "loupe_reassembly_late_bytes_total",
     "loupe_reassembly_connections_evicted_total",
-    "loupe_http_messages_lost_total",
+    "loupe_reassembly_datagrams_lost_total",
     "loupe_store_rows_dropped_mailbox_full_total",
     "loupe_store_rows_evicted_total",
 ];
@@ -79,6 +79,27 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 for name in LOSS_COUNTERS {
                     println!("    {name:<52} {}", s.counter(name));
                 }
+                // Every protocol's lost messages, whatever the registry holds.
+                for (name, v) in &s.counters {
+                    if name.ends_with("_messages_lost_total") {
+                        println!("    {name:<52} {v}");
+                    }
+                }
+                let records: Vec<String> = s
+                    .counters
+                    .iter()
+                    .filter_map(|(n, v)| {
+                        let p = n.strip_prefix("loupe_")?.strip_suffix("_records_total")?;
+                        (!p.contains('_')).then(|| format!("{p} {v}"))
+                    })
+                    .collect();
+                println!("    records: {}", records.join(", "));
+                println!(
+                    "    connections: {} inferred, {} of no traced protocol ({} bytes left in the kernel)",
+                    s.counter("loupe_reassembly_connections_inferred_total"),
+                    s.counter("loupe_reassembly_connections_ignored_total"),
+                    s.counter("loupe_capture_untraced_bytes_total"),
+                );
             }
         }
         Err(e) => println!("agents\n  not checked: {e:#}"),

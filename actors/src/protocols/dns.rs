@@ -26,7 +26,7 @@ impl Protocol for Dns {
     fn runs_over(&self, _: Transport) -> bool {
         true
     }
-    fn infer(&self, first: &[u8], kind: MessageKind, t: Transport) -> Verdict {
+    fn infer(&self, first: &[u8], kind: MessageKind, t: Transport, _: bool) -> Verdict {
         match dns::infer(first, kind, transport(t)) {
             Inference::Request | Inference::Response => Verdict::Yes,
             Inference::NeedMore => Verdict::NeedMore,

@@ -16,7 +16,7 @@ impl Protocol for Http {
     fn table(&self) -> &'static str {
         loupe_topology::schema::HTTP_EVENTS
     }
-    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport) -> Verdict {
+    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport, _: bool) -> Verdict {
         match (http::infer(first), kind) {
             (Inference::Request, MessageKind::Request)
             | (Inference::Response, MessageKind::Response) => Verdict::Yes,

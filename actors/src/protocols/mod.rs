@@ -82,8 +82,10 @@ pub trait Protocol: Sync {
         t == Transport::Tcp
     }
     /// Do `first` (the first bytes of one direction) start a message of
-    /// `kind` of this protocol? Bounded and allocation-free.
-    fn infer(&self, first: &[u8], kind: MessageKind, t: Transport) -> Verdict;
+    /// `kind` of this protocol? Bounded and allocation-free. `retry` is set
+    /// when earlier bytes of the connection matched nothing: weak evidence
+    /// (a bare word) should then not be enough.
+    fn infer(&self, first: &[u8], kind: MessageKind, t: Transport, retry: bool) -> Verdict;
     /// A parser for one new connection.
     fn open(&self, cfg: &ParserConfig, t: Transport) -> Box<dyn ConnParser>;
     /// An empty row builder for its table.
@@ -187,7 +189,13 @@ pub enum Inferred {
 /// A protocol that needs more bytes holds back a later protocol's yes, so
 /// precedence does not depend on how the bytes were split; once no more
 /// bytes will be looked at (`last`), "need more" counts as no.
-pub fn infer(first: &[u8], kind: Option<MessageKind>, t: Transport, last: bool) -> Inferred {
+pub fn infer(
+    first: &[u8],
+    kind: Option<MessageKind>,
+    t: Transport,
+    last: bool,
+    retry: bool,
+) -> Inferred {
     let kinds: &[MessageKind] = match kind {
         Some(MessageKind::Request) => &[MessageKind::Request],
         Some(MessageKind::Response) => &[MessageKind::Response],
@@ -199,7 +207,7 @@ pub fn infer(first: &[u8], kind: Option<MessageKind>, t: Transport, last: bool) 
             continue;
         }
         for &k in kinds {
-            match p.infer(first, k, t) {
+            match p.infer(first, k, t, retry) {
                 Verdict::Yes if !need_more => return Inferred::Proto { index, kind: k },
                 Verdict::Yes | Verdict::NeedMore if !last => need_more = true,
                 _ => {}

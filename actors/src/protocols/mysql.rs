@@ -16,7 +16,7 @@ impl Protocol for Mysql {
     fn table(&self) -> &'static str {
         loupe_topology::schema::MYSQL_EVENTS
     }
-    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport) -> Verdict {
+    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport, _: bool) -> Verdict {
         match mysql::infer(first, kind) {
             Inference::Request | Inference::Response => Verdict::Yes,
             Inference::NeedMore => Verdict::NeedMore,

@@ -16,7 +16,7 @@ impl Protocol for Pgsql {
     fn table(&self) -> &'static str {
         loupe_topology::schema::PGSQL_EVENTS
     }
-    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport) -> Verdict {
+    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport, _: bool) -> Verdict {
         match pgsql::infer(first, kind) {
             Inference::Request | Inference::Response => Verdict::Yes,
             Inference::NeedMore => Verdict::NeedMore,

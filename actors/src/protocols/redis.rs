@@ -16,7 +16,13 @@ impl Protocol for Redis {
     fn table(&self) -> &'static str {
         loupe_topology::schema::REDIS_EVENTS
     }
-    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport) -> Verdict {
+    fn infer(&self, first: &[u8], kind: MessageKind, _: Transport, retry: bool) -> Verdict {
+        // An inline command (`PING`) is one bare word: enough at the start of
+        // a connection, not after bytes of some other protocol (NATS sends
+        // `PING` too).
+        if retry && kind == MessageKind::Request && first.first().is_some_and(|&b| b != b'*') {
+            return Verdict::No;
+        }
         match redis::infer(first, kind) {
             Inference::Request | Inference::Response => Verdict::Yes,
             Inference::NeedMore => Verdict::NeedMore,

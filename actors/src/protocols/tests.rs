@@ -89,7 +89,7 @@ fn every_protocol_infers_itself_first_and_builds_rows_of_its_schema() {
             Transport::Tcp
         };
         assert_eq!(
-            infer(req, None, t, false),
+            infer(req, None, t, false, false),
             Inferred::Proto {
                 index: i,
                 kind: Request
@@ -98,7 +98,7 @@ fn every_protocol_infers_itself_first_and_builds_rows_of_its_schema() {
             p.name()
         );
         assert_eq!(
-            infer(req, Some(Request), t, false),
+            infer(req, Some(Request), t, false, false),
             Inferred::Proto {
                 index: i,
                 kind: Request
@@ -163,10 +163,30 @@ fn garbage_matches_nothing_and_short_input_waits() {
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
             None,
             Transport::Tcp,
-            true
+            true,
+            false
         ),
         Inferred::Nothing
     );
-    assert_eq!(infer(b"G", None, Transport::Tcp, false), Inferred::NeedMore);
-    assert_eq!(infer(b"", None, Transport::Tcp, false), Inferred::NeedMore);
+    assert_eq!(
+        infer(b"G", None, Transport::Tcp, false, false),
+        Inferred::NeedMore
+    );
+    assert_eq!(
+        infer(b"", None, Transport::Tcp, false, false),
+        Inferred::NeedMore
+    );
+    // A bare inline command starts Redis only at the start of a connection.
+    let redis = index_of("redis").unwrap();
+    assert_eq!(
+        infer(b"PING\r\n", Some(Request), Transport::Tcp, true, false),
+        Inferred::Proto {
+            index: redis,
+            kind: Request
+        }
+    );
+    assert_eq!(
+        infer(b"PING\r\n", Some(Request), Transport::Tcp, true, true),
+        Inferred::Nothing
+    );
 }

@@ -464,7 +464,13 @@ impl Reassembly {
                 }
             }
             Proto::Unknown { misses, .. } => {
-                match protocols::infer(bytes, kind_of(conn.role, d), Transport::Udp, true) {
+                match protocols::infer(
+                    bytes,
+                    kind_of(conn.role, d),
+                    Transport::Udp,
+                    true,
+                    *misses > 0,
+                ) {
                     Inferred::Proto { index, kind } => {
                         if conn.role == Role::Unknown {
                             conn.role = role_of(kind, d);
@@ -477,6 +483,7 @@ impl Reassembly {
                             reported: [0; ParserCounter::ALL.len()],
                         };
                         self.counters.add(Counter::ReassemblyConnsInferred, 1);
+                        tracing::debug!(pid = conn.key.tgid, fd = conn.key.fd, protocol = PROTOCOLS[index].name(), role = ?conn.role, "protocol inferred");
                     }
                     _ => {
                         *misses += 1;
@@ -521,7 +528,13 @@ impl Reassembly {
         }
         let probe: &[u8] = if held_before { buf } else { &b[..take] };
         let last = probe.len() >= INFER_BYTES;
-        match protocols::infer(probe, kind_of(conn.role, d), Transport::Tcp, last) {
+        match protocols::infer(
+            probe,
+            kind_of(conn.role, d),
+            Transport::Tcp,
+            last,
+            *misses > 0,
+        ) {
             Inferred::NeedMore => {
                 if !held_before {
                     buf.extend_from_slice(b);
@@ -573,6 +586,7 @@ impl Reassembly {
                     reported: [0; ParserCounter::ALL.len()],
                 };
                 self.counters.add(Counter::ReassemblyConnsInferred, 1);
+                tracing::debug!(pid = conn.key.tgid, fd = conn.key.fd, protocol = PROTOCOLS[index].name(), role = ?conn.role, "protocol inferred");
             }
         }
     }

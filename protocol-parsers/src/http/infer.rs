@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! request start  = known-method SP %x21-7E      ; e.g. "GET /", "OPTIONS *"
+//!                / "CONNECT" SP (ALPHA / DIGIT / "[")  ; authority-form only
 //! response start = "HTTP/1." ("0" / "1") SP 3DIGIT
 //! ```
 //! At most [`MAX_START_PATTERN`] bytes are looked at.
@@ -78,9 +79,14 @@ fn request_start(data: &[u8]) -> Candidate {
     let mut result = Candidate::No;
     for m in KNOWN_METHODS {
         let len = m.len() + 2;
+        // CONNECT's target is authority-form (`host:port`, RFC 9110 §9.3.6):
+        // it starts with a host character, which also keeps NATS's
+        // `CONNECT {...}` from passing for HTTP.
+        let connect = *m == b"CONNECT";
         let c = match_pattern(data, len, |i, b| match m.get(i) {
             Some(&mb) => b == mb,
             None if i == m.len() => b == b' ',
+            None if connect => b.is_ascii_alphanumeric() || b == b'[',
             None => (0x21..=0x7e).contains(&b),
         });
         match c {
@@ -148,6 +154,8 @@ pub(crate) fn may_start(kind: MessageKind, b: u8) -> bool {
 /// assert_eq!(infer(b"HTTP/1.1 200 OK\r\n"), Inference::Response);
 /// assert_eq!(infer(b"HTTP/1."), Inference::NeedMore);
 /// assert_eq!(infer(b"\x16\x03\x01\x02\x00"), Inference::NotHttp);
+/// assert_eq!(infer(b"CONNECT example.com:443 HTTP/1.1"), Inference::Request);
+/// assert_eq!(infer(b"CONNECT {\"verbose\":false}"), Inference::NotHttp); // NATS
 /// ```
 pub fn infer(data: &[u8]) -> Inference {
     let data = data.get(..MAX_START_PATTERN).unwrap_or(data);
