@@ -15,6 +15,8 @@
 /// let mut out = String::new();
 /// loupe_protocol_parsers::normalize::normalize_sql("select a from t where id=42 and s = 'it''s'", &mut out);
 /// assert_eq!(out, "select a from t where id=? and s = ?");
+/// loupe_protocol_parsers::normalize::normalize_sql("update t set a = a + -5, b = b -1 where c = -2.5", &mut out);
+/// assert_eq!(out, "update t set a = a + ?, b = b -? where c = ?");
 /// ```
 pub fn normalize_sql(sql: &str, out: &mut String) {
     out.clear();
@@ -79,10 +81,12 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
             },
             b'0'..=b'9' if !prev_ident => {
                 i = skip_number(b, i);
+                drop_unary_minus(out);
                 out.push('?');
             }
             b'.' if !prev_ident && b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 i = skip_number(b, i);
+                drop_unary_minus(out);
                 out.push('?');
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
@@ -98,6 +102,26 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
                 i = end;
             }
         }
+    }
+}
+
+/// A `-` written just before a number is part of the literal when it is a
+/// unary minus (after an operator, `(`, `,`, or at the start), as
+/// PostgreSQL folds it (`x + -5` and `x + 5` are one statement to
+/// `pg_stat_statements`); after an operand it is a binary minus and stays.
+fn drop_unary_minus(out: &mut String) {
+    let o = out.as_bytes();
+    let Some((&b'-', before)) = o.split_last() else {
+        return;
+    };
+    let before = before.strip_suffix(b" ").unwrap_or(before);
+    let operand = before.last().is_some_and(|&p| {
+        p.is_ascii_alphanumeric()
+            || matches!(p, b'_' | b')' | b']' | b'?' | b'"' | b'$')
+            || p >= 0x80
+    });
+    if !operand {
+        out.pop();
     }
 }
 

@@ -439,7 +439,7 @@ fn mysql_literals_are_replaced() {
         ("SELECT 'it\\'s', 'a''b', \"q\\\"\"", "SELECT ?, ?, ?"),
         (
             "SELECT `we'ird` FROM t WHERE id IN (1, 2.5, -3)",
-            "SELECT `we?ird` FROM t WHERE id IN (?, ?, -?)",
+            "SELECT `we?ird` FROM t WHERE id IN (?, ?, ?)",
         ),
         (
             "INSERT INTO t VALUES (1, 'a', NULL)",
