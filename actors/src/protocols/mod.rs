@@ -25,11 +25,14 @@ use crate::table_store::{ConnMeta, HttpBatchBuilder};
 use arrow::record_batch::RecordBatch;
 use loupe_protocol_parsers::MessageKind;
 
-/// Every traced protocol. The order is the inference precedence.
+/// Every traced protocol. The order is the inference precedence: MySQL
+/// before PostgreSQL, because a MariaDB greeting (`d 00 00 00 0a 5.5.5-…`)
+/// also reads as a PostgreSQL CopyData of length 10, while MySQL's test
+/// (sequence 0, protocol 10, a version digit) matches no PostgreSQL start.
 pub static PROTOCOLS: &[&dyn Protocol] = &[
     &http::Http,
-    &pgsql::Pgsql,
     &mysql::Mysql,
+    &pgsql::Pgsql,
     &redis::Redis,
     &dns::Dns,
 ];

@@ -157,6 +157,35 @@ fn redaction_happens_before_rows() {
 }
 
 #[test]
+fn connection_starts_go_to_the_right_protocol() {
+    let (mysql, pgsql) = (index_of("mysql").unwrap(), index_of("pgsql").unwrap());
+    // MariaDB 10.11's greeting, as it sent it (also a valid PostgreSQL CopyData).
+    let greeting = b"d\x00\x00\x00\x0a5.5.5-10.11.19-MariaDB\x00";
+    assert_eq!(
+        infer(greeting, Some(Response), Transport::Tcp, false, false),
+        Inferred::Proto {
+            index: mysql,
+            kind: Response
+        }
+    );
+    // psql's SSLRequest and StartupMessage, and the server's auth request.
+    for (bytes, kind) in [
+        (&b"\x00\x00\x00\x08\x04\xd2\x16\x2f"[..], Request),
+        (
+            &b"\x00\x00\x00\x29\x00\x03\x00\x00user\x00postgres\x00"[..],
+            Request,
+        ),
+        (&b"R\x00\x00\x00\x08\x00\x00\x00\x00"[..], Response),
+    ] {
+        assert_eq!(
+            infer(bytes, Some(kind), Transport::Tcp, true, false),
+            Inferred::Proto { index: pgsql, kind },
+            "{bytes:?}"
+        );
+    }
+}
+
+#[test]
 fn garbage_matches_nothing_and_short_input_waits() {
     assert_eq!(
         infer(
