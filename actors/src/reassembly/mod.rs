@@ -185,8 +185,15 @@ struct Out<'a> {
 }
 
 pub struct Reassembly {
-    cfg: ReassemblyConfig,
     conns: LruCache<ConnKey, Conn, ahash::RandomState>,
+    core: Core,
+}
+
+/// Everything but the connection table, so that a connection borrowed from
+/// the table can be worked on in place (no pop and re-insert per record,
+/// which would allocate an LRU node each time).
+struct Core {
+    cfg: ReassemblyConfig,
     metadata: HostMetadata,
     store: Recipient<TableBatch>,
     counters: Arc<Counters>,
@@ -208,46 +215,52 @@ impl Reassembly {
     ) -> Self {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
         Reassembly {
-            cfg,
             // Keys come from the kernel (pid, fd, generation), not from the
             // network, so a fast keyed hash with fixed seeds is safe here.
             conns: LruCache::with_hasher(cap, ahash::RandomState::with_seeds(1, 2, 3, 4)),
-            metadata: HostMetadata::new(node),
-            store,
-            counters,
-            clock: MonoToWall::now(),
-            tables: PROTOCOLS
-                .iter()
-                .map(|p| TableSink {
-                    table: p.table(),
-                    rows: p.rows(),
-                    procs: Vec::new(),
-                    started: std::time::Instant::now(),
-                })
-                .collect(),
-            untrace: None,
-            newest_mono: 0,
+            core: Core {
+                cfg,
+                metadata: HostMetadata::new(node),
+                store,
+                counters,
+                clock: MonoToWall::now(),
+                tables: PROTOCOLS
+                    .iter()
+                    .map(|p| TableSink {
+                        table: p.table(),
+                        rows: p.rows(),
+                        procs: Vec::new(),
+                        started: std::time::Instant::now(),
+                    })
+                    .collect(),
+                untrace: None,
+                newest_mono: 0,
+            },
         }
     }
 
     /// Connections found to carry no traced protocol are reported to `f`,
     /// so the kernel stops copying their bytes.
     pub fn with_untrace(mut self, f: UntraceFn) -> Self {
-        self.untrace = Some(f);
+        self.core.untrace = Some(f);
         self
     }
 
+    /// The connection of `key`, created if new (evicting the least recently
+    /// used one when the table is full).
     fn conn_entry(&mut self, key: ConnKey) -> &mut Conn {
         if !self.conns.contains(&key) {
-            self.counters.add(Counter::ReassemblyConnsOpened, 1);
+            self.core.counters.add(Counter::ReassemblyConnsOpened, 1);
             if let Some((old_key, mut old)) = self.conns.push(key, Conn::new(key, Role::Unknown))
                 && old_key != key
             {
-                self.counters.add(Counter::ReassemblyConnsEvicted, 1);
-                self.finish_conn(&mut old, self.newest_mono);
+                self.core.counters.add(Counter::ReassemblyConnsEvicted, 1);
+                let now = self.core.newest_mono;
+                self.core.finish_conn(&mut old, now);
             }
         }
-        self.conns.get_mut(&key).expect("entry inserted above")
+        self.conns
+            .get_or_insert_mut(key, || Conn::new(key, Role::Unknown))
     }
 
     fn on_open(&mut self, c: &ConnEvent) {
@@ -257,7 +270,11 @@ impl Reassembly {
             generation: c.h.generation,
         };
         let role = Role::from_raw(c.role);
-        let conn = self.conn_entry(key);
+        self.conn_entry(key);
+        let (conns, core) = (&mut self.conns, &mut self.core);
+        let Some(conn) = conns.get_mut(&key) else {
+            return;
+        };
         if role != Role::Unknown {
             conn.role = role;
         }
@@ -270,9 +287,8 @@ impl Reassembly {
         });
         // Read /proc now, while the process is most likely alive: short-lived
         // clients (curl) may be gone by the time their first record is parsed.
-        let mut conn = self.conns.pop(&key).expect("entry inserted above");
-        conn.meta = Some(Arc::new(conn_meta(&mut self.metadata, &conn)));
-        self.conns.put(key, conn);
+        let meta = conn_meta(&mut core.metadata, conn);
+        conn.meta = Some(Arc::new(meta));
     }
 
     fn on_close(&mut self, c: &ConnEvent) {
@@ -282,7 +298,7 @@ impl Reassembly {
             generation: c.h.generation,
         };
         if let Some(mut conn) = self.conns.pop(&key) {
-            self.finish_conn(&mut conn, c.h.ts_ns);
+            self.core.finish_conn(&mut conn, c.h.ts_ns);
             let lost = conn.reported;
             if lost.gap_bytes + lost.late_bytes > 0 {
                 tracing::debug!(
@@ -297,6 +313,89 @@ impl Reassembly {
         }
     }
 
+    fn on_data(&mut self, hdr: &DataEventHeader, payload: &[u8]) {
+        let key = ConnKey {
+            tgid: hdr.h.tgid,
+            fd: hdr.h.fd,
+            generation: hdr.h.generation,
+        };
+        self.core.newest_mono = self.core.newest_mono.max(hdr.h.ts_ns);
+        self.conn_entry(key);
+        let (conns, core) = (&mut self.conns, &mut self.core);
+        let Some(conn) = conns.get_mut(&key) else {
+            return;
+        };
+        conn.last_mono = hdr.h.ts_ns;
+        if matches!(conn.proto, Proto::Ignored) {
+            core.counters.add(
+                Counter::ReassemblyIgnoredBytes,
+                payload.len() as u64 + hdr.gap_after as u64,
+            );
+            return;
+        }
+        let d = Direction::from_raw(hdr.direction);
+        if conn.udp {
+            core.on_datagram_record(conn, d, hdr, payload);
+        } else {
+            let stream = &mut conn.streams[dir_index(d)];
+            if stream.in_order(hdr.offset) {
+                // The common case: feed straight from the batch buffer, no copy.
+                stream.advance(payload.len() as u64, hdr.gap_after as u64);
+                if !payload.is_empty() {
+                    core.feed(conn, d, hdr.h.ts_ns, Piece::Data(payload));
+                }
+                if hdr.gap_after > 0 {
+                    core.feed(conn, d, hdr.h.ts_ns, Piece::Gap(hdr.gap_after as u64));
+                }
+            } else {
+                // Split borrows: the stream yields pieces into a closure that
+                // needs the rest of the connection, so collect them first.
+                let mut pieces = OwnedPieces::default();
+                stream.push(
+                    hdr.offset,
+                    hdr.h.ts_ns,
+                    payload,
+                    hdr.gap_after as u64,
+                    &mut pieces.sink(),
+                );
+                pieces.feed(core, conn, d);
+            }
+        }
+        core.settle(conn);
+    }
+
+    /// Evicts connections idle for longer than the timeout, and lets parsers
+    /// turn requests that waited too long into rows (DNS timeouts).
+    fn tick(&mut self) {
+        let limit = self.core.cfg.idle_timeout.as_nanos() as u64;
+        let now = self.core.newest_mono;
+        while let Some((_, c)) = self.conns.peek_lru() {
+            if now.saturating_sub(c.last_mono) <= limit {
+                break;
+            }
+            let Some((_, mut conn)) = self.conns.pop_lru() else {
+                break;
+            };
+            self.core.counters.add(Counter::ReassemblyConnsEvicted, 1);
+            self.core.finish_conn(&mut conn, now);
+        }
+        let mut out = Out {
+            tables: &mut self.core.tables,
+            clock: &self.core.clock,
+        };
+        for (_, conn) in self.conns.iter_mut() {
+            if let Proto::Known { parser, .. } = &mut conn.proto {
+                parser.expire(now);
+                if parser.pending() > 0 {
+                    emit(conn, &mut self.core.metadata, &mut out);
+                    report(conn, &self.core.counters);
+                }
+            }
+        }
+    }
+}
+
+impl Core {
     /// Gives up on held data, closes the parser and emits what it completed:
     /// for close and eviction.
     fn finish_conn(&mut self, conn: &mut Conn, ts: u64) {
@@ -348,55 +447,6 @@ impl Reassembly {
                 tracing::debug!(pid = k.tgid, fd = k.fd, error = %e, "could not untrace a connection");
             }
         }
-    }
-
-    fn on_data(&mut self, hdr: &DataEventHeader, payload: &[u8]) {
-        let key = ConnKey {
-            tgid: hdr.h.tgid,
-            fd: hdr.h.fd,
-            generation: hdr.h.generation,
-        };
-        self.newest_mono = self.newest_mono.max(hdr.h.ts_ns);
-        let conn = self.conn_entry(key);
-        conn.last_mono = hdr.h.ts_ns;
-        if matches!(conn.proto, Proto::Ignored) {
-            self.counters.add(
-                Counter::ReassemblyIgnoredBytes,
-                payload.len() as u64 + hdr.gap_after as u64,
-            );
-            return;
-        }
-        let mut conn = self.conns.pop(&key).expect("connection present");
-        let d = Direction::from_raw(hdr.direction);
-        if conn.udp {
-            self.on_datagram_record(&mut conn, d, hdr, payload);
-        } else {
-            let stream = &mut conn.streams[dir_index(d)];
-            if stream.in_order(hdr.offset) {
-                // The common case: feed straight from the batch buffer, no copy.
-                stream.advance(payload.len() as u64, hdr.gap_after as u64);
-                if !payload.is_empty() {
-                    self.feed(&mut conn, d, hdr.h.ts_ns, Piece::Data(payload));
-                }
-                if hdr.gap_after > 0 {
-                    self.feed(&mut conn, d, hdr.h.ts_ns, Piece::Gap(hdr.gap_after as u64));
-                }
-            } else {
-                // Split borrows: the stream yields pieces into a closure that
-                // needs the rest of the connection, so collect them first.
-                let mut pieces = OwnedPieces::default();
-                stream.push(
-                    hdr.offset,
-                    hdr.h.ts_ns,
-                    payload,
-                    hdr.gap_after as u64,
-                    &mut pieces.sink(),
-                );
-                pieces.feed(self, &mut conn, d);
-            }
-        }
-        self.settle(&mut conn);
-        self.conns.put(key, conn);
     }
 
     /// One record of a UDP socket: datagrams are put together from their
@@ -631,36 +681,6 @@ impl Reassembly {
             }
         }
     }
-
-    /// Evicts connections idle for longer than the timeout, and lets parsers
-    /// turn requests that waited too long into rows (DNS timeouts).
-    fn tick(&mut self) {
-        let limit = self.cfg.idle_timeout.as_nanos() as u64;
-        let now = self.newest_mono;
-        while let Some((_, c)) = self.conns.peek_lru() {
-            if now.saturating_sub(c.last_mono) <= limit {
-                break;
-            }
-            let Some((_, mut conn)) = self.conns.pop_lru() else {
-                break;
-            };
-            self.counters.add(Counter::ReassemblyConnsEvicted, 1);
-            self.finish_conn(&mut conn, now);
-        }
-        let mut out = Out {
-            tables: &mut self.tables,
-            clock: &self.clock,
-        };
-        for (_, conn) in self.conns.iter_mut() {
-            if let Proto::Known { parser, .. } = &mut conn.proto {
-                parser.expire(now);
-                if parser.pending() > 0 {
-                    emit(conn, &mut self.metadata, &mut out);
-                    report(conn, &self.counters);
-                }
-            }
-        }
-    }
 }
 
 /// Moves the records `conn`'s parser completed into its table's rows.
@@ -762,7 +782,7 @@ impl Actor for Reassembly {
         ctx.set_mailbox_capacity(64);
         ctx.run_interval(Duration::from_secs(1), |this, _| this.tick());
         // Rows become visible to queries within `seal_every`.
-        ctx.run_interval(self.cfg.seal_every, |this, _| this.seal_due());
+        ctx.run_interval(self.core.cfg.seal_every, |this, _| this.core.seal_due());
     }
 }
 
@@ -779,7 +799,7 @@ impl Handler<EventBatch> for Reassembly {
                 Record::Close(c) => self.on_close(c),
             }
         }
-        self.seal_due();
+        self.core.seal_due();
     }
 }
 
@@ -798,7 +818,7 @@ impl OwnedPieces {
         }
     }
 
-    fn feed(self, re: &mut Reassembly, conn: &mut Conn, d: Direction) {
+    fn feed(self, re: &mut Core, conn: &mut Conn, d: Direction) {
         for (ts, data, gap) in self.0 {
             let piece = data.as_deref().map(Piece::Data).unwrap_or(Piece::Gap(gap));
             re.feed(conn, d, ts, piece);
