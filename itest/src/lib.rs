@@ -3,6 +3,8 @@
 //! the agent loads real eBPF, nats-server is the real server, and ground
 //! truth comes from the other side (nginx's access log, the servers' own logs).
 
+pub mod servers;
+
 use anyhow::{Context, Result, bail};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -81,6 +81,13 @@ pub(crate) trait Sink {
     fn frame_done(&mut self, ts_start: u64, ts_end: u64);
     /// The frame in progress is abandoned (gap or parse error); forget its partial state.
     fn frame_dropped(&mut self);
+    /// A gap cut the frame in progress after its first byte (at `ts_start`); the gap came
+    /// at `ts_end`. By default the frame is dropped and counted as lost.
+    fn frame_cut(&mut self, ts_start: u64, ts_end: u64) {
+        let _ = (ts_start, ts_end);
+        self.stats().messages_lost_to_gaps += 1;
+        self.frame_dropped();
+    }
     /// The stream lost sync: frames may have been lost.
     fn lost_sync(&mut self);
     fn stats(&mut self) -> &mut RedisStats;
@@ -198,7 +205,7 @@ impl Decoder {
     }
 
     /// `len` bytes of this direction were lost.
-    pub(crate) fn gap(&mut self, len: u64, sink: &mut impl Sink) {
+    pub(crate) fn gap(&mut self, ts: u64, len: u64, sink: &mut impl Sink) {
         if len == 0 {
             return;
         }
@@ -215,10 +222,11 @@ impl Decoder {
             return;
         }
         if self.in_frame {
-            if !self.tentative {
-                sink.stats().messages_lost_to_gaps += 1;
+            if self.tentative {
+                sink.frame_dropped();
+            } else {
+                sink.frame_cut(self.ts_start, ts);
             }
-            sink.frame_dropped();
         }
         self.reset_frame();
         sink.lost_sync();

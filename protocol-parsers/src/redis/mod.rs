@@ -67,8 +67,11 @@
 //! declared aggregate length, bulk length, line length, waiting commands
 //! ([`RedisConfig::max_pending`]), and the size of every rendering. "Not enough bytes yet" is
 //! just the decoder's state between pushes; no input panics. A gap inside a bulk string of
-//! known length is skipped without losing sync ([`RedisStats::gap_bytes_skipped`]). Any other
-//! gap, and any malformed frame, drops the frame in progress and makes the stream scan for the
+//! known length is skipped without losing sync ([`RedisStats::gap_bytes_skipped`]). A gap that
+//! cuts a reply after it began still gives its command a record, with `resp` ending in
+//! `" <truncated>"` ([`RedisStats::truncated_replies`]): a large aggregate past the capture cap
+//! (`COMMAND DOCS`, a long `LRANGE`) is then not a lost command. Any other gap, and any
+//! malformed frame, drops the frame in progress and makes the stream scan for the
 //! next plausible frame start: a `*` at the start of a line on the request stream (a command
 //! array), any reply type byte on the response stream. The stitcher's guards against
 //! mis-pairing are described in `stitch.rs`. Everything is counted in [`RedisStats`].
@@ -189,7 +192,6 @@ impl RedisConnection {
         len: u64,
         out: &mut Vec<RedisRecord>,
     ) {
-        let _ = ts_ns;
         match kind {
             MessageKind::Request => {
                 let mut sink = RequestSink {
@@ -197,7 +199,7 @@ impl RedisConnection {
                     stitch: &mut self.stitch,
                     stats: &mut self.stats,
                 };
-                self.req.gap(len, &mut sink);
+                self.req.gap(ts_ns, len, &mut sink);
             }
             MessageKind::Response => {
                 let mut sink = ResponseSink {
@@ -206,7 +208,7 @@ impl RedisConnection {
                     stats: &mut self.stats,
                     out,
                 };
-                self.resp.gap(len, &mut sink);
+                self.resp.gap(ts_ns, len, &mut sink);
             }
         }
     }
@@ -245,6 +247,9 @@ impl RedisConnection {
         self.stitch.resp_version
     }
 }
+
+/// Appended to `resp` when a gap cut the reply: `array <truncated>`.
+pub const TRUNCATED: &str = " <truncated>";
 
 /// Decoder events of the request stream, into the request builder and the stitcher.
 struct RequestSink<'a> {
@@ -315,6 +320,23 @@ impl Sink for ResponseSink<'_> {
     }
     fn frame_done(&mut self, ts_start: u64, ts_end: u64) {
         let resp = self.b.finish(ts_start, ts_end);
+        self.stitch.response(resp, self.stats, self.out);
+    }
+    fn frame_cut(&mut self, ts_start: u64, ts_end: u64) {
+        // The reply began, so the command it answers is known (the oldest waiting one, as
+        // for any reply): that command gets its record, marked, with what was seen of the
+        // reply (its type and, for aggregates, the declared length). Replies the gap may
+        // also have swallowed are the lost sync's business (their commands are dropped).
+        let mut resp = self.b.finish(ts_start, ts_end);
+        // An aggregate's count so far is not its length: keep only its kind.
+        if let Some(open) = resp.render.find('[')
+            && resp.render.ends_with(']')
+            && resp.render[..open].bytes().all(|b| b.is_ascii_lowercase())
+        {
+            resp.render.truncate(open);
+        }
+        resp.render.push_str(TRUNCATED);
+        self.stats.truncated_replies += 1;
         self.stitch.response(resp, self.stats, self.out);
     }
     fn frame_dropped(&mut self) {

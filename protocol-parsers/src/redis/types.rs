@@ -130,8 +130,12 @@ pub struct RedisStats {
     pub parse_errors: u64,
     /// Times a stream locked on to a frame again after losing sync (a gap or a parse error).
     pub resyncs: u64,
-    /// Frames in progress dropped because a gap hit them.
+    /// Frames in progress dropped because a gap hit them (requests; replies get a
+    /// truncated record instead, [`RedisStats::truncated_replies`]).
     pub messages_lost_to_gaps: u64,
+    /// Replies a gap cut after they began: their command's record has `resp` ending in
+    /// `" <truncated>"` ([`super::TRUNCATED`]).
+    pub truncated_replies: u64,
     /// Bytes of gaps skipped inside bulk strings of known length without losing sync.
     pub gap_bytes_skipped: u64,
     /// Frames still incomplete when the connection closed.

@@ -740,15 +740,40 @@ fn response_gap_resyncs_at_next_frame() {
         .resp(2, b"*3\r\n:1\r\n")
         .gap(R, 3, 100)
         .resp(4, b"garbage\r\n:2\r\n");
-    // The frame in progress is lost, its command unanswered; the stray ":2" is unmatched.
-    assert!(r.out.is_empty());
-    assert_eq!(r.stats().messages_lost_to_gaps, 1);
-    assert_eq!(r.stats().unanswered_requests, 1);
+    // The reply in progress is cut: its command gets a truncated record; the stray ":2"
+    // is unmatched.
+    assert_eq!(r.triples(), [("GET", r#"["a"]"#, "array <truncated>")]);
+    assert_eq!(r.stats().truncated_replies, 1);
+    assert_eq!(r.stats().messages_lost_to_gaps, 0);
+    assert_eq!(r.stats().unanswered_requests, 0);
     assert_eq!(r.stats().resyncs, 1);
     assert_eq!(r.stats().unmatched_responses, 1);
     assert_eq!(r.stats().parse_errors, 0);
     r.req(5, &cmd(&["GET", "b"])).resp(6, b"+OK\r\n");
-    assert_eq!(r.triples(), [("GET", r#"["b"]"#, "OK")]);
+    assert_eq!(r.triples()[1..], [("GET", r#"["b"]"#, "OK")]);
+}
+
+#[test]
+fn cut_reply_answers_its_command_and_later_ones_are_dropped() {
+    // Pipelined: the gap cut the first reply and may have swallowed the second, so only the
+    // first command's record is certain.
+    let mut r = Run::new();
+    r.req(
+        1,
+        &[cmd(&["LRANGE", "l", "0", "-1"]), cmd(&["GET", "x"])].concat(),
+    )
+    .resp(2, b"*1000\r\n$3\r\nabc\r\n")
+    .gap(R, 3, 100_000);
+    assert_eq!(
+        r.triples(),
+        [(
+            "LRANGE",
+            r#"["l","<redacted>","<redacted>"]"#,
+            "array <truncated>"
+        )]
+    );
+    assert_eq!(r.out[0].resp_ts_end_ns, 3);
+    assert_eq!(r.stats().unanswered_requests, 1);
 }
 
 #[test]
