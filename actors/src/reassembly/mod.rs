@@ -361,7 +361,7 @@ impl Reassembly {
                 pieces.feed(core, conn, d);
             }
         }
-        core.settle(conn);
+        core.settle(conn, false);
     }
 
     /// Evicts connections idle for longer than the timeout, and lets parsers
@@ -408,33 +408,39 @@ impl Core {
         if let Proto::Known { parser, .. } = &mut conn.proto {
             parser.close(ts);
         }
-        self.settle(conn);
+        self.settle(conn, true);
     }
 
     /// Rows, counters and the kernel flag after the connection's state moved.
-    fn settle(&mut self, conn: &mut Conn) {
-        let mut out = Out {
-            tables: &mut self.tables,
-            clock: &self.clock,
+    /// On the data path (`always` false) only a parser that completed
+    /// records or finished costs anything; close and eviction fold every
+    /// counter.
+    fn settle(&mut self, conn: &mut Conn, always: bool) {
+        let (index, pending, finished) = match &conn.proto {
+            Proto::Known { index, parser, .. } => (*index, parser.pending() > 0, parser.finished()),
+            _ => (usize::MAX, false, false),
         };
-        emit(conn, &mut self.metadata, &mut out);
-        report(conn, &self.counters);
-        if let Proto::Known { parser, .. } = &conn.proto
-            && parser.finished()
-        {
+        if pending {
+            let mut out = Out {
+                tables: &mut self.tables,
+                clock: &self.clock,
+            };
+            emit(conn, &mut self.metadata, &mut out);
+        }
+        if pending || finished || always {
+            report(conn, &self.counters);
+        }
+        if finished {
             conn.proto = Proto::Ignored;
             self.ignore(conn);
         }
-        if self
-            .tables
-            .iter()
-            .any(|t| t.rows.len() >= self.cfg.batch_rows)
+        if pending
+            && self
+                .tables
+                .get(index)
+                .is_some_and(|t| t.rows.len() >= self.cfg.batch_rows)
         {
-            for i in 0..self.tables.len() {
-                if self.tables[i].rows.len() >= self.cfg.batch_rows {
-                    self.seal(i);
-                }
-            }
+            self.seal(index);
         }
     }
 
