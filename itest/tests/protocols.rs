@@ -739,3 +739,55 @@ fn harness_keys_and_counter_mapping() {
     assert!(m(3, "selec ?").is_err());
     assert!(m(99, "").is_err());
 }
+
+// ------------------------------------------------------- no traced protocol
+
+/// `loupe check`'s line "connections: N inferred, M of no traced protocol
+/// (B bytes left in the kernel)" as (N, M, B).
+fn check_connections(nats: &Nats) -> Result<(u64, u64, u64)> {
+    let out = run(std::process::Command::new(loupe_bin()).args(["check", "--nats", &nats.url]))?;
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("connections:"))
+        .unwrap_or_default();
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    match nums[..] {
+        [a, b, c] => Ok((a, b, c)),
+        _ => bail!("no connections line in loupe check:\n{out}"),
+    }
+}
+
+#[test]
+fn connections_of_no_traced_protocol_stop_being_copied_by_the_kernel() -> Result<()> {
+    let dir = temp_dir("untraced");
+    let l = loupe(&dir, "itest-untraced")?;
+    settle();
+    let (_, ignored_before, untraced_before) = check_connections(&l.nats)?;
+    // 300 KB each way through the socket, 1000 bytes every 5 ms: the agent
+    // gives up on both ends after a few writes and marks them in the kernel.
+    let sent = 300 * 1000;
+    let out = run(std::process::Command::new("python3")
+        .arg(scripts_dir().join("garbage_tcp.py"))
+        .args(["300", "5"]))?;
+    assert_eq!(out.trim(), sent.to_string(), "the server read it all");
+    // The kernel counters are sampled every second.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, ignored, untraced) = check_connections(&l.nats)?;
+    assert!(
+        ignored >= ignored_before + 2,
+        "both ends ignored: {ignored_before} -> {ignored}"
+    );
+    // Both ends together moved 2 x 300 KB; all but the first writes of each
+    // stayed in the kernel (NATS's own small messages may add a little:
+    // planner and CLI connections are of no traced protocol either).
+    let left = untraced - untraced_before;
+    assert!(
+        left > sent && left <= 2 * sent + (64 << 10),
+        "{left} bytes left in the kernel of {} moved",
+        2 * sent
+    );
+    Ok(())
+}
