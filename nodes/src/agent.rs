@@ -121,6 +121,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 kernel,
                 probes_attached: attached,
                 probes_total: total,
+                retention_max_bytes: (args.retention_mb as u64) << 20,
             },
             store,
             counters: counters.clone(),

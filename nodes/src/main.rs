@@ -3,6 +3,7 @@
 mod agent;
 mod check;
 mod demo;
+mod nodes;
 mod planner;
 mod render;
 mod run;
@@ -36,6 +37,8 @@ enum Cmd {
     Run(run::RunArgs),
     /// The tables scripts can read: columns, types, rows held per agent.
     Tables(tables::TablesArgs),
+    /// Every node a planner knows: probes, events/s, drops, retention, fragments, last seen.
+    Nodes(nodes::NodesArgs),
     /// Everything on this machine: NATS, a planner, an agent, a small workload; then its slowest endpoints.
     Demo(demo::DemoArgs),
     /// One service of the demo workload (started by `loupe demo`).
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Planner(a) => planner::run(a),
         Cmd::Run(a) => run::run(a),
         Cmd::Tables(a) => tables::run(a),
+        Cmd::Nodes(a) => nodes::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::DemoService(a) => demo::workload::run(a),
     };

@@ -27,6 +27,8 @@ pub enum Kind {
     PartialChunk = 10,
     Cancel = 11,
     Heartbeat = 12,
+    NodesRequest = 13,
+    NodesReply = 14,
 }
 
 #[derive(Debug, thiserror::Error)]

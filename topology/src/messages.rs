@@ -51,6 +51,30 @@ impl NodeStatus {
     }
 }
 
+/// One node as a planner last heard it (`loupe nodes`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeSeen {
+    /// Its latest heartbeat.
+    pub status: NodeStatus,
+    /// How long ago that was, in ms.
+    pub last_seen_ms: u64,
+    /// Heard within the planner's alive window: queries deploy to it.
+    pub alive: bool,
+    /// Kernel records per second between its two latest heartbeats.
+    pub events_per_s: Option<f64>,
+}
+
+/// A planner's view of every node it heard from (request-reply on
+/// `Subject::nodes()`). Nodes silent for longer than the forget window are
+/// no longer listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodesReply {
+    pub planner: String,
+    /// A node is alive when heard within this many ms.
+    pub alive_within_ms: u64,
+    pub nodes: Vec<NodeSeen>,
+}
+
 /// A compiled script, CLI to the planner group (request-reply).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueryRequest {

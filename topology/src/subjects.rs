@@ -121,6 +121,12 @@ impl Subject {
         Subject(format!("{PREFIX}.nodes.status"))
     }
 
+    /// The nodes a planner knows, alive or not (`loupe nodes`; one planner
+    /// of the group answers).
+    pub fn nodes() -> Subject {
+        Subject(format!("{PREFIX}.nodes.list"))
+    }
+
     /// Compiled scripts, answered by one planner of the group.
     pub fn plan() -> Subject {
         Subject(format!("{PREFIX}.plan"))

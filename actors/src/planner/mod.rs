@@ -17,8 +17,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeStatus, PartialChunk, QueryDone,
-    QueryError, QueryErrorKind, QueryRequest, ResultChunk,
+    Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeSeen, NodeStatus, NodesReply,
+    PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
 };
 use loupe_topology::plan::split;
 use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
@@ -51,8 +51,19 @@ impl Default for PlannerConfig {
 
 #[derive(Default)]
 struct Registry {
-    nodes: HashMap<String, (Instant, NodeStatus)>,
+    nodes: HashMap<String, Heard>,
 }
+
+/// A node's latest status, when it came, and the kernel record count of the
+/// status before it (for a rate).
+struct Heard {
+    at: Instant,
+    status: NodeStatus,
+    prev_events: Option<(Instant, u64)>,
+}
+
+/// The kernel's record counter, whose rate `loupe nodes` shows.
+const EVENTS: &str = "loupe_capture_events_total";
 
 #[derive(Clone)]
 pub struct QueryPlanner {
@@ -99,11 +110,20 @@ impl QueryPlanner {
             .client
             .queue_subscribe(String::from(Subject::plan()), PLANNER_GROUP.into())
             .await?;
+        let mut lists = self
+            .client
+            .queue_subscribe(String::from(Subject::nodes()), PLANNER_GROUP.into())
+            .await?;
         self.seed().await;
         tracing::info!(planner = %self.cfg.name, "planning on {}", Subject::plan());
         loop {
             tokio::select! {
                 Some(m) = beats.next() => self.heard(&m.payload),
+                Some(m) = lists.next() => {
+                    if let Err(e) = self.answer_list(m).await {
+                        tracing::warn!(error = %e, "could not answer a node list");
+                    }
+                }
                 Some(m) = plans.next() => {
                     let this = self.clone();
                     tokio::spawn(async move {
@@ -123,7 +143,21 @@ impl QueryPlanner {
             .or_else(|_| codec::decode::<NodeStatus>(Kind::Status, payload))
             && let Ok(mut r) = self.registry.lock()
         {
-            r.nodes.insert(s.node.clone(), (Instant::now(), s));
+            let now = Instant::now();
+            let prev_events = r
+                .nodes
+                .get(&s.node)
+                .filter(|h| now.duration_since(h.at) >= Duration::from_millis(500))
+                .map(|h| (h.at, h.status.counter(EVENTS)))
+                .or_else(|| r.nodes.get(&s.node).and_then(|h| h.prev_events));
+            r.nodes.insert(
+                s.node.clone(),
+                Heard {
+                    at: now,
+                    status: s,
+                    prev_events,
+                },
+            );
         }
     }
 
@@ -157,18 +191,52 @@ impl QueryPlanner {
         let mut alive = Vec::new();
         let mut quiet = Vec::new();
         if let Ok(mut r) = self.registry.lock() {
-            r.nodes.retain(|_, (t, _)| t.elapsed() < self.cfg.forget);
-            for (n, (t, _)) in &r.nodes {
-                if t.elapsed() < self.cfg.alive {
+            r.nodes.retain(|_, h| h.at.elapsed() < self.cfg.forget);
+            for (n, h) in &r.nodes {
+                if h.at.elapsed() < self.cfg.alive {
                     alive.push(n.clone());
                 } else {
-                    quiet.push((n.clone(), t.elapsed()));
+                    quiet.push((n.clone(), h.at.elapsed()));
                 }
             }
         }
         alive.sort();
         quiet.sort();
         (alive, quiet)
+    }
+
+    /// Every node this planner heard from within the forget window.
+    fn list(&self) -> NodesReply {
+        let mut nodes = Vec::new();
+        if let Ok(mut r) = self.registry.lock() {
+            r.nodes.retain(|_, h| h.at.elapsed() < self.cfg.forget);
+            for h in r.nodes.values() {
+                let events_per_s = h.prev_events.and_then(|(t, e)| {
+                    let dt = h.at.duration_since(t).as_secs_f64();
+                    (dt > 0.0).then(|| h.status.counter(EVENTS).saturating_sub(e) as f64 / dt)
+                });
+                nodes.push(NodeSeen {
+                    status: h.status.clone(),
+                    last_seen_ms: h.at.elapsed().as_millis() as u64,
+                    alive: h.at.elapsed() < self.cfg.alive,
+                    events_per_s,
+                });
+            }
+        }
+        nodes.sort_by(|a, b| a.status.node.cmp(&b.status.node));
+        NodesReply {
+            planner: self.cfg.name.clone(),
+            alive_within_ms: self.cfg.alive.as_millis() as u64,
+            nodes,
+        }
+    }
+
+    async fn answer_list(&self, m: async_nats::Message) -> anyhow::Result<()> {
+        if let Some(reply) = m.reply {
+            let bytes = codec::encode(Kind::NodesReply, &self.list())?;
+            self.client.publish(reply, bytes.into()).await?;
+        }
+        Ok(())
     }
 
     async fn answer(&self, m: async_nats::Message) -> anyhow::Result<()> {

@@ -24,6 +24,8 @@ pub struct NodeInfo {
     pub kernel: String,
     pub probes_attached: u32,
     pub probes_total: u32,
+    /// The store's byte bound (`--retention-mb`).
+    pub retention_max_bytes: u64,
 }
 
 #[derive(Clone)]
@@ -193,6 +195,10 @@ impl Service {
         if let Ok(s) = self.store.send(GetStoreStats).await {
             counters.push(("loupe_store_rows".into(), s.rows as u64));
             counters.push(("loupe_store_bytes".into(), s.bytes as u64));
+            counters.push((
+                "loupe_store_retention_max_bytes".into(),
+                self.info.retention_max_bytes,
+            ));
         }
         counters.push((
             "loupe_fragments_active".into(),

@@ -1,0 +1,234 @@
+//! `loupe nodes`: one row per node a planner knows, from their heartbeats:
+//! kernel, probes, events/s, drops, retention used, active fragments, last
+//! seen. A node that stopped reporting is shown as such, loudly: its row
+//! says so, a warning goes to stderr, and the exit code is 1.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{NodeSeen, NodesReply};
+use loupe_topology::subjects::Subject;
+
+#[derive(clap::Args)]
+pub struct NodesArgs {
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+/// Records lost before they became rows, by where.
+struct Drops {
+    kernel: u64,
+    mailbox: u64,
+    gap_bytes: u64,
+}
+
+fn drops(n: &NodeSeen) -> Drops {
+    let s = &n.status;
+    Drops {
+        kernel: s.counter("loupe_capture_ringbuf_dropped_events_total"),
+        mailbox: s.counter("loupe_capture_records_dropped_mailbox_full_total")
+            + s.counter("loupe_store_rows_dropped_mailbox_full_total"),
+        gap_bytes: s.counter("loupe_reassembly_gap_bytes_total"),
+    }
+}
+
+fn state(n: &NodeSeen) -> String {
+    if n.alive {
+        "ok".into()
+    } else {
+        format!("NOT REPORTING for {}", ago(n.last_seen_ms))
+    }
+}
+
+fn ago(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if ms < 120_000 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1}", b as f64 / (1 << 20) as f64)
+}
+
+pub fn run(args: NodesArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let reply = rt.block_on(ask(&args.nats))?;
+    match args.output {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&json(&reply))?),
+        Format::Table => print_table(&reply),
+    }
+    let silent: Vec<&NodeSeen> = reply.nodes.iter().filter(|n| !n.alive).collect();
+    if reply.nodes.is_empty() {
+        eprintln!(
+            "no node has reported to planner {} (agents send a heartbeat every 2 s)",
+            reply.planner
+        );
+    }
+    if !silent.is_empty() {
+        eprintln!(
+            "WARNING: {} node{} stopped reporting: {}; queries answer without {}",
+            silent.len(),
+            if silent.len() == 1 { "" } else { "s" },
+            silent
+                .iter()
+                .map(|n| format!("{} (last seen {} ago)", n.status.node, ago(n.last_seen_ms)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if silent.len() == 1 { "it" } else { "them" },
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ask(nats: &crate::NatsArgs) -> anyhow::Result<NodesReply> {
+    let client = nats.connect("loupe-nodes").await?;
+    let subject = Subject::nodes();
+    let req = codec::encode(Kind::NodesRequest, &())?;
+    let msg = match tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(String::from(subject.clone()), req.into()),
+    )
+    .await
+    {
+        Err(_) => anyhow::bail!(
+            "no planner answered on {subject} via {} within 5 s",
+            nats.url
+        ),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => anyhow::bail!(
+            "no planner is listening on {subject} via {}: start one with `loupe planner` (nodes are known from their heartbeats, which planners keep)",
+            nats.url
+        ),
+        Ok(Err(e)) => anyhow::bail!("asking for nodes on {subject} via {}: {e}", nats.url),
+        Ok(Ok(m)) => m,
+    };
+    Ok(codec::decode(Kind::NodesReply, &msg.payload)?)
+}
+
+fn json(r: &NodesReply) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = r
+        .nodes
+        .iter()
+        .map(|n| {
+            let s = &n.status;
+            let d = drops(n);
+            serde_json::json!({
+                "node": s.node,
+                "state": if n.alive { "ok" } else { "not_reporting" },
+                "last_seen_s": n.last_seen_ms as f64 / 1000.0,
+                "kernel": s.kernel,
+                "probes_attached": s.probes_attached,
+                "probes_total": s.probes_total,
+                "events_per_s": n.events_per_s,
+                "dropped": {
+                    "kernel_records": d.kernel,
+                    "mailbox_records": d.mailbox,
+                    "gap_bytes": d.gap_bytes,
+                },
+                "retention_used_bytes": s.counter("loupe_store_bytes"),
+                "retention_max_bytes": s.counter("loupe_store_retention_max_bytes"),
+                "rows_held": s.counter("loupe_store_rows"),
+                "fragments_active": s.counter("loupe_fragments_active"),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "planner": r.planner,
+        "alive_within_s": r.alive_within_ms as f64 / 1000.0,
+        "nodes": nodes,
+    })
+}
+
+fn print_table(r: &NodesReply) {
+    let head = [
+        "NODE",
+        "STATE",
+        "KERNEL",
+        "PROBES",
+        "EVENTS/S",
+        "DROPPED (KERNEL/MAILBOX)",
+        "GAP BYTES",
+        "RETENTION MiB",
+        "FRAGMENTS",
+        "LAST SEEN",
+    ];
+    let rows: Vec<[String; 10]> = r
+        .nodes
+        .iter()
+        .map(|n| {
+            let s = &n.status;
+            let d = drops(n);
+            let max = s.counter("loupe_store_retention_max_bytes");
+            let used = s.counter("loupe_store_bytes");
+            let retention = if max > 0 {
+                format!(
+                    "{} / {} ({:.0} %)",
+                    mib(used),
+                    mib(max),
+                    100.0 * used as f64 / max as f64
+                )
+            } else {
+                mib(used)
+            };
+            // The kernel release only: "Linux 6.18.44-… x86_64" -> "6.18.44-…".
+            let kernel = s.kernel.split_whitespace().nth(1).unwrap_or(&s.kernel);
+            [
+                s.node.clone(),
+                state(n),
+                kernel.to_string(),
+                format!("{}/{}", s.probes_attached, s.probes_total),
+                n.events_per_s.map_or("-".into(), |e| format!("{:.0}", e)),
+                format!("{}/{}", d.kernel, d.mailbox),
+                d.gap_bytes.to_string(),
+                retention,
+                s.counter("loupe_fragments_active").to_string(),
+                format!("{} ago", ago(n.last_seen_ms)),
+            ]
+        })
+        .collect();
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, c) in row.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(c);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(w[i].saturating_sub(c.chars().count())));
+            }
+        }
+        println!("{out}");
+    };
+    line(head.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    println!(
+        "{} node{} via planner {}; a node is alive when heard within {} s",
+        r.nodes.len(),
+        if r.nodes.len() == 1 { "" } else { "s" },
+        r.planner,
+        r.alive_within_ms / 1000
+    );
+}
