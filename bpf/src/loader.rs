@@ -53,6 +53,9 @@ pub struct CaptureConfig {
     pub wakeup_bytes: u64,
     /// Process excluded from capture (the agent itself).
     pub exclude_tgid: u32,
+    /// Observe only processes of the network namespaces with these inodes
+    /// (`stat -L /run/netns/NAME`); empty observes every namespace.
+    pub netns: Vec<u32>,
 }
 
 impl Default for CaptureConfig {
@@ -62,6 +65,7 @@ impl Default for CaptureConfig {
             ring_bytes: 64 << 20,
             wakeup_bytes: 256 * 1024,
             exclude_tgid: std::process::id(),
+            netns: Vec::new(),
         }
     }
 }
@@ -107,16 +111,35 @@ impl Capture {
     pub fn load(cfg: &CaptureConfig) -> Result<Self, LoadError> {
         crate::sys::prepare_host().map_err(LoadError::Host)?;
         let ring = cfg.ring_bytes.next_power_of_two().max(1 << 16);
+        let netns_filtered = u32::from(!cfg.netns.is_empty());
         let mut ebpf = EbpfLoader::new()
             // Task storage (the syscall-argument slots) is kernel-only; aya has no
             // user-space wrapper for it and need not.
             .allow_unsupported_maps()
             .override_global("agent_tgid", &cfg.exclude_tgid, true)
             .override_global("payload_cap", &cfg.payload_cap, true)
+            .override_global("netns_filtered", &netns_filtered, true)
             .override_global("wakeup_bytes", &cfg.wakeup_bytes, true)
             .map_max_entries("events", ring)
             .load(OBJECT)
             .map_err(LoadError::Load)?;
+        if !cfg.netns.is_empty() {
+            // Before any program runs: a filtered agent never sees another node's bytes.
+            let map = ebpf
+                .map_mut("netns_filter")
+                .ok_or(LoadError::MissingMap("netns_filter"))?;
+            let mut filter: BpfHashMap<&mut MapData, u32, u8> =
+                BpfHashMap::try_from(map).map_err(|source| LoadError::Map {
+                    name: "netns_filter",
+                    source,
+                })?;
+            for ino in &cfg.netns {
+                filter.insert(ino, 1, 0).map_err(|source| LoadError::Map {
+                    name: "netns_filter",
+                    source,
+                })?;
+            }
+        }
         let mut probes = Vec::with_capacity(PROBES.len());
         for &(name, category, tp) in PROBES {
             let error = attach(&mut ebpf, name, category, tp).err();

@@ -46,6 +46,8 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the loader before load (.rodata). */
 const volatile __u32 agent_tgid = 0;
 const volatile __u32 payload_cap = 16384;
+/* Set when only the network namespaces in `netns_filter` are observed. */
+const volatile __u32 netns_filtered = 0;
 /* Wake the reader only when this many bytes wait; it also polls on a short
  * timer, so a quiet system still delivers promptly. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
@@ -54,6 +56,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20); /* resized by the loader */
 } events SEC(".maps");
+
+/* Inodes of the network namespaces observed when `netns_filtered` is set
+ * (filled by the loader before attaching). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -171,9 +182,20 @@ static __always_inline __u64 rb_flags(void)
 									     : BPF_RB_NO_WAKEUP;
 }
 
+/* The processes this agent observes: all but itself, and, when the agent is
+ * one node among several on a shared kernel (`--netns`), only those of that
+ * network namespace. */
 static __always_inline int traced_tgid(__u32 tgid)
 {
-	return tgid != agent_tgid;
+	if (tgid == agent_tgid)
+		return 0;
+	if (netns_filtered) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u32 ino = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+		if (!bpf_map_lookup_elem(&netns_filter, &ino))
+			return 0;
+	}
+	return 1;
 }
 
 /* fd -> struct file * of the current task, or NULL. */

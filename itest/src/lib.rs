@@ -3,6 +3,7 @@
 //! the agent loads real eBPF, nats-server is the real server, and ground
 //! truth comes from the other side (nginx's access log, the servers' own logs).
 
+pub mod cluster;
 pub mod servers;
 
 use anyhow::{Context, Result, bail};

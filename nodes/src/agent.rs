@@ -32,6 +32,30 @@ pub struct AgentArgs {
     /// Age after which rows are dropped (e.g. 15m, 1h).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     retention: Duration,
+    /// Observe only the processes of this network namespace: a name of
+    /// `ip netns` (/run/netns/NAME) or a path (/proc/PID/ns/net); may be
+    /// repeated. For several nodes on one kernel: one agent per node, each
+    /// with its node's namespaces.
+    #[arg(long)]
+    netns: Vec<String>,
+}
+
+/// The inode of a network namespace, by `ip netns` name or path.
+fn netns_inode(name: &str) -> anyhow::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let path = if name.contains('/') {
+        std::path::PathBuf::from(name)
+    } else {
+        std::path::Path::new("/run/netns").join(name)
+    };
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "--netns {name}: {}: {e} (list them with `ip netns list`)",
+            path.display()
+        )
+    })?;
+    u32::try_from(meta.ino())
+        .map_err(|_| anyhow::anyhow!("--netns {name}: inode {} out of range", meta.ino()))
 }
 
 pub fn hostname() -> String {
@@ -50,13 +74,18 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             .payload_cap
             .min((loupe_bpf::events::CHUNK * loupe_bpf::events::MAX_CHUNKS) as u32),
         ring_bytes: args.ring_kib.clamp(64, 4 << 20) << 10,
+        netns: args
+            .netns
+            .iter()
+            .map(|n| netns_inode(n))
+            .collect::<anyhow::Result<_>>()?,
         ..CaptureConfig::default()
     };
     let mut cap =
         Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;
     let attached = cap.probes().iter().filter(|p| p.error.is_none()).count() as u32;
     let total = cap.probes().len() as u32;
-    tracing::info!(node = %node, attached, total, payload_cap = cfg.payload_cap, ring_bytes = cfg.ring_bytes, "probes loaded");
+    tracing::info!(node = %node, attached, total, payload_cap = cfg.payload_cap, ring_bytes = cfg.ring_bytes, netns = ?args.netns, "probes loaded");
     let kernel = loupe_bpf::sys::host_checks()
         .into_iter()
         .find(|c| c.name == "kernel")

@@ -1,0 +1,123 @@
+//! Many nodes on one machine: network namespaces made by the test (one per
+//! simulated node's workload), and a NATS cluster of several servers.
+//!
+//! The kernel is shared, so each agent is told which namespaces are its
+//! node's (`loupe agent --netns NAME`): it observes only their processes.
+
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::{Proc, free_port, wait_for_port, which};
+
+/// A network namespace made by the test (`ip netns add`), with its
+/// loopback up; deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// `loupe-it-<pid>-<tag>`: unique to this test process.
+    pub fn create(tag: &str) -> Result<Netns> {
+        let name = format!("loupe-it-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        crate::run(Command::new("ip").args(["netns", "add", &name]))
+            .with_context(|| format!("ip netns add {name}"))?;
+        let ns = Netns { name };
+        crate::run(ns.exec("ip").args(["link", "set", "lo", "up"]))?;
+        Ok(ns)
+    }
+
+    /// `program` run inside the namespace.
+    pub fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A cluster of nats-servers on loopback, each routed to the others.
+pub struct NatsCluster {
+    /// Client URL of each server.
+    pub urls: Vec<String>,
+    procs: Vec<Proc>,
+}
+
+impl NatsCluster {
+    pub fn start(dir: &Path, servers: usize) -> Result<NatsCluster> {
+        let bin = which("nats-server")?;
+        let ports: Vec<(u16, u16)> = (0..servers).map(|_| (free_port(), free_port())).collect();
+        let mut procs = Vec::new();
+        for (i, (client, route)) in ports.iter().enumerate() {
+            let routes: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, r))| format!("nats://127.0.0.1:{r}"))
+                .collect();
+            procs.push(Proc::spawn(
+                "nats-server",
+                Command::new(&bin).args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &client.to_string(),
+                    "-n",
+                    &format!("loupe-it-{i}"),
+                    "--cluster_name",
+                    "loupe-it",
+                    "--cluster",
+                    &format!("nats://127.0.0.1:{route}"),
+                    "--routes",
+                    &routes.join(","),
+                ]),
+                &dir.join(format!("nats-{i}.log")),
+            )?);
+        }
+        for (client, _) in &ports {
+            wait_for_port(*client, Duration::from_secs(10))?;
+        }
+        let c = NatsCluster {
+            urls: ports
+                .iter()
+                .map(|(c, _)| format!("nats://127.0.0.1:{c}"))
+                .collect(),
+            procs,
+        };
+        // Routes form within a second or two; every server must see the others.
+        let t = std::time::Instant::now();
+        loop {
+            let formed = (0..servers).all(|i| {
+                std::fs::read_to_string(dir.join(format!("nats-{i}.log")))
+                    .map(|l| l.matches("Route connection created").count() >= servers - 1)
+                    .unwrap_or(false)
+            });
+            if formed {
+                return Ok(c);
+            }
+            if t.elapsed() > Duration::from_secs(15) {
+                bail!(
+                    "nats cluster routes did not form in 15 s (logs in {})",
+                    dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Server `i`'s process (to stop and restart it).
+    pub fn server(&mut self, i: usize) -> &mut Proc {
+        &mut self.procs[i]
+    }
+}
