@@ -3,6 +3,7 @@
 mod agent;
 mod check;
 mod demo;
+mod live;
 mod nodes;
 mod planner;
 mod render;
@@ -35,6 +36,8 @@ enum Cmd {
     Planner(planner::PlannerArgs),
     /// Run a PxL script once and print its tables.
     Run(run::RunArgs),
+    /// Run a PxL script continuously: a window refreshed every period.
+    Live(live::LiveArgs),
     /// The tables scripts can read: columns, types, rows held per agent.
     Tables(tables::TablesArgs),
     /// Every node a planner knows: probes, events/s, drops, retention, fragments, last seen.
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Tail(a) => tail::run(a),
         Cmd::Planner(a) => planner::run(a),
         Cmd::Run(a) => run::run(a),
+        Cmd::Live(a) => live::run(a),
         Cmd::Tables(a) => tables::run(a),
         Cmd::Nodes(a) => nodes::run(a),
         Cmd::Demo(a) => demo::run(a),

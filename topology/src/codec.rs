@@ -29,6 +29,9 @@ pub enum Kind {
     Heartbeat = 12,
     NodesRequest = 13,
     NodesReply = 14,
+    LiveRequest = 15,
+    LiveAccepted = 16,
+    Lease = 17,
 }
 
 #[derive(Debug, thiserror::Error)]

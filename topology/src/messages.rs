@@ -93,7 +93,59 @@ pub struct Deploy {
     pub fragment: crate::plan::NodeFragment,
     pub partial_subject: String,
     /// ns since the epoch; past it the node drops the fragment unanswered.
+    /// Ignored for a live fragment, which lives by its lease.
     pub deadline_ns: i64,
+    /// Set for a continuous query: run once per pane, as long as the lease
+    /// is renewed.
+    pub live: Option<LiveSpec>,
+}
+
+/// How a live fragment runs on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSpec {
+    /// Pane length: the node cuts time (its own clock) into panes of this
+    /// many ns, aligned to the epoch, and ships one partial per pane.
+    pub every_ns: i64,
+    /// The fragment is dropped when no lease renewal came for two of these.
+    pub lease_ns: i64,
+    /// Subject the lease renewals come on.
+    pub lease_subject: String,
+    /// How far back the first panes go: the node first ships the panes of
+    /// the window that already passed (their rows are in its store), so the
+    /// first refresh covers a whole window too.
+    pub backfill_ns: i64,
+}
+
+/// A continuous query, CLI to the planner group (request-reply).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveRequest {
+    pub script: String,
+    pub plan: crate::plan::Plan,
+    pub every_ns: i64,
+    /// The window each refresh covers: the last `window_ns / every_ns` panes.
+    pub window_ns: i64,
+}
+
+/// The planner took a live query: where its windows come and where to
+/// renew its lease.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveAccepted {
+    pub qid: String,
+    /// Each window: `ResultChunk`s, the last with its `QueryDone`.
+    pub results_subject: String,
+    /// Publish a `Lease` here at least every `lease_ns`.
+    pub lease_subject: String,
+    pub lease_ns: i64,
+    /// Nodes the fragment went to.
+    pub nodes: Vec<String>,
+    /// Set when the planner could not take the query (then nothing runs).
+    pub error: Option<QueryError>,
+}
+
+/// "Still here": renews a live query's lease (CLI to planner and nodes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub qid: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +209,9 @@ pub struct PartialChunk {
     pub report: Option<NodeReport>,
     /// The node could not run its fragment.
     pub error: Option<String>,
+    /// For a live fragment: the end of the pane (ns since the epoch, by the
+    /// node's clock) these rows are of; 0 for a one-shot query.
+    pub pane_ns: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -221,4 +276,9 @@ pub struct QueryDone {
     pub error: Option<QueryError>,
     pub planner: String,
     pub elapsed_ms: f64,
+    /// For a live query: the window this answer covers (ns since the epoch).
+    pub window: Option<(i64, i64)>,
+    /// For a live query: node partials that came after their window had
+    /// closed (not in any answer).
+    pub late_partials: u64,
 }

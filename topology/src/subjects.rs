@@ -127,6 +127,21 @@ impl Subject {
         Subject(format!("{PREFIX}.nodes.list"))
     }
 
+    /// Continuous queries, taken by one planner of the group.
+    pub fn live() -> Subject {
+        Subject(format!("{PREFIX}.live"))
+    }
+
+    /// Lease renewals of live query `qid`.
+    pub fn query_lease(qid: &QueryId) -> Subject {
+        Subject(format!("{PREFIX}.q.{qid}.lease"))
+    }
+
+    /// The windows of live query `qid`.
+    pub fn query_results(qid: &QueryId) -> Subject {
+        Subject(format!("{PREFIX}.q.{qid}.results"))
+    }
+
     /// Compiled scripts, answered by one planner of the group.
     pub fn plan() -> Subject {
         Subject(format!("{PREFIX}.plan"))

@@ -6,6 +6,10 @@
 //! rows scanned and the losses it counted while the queried rows were
 //! captured. A fragment is gone when it has answered, when its query is
 //! cancelled, or when its deadline passes, whichever comes first.
+//!
+//! A live fragment (a continuous query) stays: it runs once per pane over
+//! that pane's rows and ships one partial per pane, until its lease lapses
+//! (two lease periods without a renewal) or it is cancelled.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,12 +17,19 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
-use loupe_topology::messages::{Deploy, DeployAck, Losses, NodeReport, PartialChunk};
+use loupe_topology::messages::{Deploy, DeployAck, LiveSpec, Losses, NodeReport, PartialChunk};
+use loupe_topology::plan::NodeFragment;
 
 use crate::clock::wall_now_ns;
 use crate::exec::{Inputs, run_fragment};
 use crate::table_store::{Read, TableStore};
+
+/// How long after a pane ends its rows are read: rows are sealed into the
+/// store within 200 ms of their response; a row sealed later than this
+/// misses its pane.
+const LIVE_GRACE_NS: i64 = 1_000_000_000;
 
 /// Cumulative loss counters sampled once a second, so an answer can say
 /// what was lost while its window was captured, not since the agent began.
@@ -134,6 +145,30 @@ impl FragmentHost {
         let Some(d) = deploy else { return Ok(()) };
         let qid = d.qid.clone();
         let this = self.clone();
+        if let Some(spec) = d.live.clone() {
+            // A planner deploys again to a node that missed a pane: one
+            // fragment per live query, whatever it asks.
+            if self
+                .fragments
+                .running
+                .lock()
+                .is_ok_and(|m| m.contains_key(&qid))
+            {
+                return Ok(());
+            }
+            let task = actix::spawn(async move {
+                let qid = d.qid.clone();
+                match this.run_live(&d, &spec).await {
+                    Ok(why) => tracing::info!(qid, "live fragment ended: {why}"),
+                    Err(e) => tracing::warn!(qid, error = %e, "live fragment failed"),
+                }
+                this.fragments.finished(&qid);
+            });
+            if let Ok(mut m) = self.fragments.running.lock() {
+                m.insert(qid, task.abort_handle());
+            }
+            return Ok(());
+        }
         let budget = Duration::from_nanos((d.deadline_ns - wall_now_ns()).max(0) as u64);
         let task = actix::spawn(async move {
             let qid = d.qid.clone();
@@ -156,6 +191,7 @@ impl FragmentHost {
                     last: true,
                     report: None,
                     error: Some(format!("{e:#}")),
+                    pane_ns: 0,
                 };
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = this.client.publish(subject, bytes.into()).await;
@@ -170,11 +206,85 @@ impl FragmentHost {
     }
 
     async fn run(&self, d: &Deploy) -> anyhow::Result<()> {
+        self.run_fragment(&d.qid, &d.fragment, &d.partial_subject, 0)
+            .await
+    }
+
+    /// A live fragment: once per pane of `spec.every_ns` (the node's clock,
+    /// aligned to the epoch), a short grace after the pane ends so its rows
+    /// are sealed, the fragment runs over that pane's rows and ships one
+    /// partial. It ends when no lease renewal came for two lease periods
+    /// (the subscriber is gone), or when cancelled.
+    async fn run_live(&self, d: &Deploy, spec: &LiveSpec) -> anyhow::Result<&'static str> {
+        let mut leases = self.client.subscribe(spec.lease_subject.clone()).await?;
+        let every = spec.every_ns.max(100_000_000);
+        let expiry = Duration::from_nanos(2 * spec.lease_ns.max(1) as u64);
+        let mut last_lease = Instant::now();
+        let first_live = (wall_now_ns() / every + 1) * every;
+        // The panes of the window that already passed come first (backfill).
+        let mut pane_end = first_live - (spec.backfill_ns.max(0) / every) * every;
+        loop {
+            let due = pane_end + LIVE_GRACE_NS;
+            loop {
+                if last_lease.elapsed() > expiry {
+                    return Ok("lease expired");
+                }
+                let now = wall_now_ns();
+                if now >= due {
+                    break;
+                }
+                let wait = Duration::from_nanos((due - now) as u64).min(Duration::from_millis(250));
+                match tokio::time::timeout(wait, leases.next()).await {
+                    Ok(Some(_)) => last_lease = Instant::now(),
+                    Ok(None) => anyhow::bail!("the lease subscription closed"),
+                    Err(_) => {}
+                }
+            }
+            let mut fragment = d.fragment.clone();
+            fragment.plan.set_source_range(pane_end - every, pane_end);
+            if let Err(e) = self
+                .run_fragment(&d.qid, &fragment, &d.partial_subject, pane_end)
+                .await
+            {
+                tracing::warn!(qid = d.qid, error = %e, "live pane failed");
+                let chunk = PartialChunk {
+                    qid: d.qid.clone(),
+                    node: self.node.clone(),
+                    seq: 0,
+                    channel: 0,
+                    ipc: Vec::new(),
+                    last: true,
+                    report: None,
+                    error: Some(format!("{e:#}")),
+                    pane_ns: pane_end,
+                };
+                let bytes = codec::encode(Kind::PartialChunk, &chunk)?;
+                self.client
+                    .publish(d.partial_subject.clone(), bytes.into())
+                    .await?;
+            }
+            pane_end += every;
+            // Fell more than a pane behind (a stalled node): skip to now,
+            // the planner reports the panes it did not get.
+            let now = wall_now_ns();
+            if pane_end > first_live && pane_end + LIVE_GRACE_NS < now - every {
+                pane_end = (now / every) * every;
+            }
+        }
+    }
+
+    async fn run_fragment(
+        &self,
+        qid: &str,
+        fragment: &NodeFragment,
+        partial_subject: &str,
+        pane_ns: i64,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut inputs = Inputs::default();
         let mut rows_scanned = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for src in d.fragment.plan.sources() {
+        for src in fragment.plan.sources() {
             let batches = self
                 .store
                 .send(Read {
@@ -191,7 +301,7 @@ impl FragmentHost {
             hi = hi.max(src.end_ns.unwrap_or_else(wall_now_ns));
             inputs.sources.insert(src.id, batches);
         }
-        let fragment = d.fragment.clone();
+        let fragment = fragment.clone();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let outputs: Vec<(u32, Vec<RecordBatch>)> = tokio::task::spawn_blocking(move || {
             run_fragment(&fragment.plan, &fragment.outputs, inputs, threads)
@@ -210,11 +320,12 @@ impl FragmentHost {
         };
         publish_channels(
             &self.client,
-            &d.qid,
+            qid,
             &self.node,
-            &d.partial_subject,
+            partial_subject,
             outputs,
             report,
+            pane_ns,
         )
         .await
     }
@@ -228,6 +339,7 @@ pub async fn publish_channels(
     subject: &str,
     outputs: Vec<(u32, Vec<RecordBatch>)>,
     report: NodeReport,
+    pane_ns: i64,
 ) -> anyhow::Result<()> {
     let limit = (client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
     let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -252,6 +364,7 @@ pub async fn publish_channels(
             last,
             report: if last { report.take() } else { None },
             error: None,
+            pane_ns,
         };
         client
             .publish(

@@ -24,6 +24,8 @@ use loupe_topology::plan::split;
 use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
 
 use crate::clock::wall_now_ns;
+
+mod live;
 use crate::exec::{Executor, Inputs};
 
 #[derive(Clone, Debug)]
@@ -114,11 +116,23 @@ impl QueryPlanner {
             .client
             .queue_subscribe(String::from(Subject::nodes()), PLANNER_GROUP.into())
             .await?;
+        let mut lives = self
+            .client
+            .queue_subscribe(String::from(Subject::live()), PLANNER_GROUP.into())
+            .await?;
         self.seed().await;
         tracing::info!(planner = %self.cfg.name, "planning on {}", Subject::plan());
         loop {
             tokio::select! {
                 Some(m) = beats.next() => self.heard(&m.payload),
+                Some(m) = lives.next() => {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this.answer_live(m).await {
+                            tracing::warn!(error = %e, "could not serve a live query");
+                        }
+                    });
+                }
                 Some(m) = lists.next() => {
                     if let Err(e) = self.answer_list(m).await {
                         tracing::warn!(error = %e, "could not answer a node list");
@@ -366,6 +380,7 @@ impl QueryPlanner {
             fragment: d.node.clone(),
             partial_subject: String::from(partial_subject),
             deadline_ns: wall_now_ns() + node_timeout.as_nanos() as i64,
+            live: None,
         };
         let mut answers: BTreeMap<String, NodeAnswer> = BTreeMap::new();
         let acks = futures::future::join_all(alive.iter().map(|n| self.deploy(n, &deploy))).await;

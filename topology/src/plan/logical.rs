@@ -583,6 +583,20 @@ impl Plan {
     }
 
     /// Every Source: what a fragment must read before it runs.
+    /// Every source reads `[start_ns, end_ns)` instead of its own range: a
+    /// live fragment's pane.
+    pub fn set_source_range(&mut self, start: i64, end: i64) {
+        for n in &mut self.nodes {
+            if let Op::Source {
+                start_ns, end_ns, ..
+            } = &mut n.op
+            {
+                *start_ns = start;
+                *end_ns = Some(end);
+            }
+        }
+    }
+
     pub fn sources(&self) -> impl Iterator<Item = SourceRead<'_>> {
         self.nodes
             .iter()

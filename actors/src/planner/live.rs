@@ -1,0 +1,423 @@
+//! Continuous queries (`loupe live`). The node fragment stays deployed and
+//! ships one partial per pane (the node cuts time into panes of the refresh
+//! period by its own clock); the planner keeps each node's partials of the
+//! last `window / every` panes and, when a pane closes, merges those into
+//! one answer for the window ending there. A refresh merges partial states
+//! (one per group, node and pane), never the window's rows, so its cost does
+//! not grow with the rows in the window.
+//!
+//! On deploy, nodes first ship the panes of the window that already passed
+//! (the rows are in their stores), so the first refresh covers a whole
+//! window. A pane closes when every node the fragment went to has sent it, or one
+//! pane period after the nodes' grace. Partials that come after their pane
+//! closed are counted (`late_partials`). The query lives while its lease is
+//! renewed (the CLI publishes a `Lease` every half period): two lease
+//! periods without one and the planner stops and cancels; the nodes drop
+//! their fragments on their own by the same rule, so no fragment outlives
+//! its subscriber even when the planner is gone too. Nodes that come (back)
+//! after the start are deployed to at the next pane.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{
+    Cancel, Deploy, ErrorDomain, LiveAccepted, LiveRequest, LiveSpec, NodeReport, PartialChunk,
+    QueryDone, QueryErrorKind,
+};
+use loupe_topology::plan::{Distributed, split};
+use loupe_topology::subjects::{QueryId, Subject};
+
+use super::{NodeAnswer, QueryPlanner, err, read_ipc};
+use crate::clock::wall_now_ns;
+use crate::exec::{Executor, Inputs};
+
+/// The nodes' grace after a pane's end before they read it (see the
+/// fragment host), plus transfer.
+const NODE_GRACE_NS: i64 = 1_500_000_000;
+/// Most panes a window may hold.
+const MAX_PANES: i64 = 3600;
+
+impl QueryPlanner {
+    /// Takes a live query: deploys, replies where its windows come, then
+    /// serves it until its lease lapses or it is cancelled.
+    pub(super) async fn answer_live(&self, m: async_nats::Message) -> anyhow::Result<()> {
+        let Some(reply) = m.reply.clone() else {
+            return Ok(());
+        };
+        let qid = QueryId::new(
+            &self.cfg.name,
+            self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        let refuse = |e| LiveAccepted {
+            qid: qid.to_string(),
+            results_subject: String::new(),
+            lease_subject: String::new(),
+            lease_ns: 0,
+            nodes: Vec::new(),
+            error: Some(e),
+        };
+        let req = match codec::decode::<LiveRequest>(Kind::LiveRequest, &m.payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let a = refuse(err(QueryErrorKind::Wire, ErrorDomain::User, e.to_string()));
+                self.client
+                    .publish(reply, codec::encode(Kind::LiveAccepted, &a)?.into())
+                    .await?;
+                return Ok(());
+            }
+        };
+        let every = req.every_ns.max(500_000_000);
+        let window = req.window_ns.max(every);
+        let checked = if window / every > MAX_PANES {
+            Err(format!(
+                "a window of {} s holds more than {MAX_PANES} panes of {} ms: refresh less often or shorten the window",
+                window / 1_000_000_000,
+                every / 1_000_000
+            ))
+        } else {
+            split(&req.plan)
+        };
+        let d = match checked {
+            Ok(d) => d,
+            Err(e) => {
+                let a = refuse(err(QueryErrorKind::BadPlan, ErrorDomain::User, e));
+                self.client
+                    .publish(reply, codec::encode(Kind::LiveAccepted, &a)?.into())
+                    .await?;
+                return Ok(());
+            }
+        };
+        let (alive, _) = self.nodes();
+        let lease_subject = String::from(Subject::query_lease(&qid));
+        let partial_subject = Subject::query_partial(&qid);
+        // Subscribed before any node can send.
+        let partials = self
+            .client
+            .subscribe(String::from(partial_subject.clone()))
+            .await?;
+        let leases = self.client.subscribe(lease_subject.clone()).await?;
+        let cancels = self
+            .client
+            .subscribe(String::from(Subject::query_cancel(&qid)))
+            .await?;
+        let deploy = Deploy {
+            qid: qid.to_string(),
+            fragment: d.node.clone(),
+            partial_subject: String::from(partial_subject),
+            deadline_ns: i64::MAX,
+            live: Some(LiveSpec {
+                every_ns: every,
+                lease_ns: every.max(1_000_000_000),
+                lease_subject: lease_subject.clone(),
+                backfill_ns: window - every,
+            }),
+        };
+        let mut deployed = BTreeSet::new();
+        let mut refused = Vec::new();
+        let acks = futures::future::join_all(alive.iter().map(|n| self.deploy(n, &deploy))).await;
+        for (n, ack) in alive.iter().zip(acks) {
+            match ack {
+                Ok(()) => {
+                    deployed.insert(n.clone());
+                }
+                Err(why) => refused.push((n.clone(), why)),
+            }
+        }
+        let accepted = LiveAccepted {
+            qid: qid.to_string(),
+            results_subject: String::from(Subject::query_results(&qid)),
+            lease_subject,
+            lease_ns: every.max(1_000_000_000),
+            nodes: deployed.iter().cloned().collect(),
+            error: deployed.is_empty().then(|| {
+                err(
+                    QueryErrorKind::NoNodes,
+                    ErrorDomain::External,
+                    format!(
+                        "no agent took the fragment (alive: {}; refused: {refused:?})",
+                        alive.len()
+                    ),
+                )
+            }),
+        };
+        self.client
+            .publish(reply, codec::encode(Kind::LiveAccepted, &accepted)?.into())
+            .await?;
+        if accepted.error.is_some() {
+            return Ok(());
+        }
+        tracing::info!(qid = %qid, script = req.script, nodes = deployed.len(), every_ms = every / 1_000_000, window_ms = window / 1_000_000, "live query started");
+        let why = self
+            .serve_live(
+                &qid,
+                &d,
+                &deploy,
+                Live {
+                    every,
+                    window,
+                    lease: Duration::from_nanos(
+                        2 * deploy.live.as_ref().map_or(every, |l| l.lease_ns) as u64,
+                    ),
+                    results: accepted.results_subject.clone(),
+                    tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
+                },
+                deployed,
+                (partials, leases, cancels),
+            )
+            .await;
+        // The end, for every node (they would drop it on their own too).
+        if let Ok(bytes) = codec::encode(
+            Kind::Cancel,
+            &Cancel {
+                qid: qid.to_string(),
+            },
+        ) {
+            let _ = self
+                .client
+                .publish(String::from(Subject::query_cancel(&qid)), bytes.into())
+                .await;
+        }
+        tracing::info!(qid = %qid, "live query ended: {why}");
+        Ok(())
+    }
+
+    async fn serve_live(
+        &self,
+        qid: &QueryId,
+        d: &Distributed,
+        deploy: &Deploy,
+        live: Live,
+        mut deployed: BTreeSet<String>,
+        (mut partials, mut leases, mut cancels): (
+            async_nats::Subscriber,
+            async_nats::Subscriber,
+            async_nats::Subscriber,
+        ),
+    ) -> &'static str {
+        // pane end -> node -> what it sent for that pane
+        let mut panes: BTreeMap<i64, BTreeMap<String, NodeAnswer>> = BTreeMap::new();
+        let mut next_pane = (wall_now_ns() / live.every + 1) * live.every;
+        // Panes before it are the nodes' backfill of the first window.
+        let first_pane = next_pane;
+        let mut late = 0u64;
+        let mut last_lease = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                m = partials.next() => {
+                    let Some(m) = m else { return "the NATS subscription closed" };
+                    let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
+                        continue;
+                    };
+                    if c.pane_ns < next_pane && c.pane_ns >= first_pane {
+                        if c.last {
+                            late += 1;
+                        }
+                        continue;
+                    }
+                    let a = panes.entry(c.pane_ns).or_default().entry(c.node.clone()).or_insert_with(NodeAnswer::new);
+                    a.take(c);
+                }
+                m = leases.next() => {
+                    if m.is_none() { return "the NATS subscription closed" }
+                    last_lease = Instant::now();
+                }
+                _ = cancels.next() => return "cancelled",
+                _ = tick.tick() => {
+                    if last_lease.elapsed() > live.lease {
+                        return "lease expired: the subscriber is gone";
+                    }
+                    let now = wall_now_ns();
+                    let complete = panes.get(&next_pane).is_some_and(|p| {
+                        deployed.iter().all(|n| p.get(n).is_some_and(|a| a.done))
+                    });
+                    if !complete && now < next_pane + NODE_GRACE_NS + live.every {
+                        continue;
+                    }
+                    let done = self.close_window(qid, d, &live, &panes, next_pane, &deployed, late).await;
+                    if let Err(e) = done {
+                        tracing::warn!(qid = %qid, error = %e, "could not publish a window");
+                    }
+                    // A node that sent nothing for the closing pane may have
+                    // restarted without its fragment: deploy again if it is
+                    // alive (a node that still runs it just acks).
+                    if let Some(p) = panes.get(&next_pane) {
+                        deployed.retain(|n| p.contains_key(n));
+                    } else {
+                        deployed.clear();
+                    }
+                    // Panes older than the next window are no longer needed.
+                    let keep_from = next_pane + live.every - live.window;
+                    panes.retain(|p, _| *p > keep_from);
+                    next_pane += live.every;
+                    if next_pane + live.every < now - NODE_GRACE_NS {
+                        // The planner fell behind: jump to the present.
+                        next_pane = (now / live.every) * live.every;
+                    }
+                    // Nodes that came (back): deploy to them for the next panes.
+                    let (alive, _) = self.nodes();
+                    let joining: Vec<String> =
+                        alive.into_iter().filter(|n| !deployed.contains(n)).collect();
+                    let acks = futures::future::join_all(joining.iter().map(|n| self.deploy(n, deploy))).await;
+                    for (n, ack) in joining.into_iter().zip(acks) {
+                        if ack.is_ok() {
+                            tracing::debug!(qid = %qid, node = n, "node (re)joined the live query");
+                            deployed.insert(n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Merges the panes of the window ending at `pane` and publishes it.
+    #[allow(clippy::too_many_arguments)]
+    async fn close_window(
+        &self,
+        qid: &QueryId,
+        d: &Distributed,
+        live: &Live,
+        panes: &BTreeMap<i64, BTreeMap<String, NodeAnswer>>,
+        pane: i64,
+        deployed: &BTreeSet<String>,
+        late: u64,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let start = pane - live.window;
+        let mut done = QueryDone {
+            tables: live.tables.clone(),
+            planner: self.cfg.name.clone(),
+            window: Some((start, pane)),
+            late_partials: late,
+            ..QueryDone::default()
+        };
+        let mut inputs = Inputs::default();
+        let mut reports: BTreeMap<String, NodeReport> = BTreeMap::new();
+        let mut missing: BTreeMap<String, String> = BTreeMap::new();
+        for (p, nodes) in panes.range(start + 1..=pane) {
+            for (n, a) in nodes {
+                match (&a.error, a.done) {
+                    (None, true) => {
+                        for (ch, b) in &a.batches {
+                            inputs.channels.entry(*ch).or_default().push(b.clone());
+                        }
+                        if let Some(r) = &a.report {
+                            let e = reports.entry(n.clone()).or_insert_with(|| NodeReport {
+                                node: n.clone(),
+                                ..Default::default()
+                            });
+                            e.rows_scanned += r.rows_scanned;
+                            e.exec_ms += r.exec_ms;
+                            e.losses.add(&r.losses);
+                        }
+                    }
+                    (Some(e), _) => {
+                        missing.insert(n.clone(), format!("pane ending {p}: {e}"));
+                    }
+                    (None, false) => {
+                        missing.insert(n.clone(), format!("pane ending {p} incomplete"));
+                    }
+                }
+            }
+        }
+        // Deployed nodes that sent nothing for the closing pane.
+        for n in deployed {
+            let sent = panes.get(&pane).is_some_and(|p| p.contains_key(n));
+            if !sent {
+                missing
+                    .entry(n.clone())
+                    .or_insert_with(|| "no partial for the latest pane".into());
+            }
+        }
+        for (n, why) in missing {
+            reports.remove(&n);
+            done.missing.push((n, why));
+        }
+        done.answered = reports.into_values().collect();
+        done.partial = !done.missing.is_empty();
+        let merge = d.merge.clone();
+        let tables = tokio::task::spawn_blocking(move || {
+            let ex = Executor::new(&merge, &inputs);
+            merge
+                .sinks
+                .iter()
+                .map(|s| ex.run_one(s.input))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+        let tables = match tables {
+            Ok(t) => t,
+            Err(e) => {
+                done.error = Some(err(
+                    QueryErrorKind::Execution,
+                    ErrorDomain::Internal,
+                    e.to_string(),
+                ));
+                Vec::new()
+            }
+        };
+        done.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let results = async_nats::Subject::from(live.results.clone());
+        self.reply(qid, results, tables, done).await
+    }
+}
+
+/// A live query's shape.
+struct Live {
+    every: i64,
+    window: i64,
+    /// No renewal for this long ends the query.
+    lease: Duration,
+    results: String,
+    tables: Vec<String>,
+}
+
+impl NodeAnswer {
+    fn new() -> Self {
+        NodeAnswer {
+            next_seq: 0,
+            done: false,
+            error: None,
+            report: None,
+            batches: Vec::new(),
+        }
+    }
+
+    /// One chunk of a node's partial, sequence-checked.
+    fn take(&mut self, c: PartialChunk) {
+        if self.done {
+            return;
+        }
+        if c.seq != self.next_seq {
+            self.error = Some(format!(
+                "chunk {} arrived after chunk {}: chunks were lost on the way",
+                c.seq,
+                i64::from(self.next_seq) - 1
+            ));
+            self.done = true;
+            return;
+        }
+        self.next_seq += 1;
+        if let Some(e) = c.error {
+            self.error = Some(e);
+            self.done = true;
+            return;
+        }
+        if !c.ipc.is_empty() {
+            match read_ipc(&c.ipc) {
+                Ok(bs) => self.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
+                Err(e) => {
+                    self.error = Some(format!("unreadable partial: {e}"));
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+        if c.last {
+            self.done = true;
+            self.report = c.report;
+        }
+    }
+}

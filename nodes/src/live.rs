@@ -1,0 +1,269 @@
+//! `loupe live -f FILE.pxl --every 5s [--window 1m]`: a continuous query.
+//! The script is compiled here; a planner deploys its node fragment to every
+//! agent, where it stays, and publishes one answer per refresh, covering the
+//! window that ends there. This command holds the query's lease (renewed
+//! every half period): when it goes away (Ctrl-C, kill -9, a lost
+//! connection) every fragment is gone within two lease periods.
+//!
+//! On a terminal the tables are redrawn in place; otherwise each window is
+//! one JSON document on its own line.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures::StreamExt;
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{Cancel, Lease, LiveAccepted, LiveRequest, QueryDone, ResultChunk};
+use loupe_topology::subjects::Subject;
+
+use crate::render::{self, Table};
+
+#[derive(clap::Args)]
+pub struct LiveArgs {
+    /// The PxL script.
+    #[arg(short = 'f', long = "file")]
+    file: std::path::PathBuf,
+    /// Fill a parameter of the script's functions: --arg ns=shop (repeatable).
+    #[arg(long = "arg", value_parser = crate::run::parse_kv)]
+    args: Vec<(String, String)>,
+    /// Refresh period (and pane length).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    every: Duration,
+    /// What each refresh covers (default: one period).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+    /// Stop after this many windows.
+    #[arg(long)]
+    count: Option<u64>,
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
+    let src = std::fs::read_to_string(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+    let opts = loupe_topology::pxl::Options {
+        file: args.file.display().to_string(),
+        now_ns: loupe_actors::clock::wall_now_ns(),
+        args: args.args.clone(),
+    };
+    let plan = match loupe_topology::pxl::compile(&src, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let window = args.window.unwrap_or(args.every);
+    if window < args.every {
+        anyhow::bail!(
+            "--window ({window:?}) is shorter than --every ({:?})",
+            args.every
+        );
+    }
+    let req = LiveRequest {
+        script: args.file.display().to_string(),
+        plan,
+        every_ns: args.every.as_nanos() as i64,
+        window_ns: window.as_nanos() as i64,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(follow(&args, req))
+}
+
+async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
+    let client = args.nats.connect("loupe-live").await?;
+    let subject = Subject::live();
+    let msg = match tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(
+            String::from(subject.clone()),
+            codec::encode(Kind::LiveRequest, &req)?.into(),
+        ),
+    )
+    .await
+    {
+        Err(_) => anyhow::bail!(
+            "no planner answered on {subject} via {} within 10 s",
+            args.nats.url
+        ),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => anyhow::bail!(
+            "no planner is listening on {subject} via {}: start one with `loupe planner`",
+            args.nats.url
+        ),
+        Ok(Err(e)) => anyhow::bail!("starting the live query via {}: {e}", args.nats.url),
+        Ok(Ok(m)) => m,
+    };
+    let acc: LiveAccepted = codec::decode(Kind::LiveAccepted, &msg.payload)?;
+    if let Some(e) = &acc.error {
+        eprintln!("error: {}", e.message);
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut results = client.subscribe(acc.results_subject.clone()).await?;
+    let terminal = std::io::stdout().is_terminal() && matches!(args.output, Format::Table);
+    eprintln!(
+        "live query {} on {} node{} ({}), every {:?}, window {:?}; Ctrl-C to stop",
+        acc.qid,
+        acc.nodes.len(),
+        if acc.nodes.len() == 1 { "" } else { "s" },
+        acc.nodes.join(", "),
+        args.every,
+        args.window.unwrap_or(args.every)
+    );
+    let lease = Lease {
+        qid: acc.qid.clone(),
+    };
+    let lease_bytes = codec::encode(Kind::Lease, &lease)?;
+    let renew = Duration::from_nanos((acc.lease_ns / 2).max(100_000_000) as u64);
+    let mut renewals = tokio::time::interval(renew);
+    let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut next_seq = 0u32;
+    let mut windows = 0u64;
+    let mut lost_windows = 0u64;
+    let mut lost_current = false;
+    let stop = loop {
+        tokio::select! {
+            _ = renewals.tick() => {
+                if client
+                    .publish(acc.lease_subject.clone(), lease_bytes.clone().into())
+                    .await
+                    .is_err()
+                {
+                    break "the NATS connection is gone";
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break "stopped",
+            m = results.next() => {
+                let Some(m) = m else { break "the NATS subscription closed" };
+                let Ok(c) = codec::decode::<ResultChunk>(Kind::ResultChunk, &m.payload) else {
+                    continue;
+                };
+                if c.seq != next_seq {
+                    // A slow terminal or pipe: NATS dropped part of a window.
+                    lost_current = true;
+                }
+                next_seq = c.seq + 1;
+                match c.done {
+                    None => pieces.push((c.table, c.ipc)),
+                    Some(done) => {
+                        next_seq = 0;
+                        let got = std::mem::take(&mut pieces);
+                        if std::mem::take(&mut lost_current) {
+                            lost_windows += 1;
+                            eprintln!("a window was lost on the way ({lost_windows} so far): the output is too slow");
+                            continue;
+                        }
+                        let tables = assemble(&done, got)?;
+                        show(args.output, terminal, &tables, &done, lost_windows)?;
+                        windows += 1;
+                        if args.count.is_some_and(|n| windows >= n) {
+                            break "done";
+                        }
+                    }
+                }
+            }
+        }
+    };
+    // Let the nodes and the planner drop it now rather than at lease expiry.
+    if let Ok(bytes) = codec::encode(
+        Kind::Cancel,
+        &Cancel {
+            qid: acc.qid.clone(),
+        },
+    ) {
+        let _ = client
+            .publish(format!("loupe.v1.q.{}.cancel", acc.qid), bytes.into())
+            .await;
+        let _ = client.flush().await;
+    }
+    if stop != "done" && stop != "stopped" {
+        eprintln!("live query ended: {stop}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn assemble(done: &QueryDone, pieces: Vec<(u32, Vec<u8>)>) -> anyhow::Result<Vec<Table>> {
+    let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> =
+        vec![Vec::new(); done.tables.len()];
+    for (t, ipc) in pieces {
+        let bs = loupe_actors::planner::read_ipc(&ipc)?;
+        if let Some(slot) = batches.get_mut(t as usize) {
+            slot.extend(bs);
+        }
+    }
+    let mut tables = Vec::new();
+    for (name, bs) in done.tables.iter().zip(batches) {
+        let batch = match bs.first() {
+            Some(b) => arrow::compute::concat_batches(&b.schema(), &bs)?,
+            None => arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(
+                arrow::datatypes::Schema::empty(),
+            )),
+        };
+        tables.push(Table {
+            name: name.clone(),
+            batch,
+        });
+    }
+    Ok(tables)
+}
+
+fn show(
+    output: Format,
+    terminal: bool,
+    tables: &[Table],
+    done: &QueryDone,
+    lost_windows: u64,
+) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let (start, end) = done.window.unwrap_or((0, 0));
+    match output {
+        Format::Json => {
+            let mut v = render::json_answer(tables, done);
+            v["window"] = serde_json::json!({"start_ns": start, "end_ns": end});
+            v["late_partials"] = done.late_partials.into();
+            v["windows_lost"] = lost_windows.into();
+            serde_json::to_writer(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            if terminal {
+                // Redraw in place: cursor home, clear the screen.
+                write!(out, "\x1b[H\x1b[2J")?;
+            }
+            writeln!(
+                out,
+                "window {} .. {}",
+                render::time_text(start),
+                render::time_text(end)
+            )?;
+            for t in tables {
+                render::table(&mut out, t, crate::run::terminal_width())?;
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", render::completeness(done))?;
+            if done.late_partials > 0 || lost_windows > 0 {
+                writeln!(
+                    out,
+                    "late partials {} (not in any window); windows lost to a slow output {}",
+                    done.late_partials, lost_windows
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
