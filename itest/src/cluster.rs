@@ -52,6 +52,8 @@ pub struct NatsCluster {
     /// Client URL of each server.
     pub urls: Vec<String>,
     procs: Vec<Proc>,
+    /// Each server's arguments and log, to restart it as it was.
+    args: Vec<(Vec<String>, std::path::PathBuf)>,
 }
 
 impl NatsCluster {
@@ -59,6 +61,7 @@ impl NatsCluster {
         let bin = which("nats-server")?;
         let ports: Vec<(u16, u16)> = (0..servers).map(|_| (free_port(), free_port())).collect();
         let mut procs = Vec::new();
+        let mut args = Vec::new();
         for (i, (client, route)) in ports.iter().enumerate() {
             let routes: Vec<String> = ports
                 .iter()
@@ -66,24 +69,27 @@ impl NatsCluster {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, (_, r))| format!("nats://127.0.0.1:{r}"))
                 .collect();
+            let a: Vec<String> = vec![
+                "-a".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                client.to_string(),
+                "-n".into(),
+                format!("loupe-it-{i}"),
+                "--cluster_name".into(),
+                "loupe-it".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{route}"),
+                "--routes".into(),
+                routes.join(","),
+            ];
+            let log = dir.join(format!("nats-{i}.log"));
             procs.push(Proc::spawn(
                 "nats-server",
-                Command::new(&bin).args([
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    &client.to_string(),
-                    "-n",
-                    &format!("loupe-it-{i}"),
-                    "--cluster_name",
-                    "loupe-it",
-                    "--cluster",
-                    &format!("nats://127.0.0.1:{route}"),
-                    "--routes",
-                    &routes.join(","),
-                ]),
-                &dir.join(format!("nats-{i}.log")),
+                Command::new(&bin).args(&a),
+                &log,
             )?);
+            args.push((a, log));
         }
         for (client, _) in &ports {
             wait_for_port(*client, Duration::from_secs(10))?;
@@ -94,6 +100,7 @@ impl NatsCluster {
                 .map(|(c, _)| format!("nats://127.0.0.1:{c}"))
                 .collect(),
             procs,
+            args,
         };
         // Routes form within a second or two; every server must see the others.
         let t = std::time::Instant::now();
@@ -116,8 +123,21 @@ impl NatsCluster {
         }
     }
 
-    /// Server `i`'s process (to stop and restart it).
-    pub fn server(&mut self, i: usize) -> &mut Proc {
-        &mut self.procs[i]
+    /// Stops server `i` at once (SIGKILL): its clients must fail over.
+    pub fn kill(&mut self, i: usize) {
+        self.procs[i].kill_hard();
+    }
+
+    /// Starts server `i` again with its old ports and routes.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        let (a, log) = &self.args[i];
+        let log = log.with_extension("restarted.log");
+        self.procs[i] = Proc::spawn(
+            "nats-server",
+            Command::new(which("nats-server")?).args(a),
+            &log,
+        )?;
+        let port: u16 = a[3].parse()?;
+        wait_for_port(port, Duration::from_secs(10))
     }
 }

@@ -4,9 +4,14 @@
 //! traffic is watched at once by three deployments: 3 nodes (a 3-server
 //! NATS cluster, 2 planners, agents on different servers), 2 nodes and 1
 //! node. Their answers to the same query must agree: counts exactly;
-//! latency sums and quantiles within 1 % (the DDSketch bound). Not exactly:
-//! every agent has its own probes on the same syscalls, and each stamps the
-//! syscall with its own `bpf_ktime_get_ns()` call, microseconds apart.
+//! latency sums and quantiles within 1 % (the DDSketch bound) plus 50 µs per
+//! request. Not exactly: every agent has its own probes on the same
+//! syscalls, and each stamps the syscall with its own `bpf_ktime_get_ns()`
+//! call, after the other agents' probes ran (microseconds apart).
+//!
+//! Then faults of the 3-node deployment (issue 6, item 6): a planner killed
+//! with SIGKILL, a NATS server of the cluster killed and restarted; queries
+//! keep being answered by every node.
 
 use anyhow::{Result, bail};
 use loupe_itest::cluster::{NatsCluster, Netns};
@@ -107,8 +112,8 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
     // Three nodes: a 3-server cluster, 2 planners, one agent per server.
     let d3 = dir.join("three");
     std::fs::create_dir_all(&d3)?;
-    let cluster = NatsCluster::start(&d3, 3)?;
-    let _p1 = Planner::start(&cluster.urls[0], "p1", &d3)?;
+    let mut cluster = NatsCluster::start(&d3, 3)?;
+    let mut planner1 = Planner::start(&cluster.urls[0], "p1", &d3)?;
     let _p2 = Planner::start(&cluster.urls[1], "p2", &d3)?;
     let _n1 = start(&cluster.urls[0], "n1", &[&ns[0]], &d3)?;
     let _n2 = start(&cluster.urls[1], "n2", &[&ns[1]], &d3)?;
@@ -163,13 +168,17 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
         for (path, (n, p50, p99, total)) in p {
             let one = &p1[path];
             assert_eq!(*n, one.0, "{name} {path}: count");
-            for (q, (mine, theirs)) in [
-                ("p50", (*p50, one.1)),
-                ("p99", (*p99, one.2)),
-                ("sum", (*total as f64, one.3 as f64)),
+            // The sketch's 1 %, plus the stamping skew: each agent's probe
+            // runs after the others' on the same tracepoint, so its clock
+            // reading is later by their run time (µs). 50 µs per request.
+            let skew = 50_000.0;
+            for (q, (mine, theirs), slack) in [
+                ("p50", (*p50, one.1), skew),
+                ("p99", (*p99, one.2), skew),
+                ("sum", (*total as f64, one.3 as f64), skew * *n as f64),
             ] {
                 assert!(
-                    (mine - theirs).abs() <= 0.01 * theirs.abs(),
+                    (mine - theirs).abs() <= 0.01 * theirs.abs() + slack,
                     "{name} {path} {q}: {mine} vs 1 node's {theirs}"
                 );
             }
@@ -187,5 +196,21 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
         );
         assert!(ok, "{node} saw {path}: {a3:#}");
     }
+
+    // Faults of the 3-node deployment. One planner dies: the other answers.
+    planner1.proc.kill_hard();
+    let a = answer(&cluster.urls[2], &d3, 3)?;
+    assert_eq!(paths(&a).values().map(|p| p.0).sum::<i64>(), TOTAL);
+    assert_eq!(a["planner"], "p2", "{a:#}");
+    // The server p2 and n2 are connected to dies: they reconnect to the
+    // others (the cluster told them where), and queries are answered by all
+    // three nodes again.
+    cluster.kill(1);
+    let a = answer(&cluster.urls[2], &d3, 3)?;
+    assert_eq!(paths(&a).values().map(|p| p.0).sum::<i64>(), TOTAL);
+    // It comes back: the cluster is whole, and answers through it too.
+    cluster.restart(1)?;
+    let a = answer(&cluster.urls[1], &d3, 3)?;
+    assert_eq!(paths(&a).values().map(|p| p.0).sum::<i64>(), TOTAL);
     Ok(())
 }
