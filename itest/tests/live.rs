@@ -2,7 +2,9 @@
 //! second over a 3 s window, against a steady real HTTP workload whose
 //! client logs when each request was answered (ground truth); and leases:
 //! the CLI killed with SIGKILL leaves no fragment behind on any agent within
-//! two lease periods.
+//! two lease periods; and an agent killed with SIGKILL during a live query:
+//! the windows say so (partial, naming it), and when it comes back it
+//! rejoins.
 
 use anyhow::Result;
 use loupe_itest::*;
@@ -31,7 +33,7 @@ fn live_windows_count_what_the_client_saw_and_a_killed_subscriber_leaves_nothing
     let nats = Nats::start(&dir)?;
     let _p1 = Planner::start(&nats.url, "p1", &dir)?;
     let _a1 = Agent::start(&nats, "itest-l1", &dir, &[])?;
-    let _a2 = Agent::start(&nats, "itest-l2", &dir, &[])?;
+    let mut a2 = Agent::start(&nats, "itest-l2", &dir, &[])?;
     std::thread::sleep(Duration::from_secs(3));
 
     let port = free_port();
@@ -154,6 +156,61 @@ fn live_windows_count_what_the_client_saw_and_a_killed_subscriber_leaves_nothing
     assert_eq!(counts, [0, 0]);
     // Two lease periods (2 x 1 s), plus one `loupe check` round trip.
     assert!(gone_after < Duration::from_secs(4), "{gone_after:?}");
+
+    // An agent dies during a live query, then comes back.
+    let mut cli = Command::new(loupe_bin())
+        .arg("live")
+        .arg("-f")
+        .arg(&script)
+        .args(["--arg", &format!("port={port}")])
+        .args(["--every", "1s", "-o", "json", "--nats", &nats.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(cli.stdout.take().expect("piped")).lines();
+    let mut next = || -> Result<Value> {
+        let l = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("live output ended"))??;
+        Ok(serde_json::from_str(&l)?)
+    };
+    let answered = |w: &Value| -> Vec<String> {
+        w["nodes"]["answered"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["node"].as_str().map(str::to_string))
+            .collect()
+    };
+    let w = next()?;
+    assert_eq!(answered(&w), ["itest-l1", "itest-l2"], "{w}");
+    a2.proc.kill_hard();
+    let killed = Instant::now();
+    // Within the grace (one pane after the nodes' own), a window without it,
+    // marked partial and naming it.
+    let w = loop {
+        let w = next()?;
+        if answered(&w) == ["itest-l1"] || killed.elapsed() > Duration::from_secs(10) {
+            break w;
+        }
+    };
+    assert_eq!(answered(&w), ["itest-l1"], "{w}");
+    assert_eq!(w["partial"], true, "{w}");
+    assert!(
+        w.to_string().contains("itest-l2"),
+        "names the missing node: {w}"
+    );
+    let _a2 = Agent::start(&nats, "itest-l2", &dir, &[])?;
+    let back = Instant::now();
+    let w = loop {
+        let w = next()?;
+        if answered(&w).len() == 2 || back.elapsed() > Duration::from_secs(20) {
+            break w;
+        }
+    };
+    assert_eq!(answered(&w), ["itest-l1", "itest-l2"], "it rejoined: {w}");
+    cli.kill()?;
+    cli.wait()?;
     load.kill();
     Ok(())
 }
