@@ -18,6 +18,19 @@ fn scripts() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts"))
 }
 
+/// `loupe live` on the script, every second, JSON lines on a pipe.
+fn live_cli(script: &Path, port: u16, nats_url: &str) -> Result<std::process::Child> {
+    Ok(Command::new(loupe_bin())
+        .arg("live")
+        .arg("-f")
+        .arg(script)
+        .args(["--arg", &format!("port={port}")])
+        .args(["--every", "1s", "-o", "json", "--nats", nats_url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
 fn fragments_active(nats_url: &str) -> Result<Vec<u64>> {
     let out = run(Command::new(loupe_bin()).args(["check", "--nats", nats_url]))?;
     Ok(out
@@ -131,15 +144,7 @@ fn live_windows_count_what_the_client_saw_and_a_killed_subscriber_leaves_nothing
     assert_eq!(fragments_active(&nats.url)?, [0, 0], "--count ended it");
 
     // A subscriber killed with SIGKILL says nothing: the lease lapses.
-    let mut cli = Command::new(loupe_bin())
-        .arg("live")
-        .arg("-f")
-        .arg(&script)
-        .args(["--arg", &format!("port={port}")])
-        .args(["--every", "1s", "-o", "json", "--nats", &nats.url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut cli = live_cli(&script, port, &nats.url)?;
     let mut first = String::new();
     BufReader::new(cli.stdout.take().expect("piped")).read_line(&mut first)?;
     assert!(first.contains("\"window\""), "{first}");
@@ -158,15 +163,7 @@ fn live_windows_count_what_the_client_saw_and_a_killed_subscriber_leaves_nothing
     assert!(gone_after < Duration::from_secs(4), "{gone_after:?}");
 
     // An agent dies during a live query, then comes back.
-    let mut cli = Command::new(loupe_bin())
-        .arg("live")
-        .arg("-f")
-        .arg(&script)
-        .args(["--arg", &format!("port={port}")])
-        .args(["--every", "1s", "-o", "json", "--nats", &nats.url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut cli = live_cli(&script, port, &nats.url)?;
     let mut lines = BufReader::new(cli.stdout.take().expect("piped")).lines();
     let mut next = || -> Result<Value> {
         let l = lines

@@ -49,19 +49,8 @@ enum Format {
 }
 
 pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
-    let src = std::fs::read_to_string(&args.file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
-    let opts = loupe_topology::pxl::Options {
-        file: args.file.display().to_string(),
-        now_ns: loupe_actors::clock::wall_now_ns(),
-        args: args.args.clone(),
-    };
-    let plan = match loupe_topology::pxl::compile(&src, &opts) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some(plan) = crate::run::compile_file(&args.file, &args.args)? else {
+        return Ok(ExitCode::from(2));
     };
     let window = args.window.unwrap_or(args.every);
     if window < args.every {
@@ -165,7 +154,7 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                             eprintln!("a window was lost on the way ({lost_windows} so far): the output is too slow");
                             continue;
                         }
-                        let tables = assemble(&done, got)?;
+                        let tables = crate::run::assemble(&done, got)?;
                         show(args.output, terminal, &tables, &done, lost_windows)?;
                         windows += 1;
                         if args.count.is_some_and(|n| windows >= n) {
@@ -193,31 +182,6 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn assemble(done: &QueryDone, pieces: Vec<(u32, Vec<u8>)>) -> anyhow::Result<Vec<Table>> {
-    let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> =
-        vec![Vec::new(); done.tables.len()];
-    for (t, ipc) in pieces {
-        let bs = loupe_actors::planner::read_ipc(&ipc)?;
-        if let Some(slot) = batches.get_mut(t as usize) {
-            slot.extend(bs);
-        }
-    }
-    let mut tables = Vec::new();
-    for (name, bs) in done.tables.iter().zip(batches) {
-        let batch = match bs.first() {
-            Some(b) => arrow::compute::concat_batches(&b.schema(), &bs)?,
-            None => arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(
-                arrow::datatypes::Schema::empty(),
-            )),
-        };
-        tables.push(Table {
-            name: name.clone(),
-            batch,
-        });
-    }
-    Ok(tables)
 }
 
 fn show(

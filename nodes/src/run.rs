@@ -44,20 +44,31 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected name=value, got {s:?}"))
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let src = std::fs::read_to_string(&args.file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+/// Compiles a script file here. `Ok(None)`: it did not compile, and the
+/// error (file:line:col, the line, a caret) is on stderr.
+pub fn compile_file(
+    file: &std::path::Path,
+    args: &[(String, String)],
+) -> anyhow::Result<Option<loupe_topology::plan::Plan>> {
+    let src = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let opts = loupe_topology::pxl::Options {
-        file: args.file.display().to_string(),
+        file: file.display().to_string(),
         now_ns: loupe_actors::clock::wall_now_ns(),
-        args: args.args.clone(),
+        args: args.to_vec(),
     };
-    let plan = match loupe_topology::pxl::compile(&src, &opts) {
-        Ok(p) => p,
+    match loupe_topology::pxl::compile(&src, &opts) {
+        Ok(p) => Ok(Some(p)),
         Err(e) => {
             eprintln!("{e}");
-            return Ok(ExitCode::from(2));
+            Ok(None)
         }
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let Some(plan) = compile_file(&args.file, &args.args)? else {
+        return Ok(ExitCode::from(2));
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -153,6 +164,12 @@ pub async fn ask(
         pieces.push((c.table, c.ipc));
     };
     clear(progress);
+    let tables = assemble(&done, pieces)?;
+    Ok((tables, done))
+}
+
+/// The answer's tables from its chunks (table index, Arrow IPC bytes).
+pub fn assemble(done: &QueryDone, pieces: Vec<(u32, Vec<u8>)>) -> anyhow::Result<Vec<Table>> {
     let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> =
         vec![Vec::new(); done.tables.len()];
     for (t, ipc) in pieces {
@@ -174,7 +191,7 @@ pub async fn ask(
             batch,
         });
     }
-    Ok((tables, done))
+    Ok(tables)
 }
 
 fn clear(progress: bool) {

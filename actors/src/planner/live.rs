@@ -29,7 +29,7 @@ use loupe_topology::messages::{
 use loupe_topology::plan::{Distributed, split};
 use loupe_topology::subjects::{QueryId, Subject};
 
-use super::{NodeAnswer, QueryPlanner, err, read_ipc};
+use super::{NodeAnswer, QueryPlanner, err};
 use crate::clock::wall_now_ns;
 use crate::exec::{Executor, Inputs};
 
@@ -372,52 +372,4 @@ struct Live {
     lease: Duration,
     results: String,
     tables: Vec<String>,
-}
-
-impl NodeAnswer {
-    fn new() -> Self {
-        NodeAnswer {
-            next_seq: 0,
-            done: false,
-            error: None,
-            report: None,
-            batches: Vec::new(),
-        }
-    }
-
-    /// One chunk of a node's partial, sequence-checked.
-    fn take(&mut self, c: PartialChunk) {
-        if self.done {
-            return;
-        }
-        if c.seq != self.next_seq {
-            self.error = Some(format!(
-                "chunk {} arrived after chunk {}: chunks were lost on the way",
-                c.seq,
-                i64::from(self.next_seq) - 1
-            ));
-            self.done = true;
-            return;
-        }
-        self.next_seq += 1;
-        if let Some(e) = c.error {
-            self.error = Some(e);
-            self.done = true;
-            return;
-        }
-        if !c.ipc.is_empty() {
-            match read_ipc(&c.ipc) {
-                Ok(bs) => self.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
-                Err(e) => {
-                    self.error = Some(format!("unreadable partial: {e}"));
-                    self.done = true;
-                    return;
-                }
-            }
-        }
-        if c.last {
-            self.done = true;
-            self.report = c.report;
-        }
-    }
 }

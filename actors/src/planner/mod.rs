@@ -83,6 +83,54 @@ struct NodeAnswer {
     batches: Vec<(u32, RecordBatch)>,
 }
 
+impl NodeAnswer {
+    fn new() -> Self {
+        NodeAnswer {
+            next_seq: 0,
+            done: false,
+            error: None,
+            report: None,
+            batches: Vec::new(),
+        }
+    }
+
+    /// One chunk of a node's partial, sequence-checked.
+    fn take(&mut self, c: PartialChunk) {
+        if self.done {
+            return;
+        }
+        if c.seq != self.next_seq {
+            self.error = Some(format!(
+                "chunk {} arrived after chunk {}: chunks were lost on the way",
+                c.seq,
+                i64::from(self.next_seq) - 1
+            ));
+            self.done = true;
+            return;
+        }
+        self.next_seq += 1;
+        if let Some(e) = c.error {
+            self.error = Some(e);
+            self.done = true;
+            return;
+        }
+        if !c.ipc.is_empty() {
+            match read_ipc(&c.ipc) {
+                Ok(bs) => self.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
+                Err(e) => {
+                    self.error = Some(format!("unreadable partial: {e}"));
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+        if c.last {
+            self.done = true;
+            self.report = c.report;
+        }
+    }
+}
+
 fn err(kind: QueryErrorKind, domain: ErrorDomain, message: String) -> QueryError {
     QueryError {
         kind,
@@ -387,16 +435,7 @@ impl QueryPlanner {
         for (n, ack) in alive.iter().zip(acks) {
             match ack {
                 Ok(()) => {
-                    answers.insert(
-                        n.clone(),
-                        NodeAnswer {
-                            next_seq: 0,
-                            done: false,
-                            error: None,
-                            report: None,
-                            batches: Vec::new(),
-                        },
-                    );
+                    answers.insert(n.clone(), NodeAnswer::new());
                 }
                 Err(why) => done.missing.push((n.clone(), why)),
             }
@@ -411,40 +450,8 @@ impl QueryPlanner {
             let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
                 continue;
             };
-            let Some(a) = answers.get_mut(&c.node) else {
-                continue;
-            };
-            if a.done {
-                continue;
-            }
-            if c.seq != a.next_seq {
-                a.error = Some(format!(
-                    "chunk {} arrived after chunk {}: chunks were lost on the way",
-                    c.seq,
-                    i64::from(a.next_seq) - 1
-                ));
-                a.done = true;
-                continue;
-            }
-            a.next_seq += 1;
-            if let Some(e) = c.error {
-                a.error = Some(e);
-                a.done = true;
-                continue;
-            }
-            if !c.ipc.is_empty() {
-                match read_ipc(&c.ipc) {
-                    Ok(bs) => a.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
-                    Err(e) => {
-                        a.error = Some(format!("unreadable partial: {e}"));
-                        a.done = true;
-                        continue;
-                    }
-                }
-            }
-            if c.last {
-                a.done = true;
-                a.report = c.report;
+            if let Some(a) = answers.get_mut(&c.node) {
+                a.take(c);
             }
         }
         // The end of the query, for every node: drop the fragment.

@@ -224,6 +224,114 @@ pub fn infer(
     }
 }
 
+/// A connection of `protocol-parsers`, as the glue drives it: every parser
+/// there has the same `push` / `push_gap` / `close` shape ([`wire!`]).
+pub(crate) trait Wire: Send + 'static {
+    type Record: Send;
+    fn push(&mut self, kind: MessageKind, ts_ns: u64, data: &[u8], out: &mut Vec<Self::Record>);
+    fn push_gap(&mut self, kind: MessageKind, ts_ns: u64, len: u64, out: &mut Vec<Self::Record>);
+    fn close(&mut self, ts_ns: u64, out: &mut Vec<Self::Record>);
+    fn datagram(
+        &mut self,
+        kind: MessageKind,
+        ts_ns: u64,
+        data: &[u8],
+        out: &mut Vec<Self::Record>,
+    ) {
+        self.push(kind, ts_ns, data, out);
+    }
+    fn expire(&mut self, now_ns: u64, out: &mut Vec<Self::Record>) {
+        let _ = (now_ns, out);
+    }
+    fn finished(&self) -> bool {
+        false
+    }
+    /// Cumulative counters, in [`crate::counters::ParserCounter`] order.
+    fn counts(&self) -> ParserCounts;
+    /// One record as a row of the protocol's table.
+    fn row(r: &Self::Record, conn: &ConnMeta, clock: &MonoToWall, cols: &mut Columns);
+}
+
+/// `push`, `push_gap` and `close` of a `protocol-parsers` connection.
+macro_rules! wire {
+    ($record:ty) => {
+        type Record = $record;
+        fn push(&mut self, k: MessageKind, ts: u64, data: &[u8], out: &mut Vec<$record>) {
+            Self::push(self, k, ts, data, out)
+        }
+        fn push_gap(&mut self, k: MessageKind, ts: u64, len: u64, out: &mut Vec<$record>) {
+            Self::push_gap(self, k, ts, len, out)
+        }
+        fn close(&mut self, ts: u64, out: &mut Vec<$record>) {
+            Self::close(self, ts, out)
+        }
+    };
+}
+pub(crate) use wire;
+
+/// A [`Wire`] connection and the records it completed, as a [`ConnParser`]
+/// writing [`Columns`] rows.
+pub(crate) struct Glue<W: Wire> {
+    pub conn: W,
+    pub records: Vec<W::Record>,
+}
+
+impl<W: Wire> Glue<W> {
+    pub fn boxed(conn: W) -> Box<dyn ConnParser> {
+        Box::new(Glue {
+            conn,
+            records: Vec::new(),
+        })
+    }
+}
+
+impl<W: Wire> ConnParser for Glue<W> {
+    fn push(&mut self, kind: MessageKind, ts_ns: u64, data: &[u8]) {
+        self.conn.push(kind, ts_ns, data, &mut self.records);
+    }
+    fn datagram(&mut self, kind: MessageKind, ts_ns: u64, data: &[u8]) {
+        self.conn.datagram(kind, ts_ns, data, &mut self.records);
+    }
+    fn gap(&mut self, kind: MessageKind, ts_ns: u64, len: u64) {
+        self.conn.push_gap(kind, ts_ns, len, &mut self.records);
+    }
+    fn close(&mut self, ts_ns: u64) {
+        self.conn.close(ts_ns, &mut self.records);
+    }
+    fn expire(&mut self, now_ns: u64) {
+        self.conn.expire(now_ns, &mut self.records);
+    }
+    fn finished(&self) -> bool {
+        self.conn.finished()
+    }
+    fn pending(&self) -> usize {
+        self.records.len()
+    }
+    fn emit(&mut self, conn: &ConnMeta, clock: &MonoToWall, rows: &mut TableRows) {
+        let Some(cols) = columns_of(rows) else {
+            self.records.clear();
+            return;
+        };
+        for r in self.records.drain(..) {
+            W::row(&r, conn, clock, cols);
+        }
+    }
+    fn counts(&self) -> ParserCounts {
+        self.conn.counts()
+    }
+}
+
+/// A protocol's `Inference` as a [`Verdict`]: `yes` are its two yes values.
+pub(crate) fn verdict<I: PartialEq>(got: I, yes: [I; 2], need_more: I) -> Verdict {
+    if got == need_more {
+        Verdict::NeedMore
+    } else if yes.contains(&got) {
+        Verdict::Yes
+    } else {
+        Verdict::No
+    }
+}
+
 /// `rows` as the generic builder, for glue code that knows its table uses it.
 /// A mismatch is a registry bug; the rows are then dropped, never misfiled.
 pub(crate) fn columns_of(rows: &mut TableRows) -> Option<&mut Columns> {

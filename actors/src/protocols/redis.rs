@@ -1,11 +1,11 @@
 //! Redis → `redis_events`.
 
-use super::{ConnParser, Protocol, TableRows, Transport, Verdict, columns_of, ns};
+use super::{ConnParser, Glue, Protocol, TableRows, Transport, Verdict, Wire, ns, verdict, wire};
 use crate::clock::MonoToWall;
 use crate::counters::ParserCounts;
 use crate::table_store::ConnMeta;
 use loupe_protocol_parsers::MessageKind;
-use loupe_protocol_parsers::redis::{self, Inference, RedisConnection, RedisRecord};
+use loupe_protocol_parsers::redis::{self, Inference as I, RedisConnection, RedisRecord};
 
 pub struct Redis;
 
@@ -23,56 +23,24 @@ impl Protocol for Redis {
         if retry && kind == MessageKind::Request && first.first().is_some_and(|&b| b != b'*') {
             return Verdict::No;
         }
-        match redis::infer(first, kind) {
-            Inference::Request | Inference::Response => Verdict::Yes,
-            Inference::NeedMore => Verdict::NeedMore,
-            Inference::NotRedis => Verdict::No,
-        }
+        verdict(
+            redis::infer(first, kind),
+            [I::Request, I::Response],
+            I::NeedMore,
+        )
     }
     fn open(&self, cfg: &super::ParserConfig, _: Transport) -> Box<dyn ConnParser> {
-        Box::new(RedisParser {
-            conn: RedisConnection::new(cfg.redis.clone()),
-            records: Vec::new(),
-        })
+        Glue::boxed(RedisConnection::new(cfg.redis.clone()))
     }
     fn rows(&self) -> TableRows {
         TableRows::Columns(super::Columns::new(self.table()))
     }
 }
 
-struct RedisParser {
-    conn: RedisConnection,
-    records: Vec<RedisRecord>,
-}
-
-impl ConnParser for RedisParser {
-    fn push(&mut self, kind: MessageKind, ts_ns: u64, data: &[u8]) {
-        self.conn.push(kind, ts_ns, data, &mut self.records);
-    }
-    fn gap(&mut self, kind: MessageKind, ts_ns: u64, len: u64) {
-        self.conn.push_gap(kind, ts_ns, len, &mut self.records);
-    }
-    fn close(&mut self, ts_ns: u64) {
-        self.conn.close(ts_ns, &mut self.records);
-    }
-    fn pending(&self) -> usize {
-        self.records.len()
-    }
-    fn emit(&mut self, conn: &ConnMeta, clock: &MonoToWall, rows: &mut TableRows) {
-        let Some(cols) = columns_of(rows) else {
-            self.records.clear();
-            return;
-        };
-        for r in self.records.drain(..) {
-            cols.begin(clock.wall(r.resp_ts_end_ns.max(r.req_ts_start_ns)), conn);
-            cols.str(&r.req_cmd);
-            cols.str(&r.req_args);
-            cols.str(&r.resp);
-            cols.end(ns(r.latency_ns()));
-        }
-    }
+impl Wire for RedisConnection {
+    wire!(RedisRecord);
     fn counts(&self) -> ParserCounts {
-        let s = self.conn.stats();
+        let s = self.stats();
         [
             s.records,
             s.parse_errors,
@@ -80,5 +48,12 @@ impl ConnParser for RedisParser {
             s.unanswered_requests,
             s.unmatched_responses,
         ]
+    }
+    fn row(r: &RedisRecord, conn: &ConnMeta, clock: &MonoToWall, cols: &mut super::Columns) {
+        cols.begin(clock.wall(r.resp_ts_end_ns.max(r.req_ts_start_ns)), conn);
+        cols.str(&r.req_cmd);
+        cols.str(&r.req_args);
+        cols.str(&r.resp);
+        cols.end(ns(r.latency_ns()));
     }
 }
