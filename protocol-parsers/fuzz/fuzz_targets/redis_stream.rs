@@ -19,92 +19,15 @@ use libfuzzer_sys::fuzz_target;
 use loupe_protocol_parsers::MessageKind;
 use loupe_protocol_parsers::redis::{RedisConfig, RedisConnection, RedisRecord, RedisStats};
 
-#[derive(Debug)]
-enum Op<'a> {
-    Push(MessageKind, &'a [u8]),
-    Gap(MessageKind, u64),
-    Close,
-}
+#[path = "common/stream.rs"]
+mod stream;
+use stream::{Op, decode, replay};
 
-fn kind(bit: u8) -> MessageKind {
-    if bit & 1 == 0 {
-        MessageKind::Request
-    } else {
-        MessageKind::Response
-    }
-}
-
-fn decode(mut data: &[u8]) -> Vec<Op<'_>> {
-    let mut ops = Vec::new();
-    while let Some((&o, rest)) = data.split_first() {
-        data = rest;
-        match o & 3 {
-            0 | 1 => {
-                let Some((&len, rest)) = data.split_first() else {
-                    break;
-                };
-                let n = usize::from(len).min(rest.len());
-                let (bytes, rest) = rest.split_at(n);
-                ops.push(Op::Push(kind(o), bytes));
-                data = rest;
-            }
-            2 => {
-                let wide = o & 4 != 0;
-                let n = if wide { 8 } else { 1 };
-                if data.len() < n {
-                    break;
-                }
-                let (len, rest) = data.split_at(n);
-                let mut le = [0u8; 8];
-                le[..n].copy_from_slice(len);
-                ops.push(Op::Gap(kind(o >> 3), u64::from_le_bytes(le)));
-                data = rest;
-            }
-            _ => ops.push(Op::Close),
-        }
-    }
-    ops
-}
-
-fn ts(kind: MessageKind) -> u64 {
-    match kind {
-        MessageKind::Request => 10,
-        MessageKind::Response => 20,
-    }
-}
+stream_impl!(RedisConnection, RedisRecord);
 
 fn run(cfg: &RedisConfig, ops: &[Op<'_>], merge: bool) -> (Vec<RedisRecord>, RedisStats, u8) {
     let mut conn = RedisConnection::new(cfg.clone());
-    let mut out = Vec::new();
-    let mut pending: Option<(MessageKind, Vec<u8>)> = None;
-    let flush = |conn: &mut RedisConnection,
-                 out: &mut Vec<RedisRecord>,
-                 p: &mut Option<(MessageKind, Vec<u8>)>| {
-        if let Some((k, bytes)) = p.take() {
-            conn.push(k, ts(k), &bytes, out);
-        }
-    };
-    for op in ops {
-        match op {
-            Op::Push(k, bytes) if merge => match &mut pending {
-                Some((pk, buf)) if pk == k => buf.extend_from_slice(bytes),
-                _ => {
-                    flush(&mut conn, &mut out, &mut pending);
-                    pending = Some((*k, bytes.to_vec()));
-                }
-            },
-            Op::Push(k, bytes) => conn.push(*k, ts(*k), bytes, &mut out),
-            Op::Gap(k, len) => {
-                flush(&mut conn, &mut out, &mut pending);
-                conn.push_gap(*k, ts(*k), *len, &mut out);
-            }
-            Op::Close => {
-                flush(&mut conn, &mut out, &mut pending);
-                conn.close(30, &mut out);
-            }
-        }
-    }
-    flush(&mut conn, &mut out, &mut pending);
+    let out = replay(&mut conn, ops, merge);
     let stats = conn.stats().clone();
     assert_eq!(stats.records, out.len() as u64);
     assert!(stats.records <= stats.responses);
