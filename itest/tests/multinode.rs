@@ -3,11 +3,16 @@
 //! node's namespaces (`--netns`), so it observes only them. The same
 //! traffic is watched at once by three deployments: 3 nodes (a 3-server
 //! NATS cluster, 2 planners, agents on different servers), 2 nodes and 1
-//! node. Their answers to the same query must agree: counts exactly;
-//! latency sums and quantiles within 1 % (the DDSketch bound) plus 50 µs per
-//! request. Not exactly: every agent has its own probes on the same
-//! syscalls, and each stamps the syscall with its own `bpf_ktime_get_ns()`
-//! call, after the other agents' probes ran (microseconds apart).
+//! node. Their answers to the same query must agree: counts exactly, and
+//! latency sums and quantiles as closely as their inputs allow. The inputs
+//! are not identical: every agent has its own probes on the same syscalls,
+//! and each stamps the syscall with its own `bpf_ktime_get_ns()` call, after
+//! the other agents' probes ran, usually microseconds apart, but an
+//! interrupt between two agents' probes can make it a hundred. So the test
+//! takes each request's latency as both deployments measured it, and allows
+//! the largest difference `d` found: any exact quantile of the two samples
+//! is at most `d` apart, and each sketch adds at most 1 % (the DDSketch
+//! bound) of its own value.
 //!
 //! Then faults of the 3-node deployment (issue 6, item 6): a planner killed
 //! with SIGKILL, a NATS server of the cluster killed and restarted; queries
@@ -64,6 +69,28 @@ fn paths(answer: &Value) -> Paths {
             )
         })
         .collect()
+}
+
+/// path -> each request's latency (ns), in the order the requests were made.
+type Latencies = BTreeMap<String, Vec<f64>>;
+
+fn latencies(answer: &Value) -> Latencies {
+    let mut rows: Vec<(i64, String, f64)> = table(answer, "requests")
+        .iter()
+        .map(|r| {
+            (
+                r["time_"].as_i64().unwrap_or(0),
+                r["req_path"].as_str().unwrap_or_default().to_string(),
+                r["resp_latency"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    let mut out = Latencies::new();
+    for (_, path, l) in rows {
+        out.entry(path).or_default().push(l);
+    }
+    out
 }
 
 /// Polls until the deployment has every request, then returns its answer.
@@ -156,6 +183,10 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
     let a2 = answer(&nats2.url, &d2, 2)?;
     let a1 = answer(&nats1.url, &d1, 1)?;
     let (p3, p2, p1) = (paths(&a3), paths(&a2), paths(&a1));
+    let lat: BTreeMap<&str, Latencies> = [("3 nodes", &a3), ("2 nodes", &a2), ("1 node", &a1)]
+        .into_iter()
+        .map(|(k, a)| (k, latencies(a)))
+        .collect();
     let want: BTreeMap<&str, i64> = [("/a", 30), ("/b", 20), ("/c", 10), ("/shared", 30)].into();
     let counts: BTreeMap<&str, i64> = p1.iter().map(|(k, v)| (k.as_str(), v.0)).collect();
     assert_eq!(counts, want, "1 node: {a1:#}");
@@ -168,18 +199,27 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
         for (path, (n, p50, p99, total)) in p {
             let one = &p1[path];
             assert_eq!(*n, one.0, "{name} {path}: count");
-            // The sketch's 1 %, plus the stamping skew: each agent's probe
-            // runs after the others' on the same tracepoint, so its clock
-            // reading is later by their run time (µs). 50 µs per request.
-            let skew = 50_000.0;
+            let (mine, theirs) = (&lat[name][path], &lat["1 node"][path]);
+            assert_eq!(mine.len(), theirs.len(), "{name} {path}: requests");
+            let d = mine
+                .iter()
+                .zip(theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            eprintln!("{name} {path}: one request differs by up to {d} ns");
             for (q, (mine, theirs), slack) in [
-                ("p50", (*p50, one.1), skew),
-                ("p99", (*p99, one.2), skew),
-                ("sum", (*total as f64, one.3 as f64), skew * *n as f64),
+                ("p50", (*p50, one.1), d),
+                ("p99", (*p99, one.2), d),
+                ("sum", (*total as f64, one.3 as f64), d * *n as f64),
             ] {
+                let q_err = if q == "sum" {
+                    0.0
+                } else {
+                    0.01 * (mine.abs() + theirs.abs())
+                };
                 assert!(
-                    (mine - theirs).abs() <= 0.01 * theirs.abs() + slack,
-                    "{name} {path} {q}: {mine} vs 1 node's {theirs}"
+                    (mine - theirs).abs() <= q_err + slack + 1.0,
+                    "{name} {path} {q}: {mine} vs 1 node's {theirs} (largest difference of one request {d} ns)"
                 );
             }
         }
