@@ -508,7 +508,7 @@ impl HashAgg {
                         sketch_based(&a.func) && sketch_based(&b.func) && a.column == b.column
                     };
                     // A final stage merges each state column it is sent.
-                    if mode == AggMode::Final {
+                    if mode.reads_states() {
                         return None;
                     }
                     specs[..i].iter().position(same)
@@ -526,7 +526,7 @@ impl HashAgg {
                     .ok_or_else(|| ExecError::Plan(format!("group column {g:?} missing")))?;
                 // Partials from different nodes may encode strings
                 // differently: merge on plain values.
-                if self.mode == AggMode::Final {
+                if self.mode.reads_states() {
                     plain(c)
                 } else {
                     Ok(c.clone())
@@ -667,7 +667,7 @@ impl HashAgg {
             if share.is_some() {
                 continue;
             }
-            if self.mode == AggMode::Final {
+            if self.mode.reads_states() {
                 let cols = spec
                     .func
                     .state(spec.input_type)
@@ -704,7 +704,7 @@ impl HashAgg {
                 .map(|_| arrow::array::new_null_array(&DataType::Utf8, 0))
                 .collect(),
         };
-        let partial = self.mode == AggMode::Partial;
+        let partial = self.mode.writes_states();
         for (i, primary) in self.share.iter().enumerate() {
             if let Some(j) = *primary
                 && let (Acc::Sketch(from, _), Acc::Sketch(_, q)) = (&self.accs[j], &self.accs[i])

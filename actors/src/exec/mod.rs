@@ -9,6 +9,7 @@
 //! both in one process to check that 1, 2 or 3 nodes give one answer.
 
 pub mod agg;
+pub mod combine;
 pub mod eval;
 mod funcs;
 mod join;

@@ -1,10 +1,12 @@
 //! Continuous queries (`loupe live`). The node fragment stays deployed and
 //! ships one partial per pane (the node cuts time into panes of the refresh
 //! period by its own clock); the planner keeps each node's partials of the
-//! last `window / every` panes and, when a pane closes, merges those into
-//! one answer for the window ending there. A refresh merges partial states
-//! (one per group, node and pane), never the window's rows, so its cost does
-//! not grow with the rows in the window.
+//! last `window / every` panes and, when a pane closes, answers for the
+//! window ending there. A closed pane's partials (one per node) are
+//! combined into one, and the window keeps its panes as running
+//! combinations (`PaneWindow`, two stacks): a refresh is a few combinations
+//! of states of the window's groups, whatever the number of panes and rows
+//! in the window, then the merge of one combined partial.
 //!
 //! On deploy, nodes first ship the panes of the window that already passed
 //! (the rows are in their stores), so the first refresh covers a whole
@@ -31,6 +33,7 @@ use loupe_topology::subjects::{QueryId, Subject};
 
 use super::{NodeAnswer, QueryPlanner, err};
 use crate::clock::wall_now_ns;
+use crate::exec::combine::{Channels, Combiner, PaneWindow};
 use crate::exec::{Executor, Inputs};
 
 /// The nodes' grace after a pane's end before they read it (see the
@@ -79,7 +82,8 @@ impl QueryPlanner {
         } else {
             split(&req.plan)
         };
-        let d = match checked {
+        let checked = checked.and_then(|d| Ok((Combiner::new(&d.node)?, d)));
+        let (combiner, d) = match checked {
             Ok(d) => d,
             Err(e) => {
                 let a = refuse(err(QueryErrorKind::BadPlan, ErrorDomain::User, e));
@@ -162,6 +166,8 @@ impl QueryPlanner {
                     ),
                     results: accepted.results_subject.clone(),
                     tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
+                    window_state: Some(PaneWindow::new(combiner)),
+                    pushed_through: i64::MIN,
                 },
                 deployed,
                 (partials, leases, cancels),
@@ -188,7 +194,7 @@ impl QueryPlanner {
         qid: &QueryId,
         d: &Distributed,
         deploy: &Deploy,
-        live: Live,
+        mut live: Live,
         mut deployed: BTreeSet<String>,
         (mut partials, mut leases, mut cancels): (
             async_nats::Subscriber,
@@ -201,6 +207,12 @@ impl QueryPlanner {
         let mut next_pane = (wall_now_ns() / live.every + 1) * live.every;
         // Panes before it are the nodes' backfill of the first window.
         let first_pane = next_pane;
+        // Nodes that join later start at the next pane: the window's past
+        // panes are closed by then.
+        let mut rejoin = deploy.clone();
+        if let Some(l) = rejoin.live.as_mut() {
+            l.backfill_ns = 0;
+        }
         let mut late = 0u64;
         let mut last_lease = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -211,7 +223,9 @@ impl QueryPlanner {
                     let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
                         continue;
                     };
-                    if c.pane_ns < next_pane && c.pane_ns >= first_pane {
+                    // Panes already in the window, and live panes whose
+                    // window closed, are late; earlier ones are the backfill.
+                    if c.pane_ns <= live.pushed_through || (c.pane_ns < next_pane && c.pane_ns >= first_pane) {
                         if c.last {
                             late += 1;
                         }
@@ -236,7 +250,7 @@ impl QueryPlanner {
                     if !complete && now < next_pane + NODE_GRACE_NS + live.every {
                         continue;
                     }
-                    let done = self.close_window(qid, d, &live, &panes, next_pane, &deployed, late).await;
+                    let done = self.close_window(qid, d, &mut live, &mut panes, next_pane, &deployed, late).await;
                     if let Err(e) = done {
                         tracing::warn!(qid = %qid, error = %e, "could not publish a window");
                     }
@@ -260,7 +274,7 @@ impl QueryPlanner {
                     let (alive, _) = self.nodes();
                     let joining: Vec<String> =
                         alive.into_iter().filter(|n| !deployed.contains(n)).collect();
-                    let acks = futures::future::join_all(joining.iter().map(|n| self.deploy(n, deploy))).await;
+                    let acks = futures::future::join_all(joining.iter().map(|n| self.deploy(n, &rejoin))).await;
                     for (n, ack) in joining.into_iter().zip(acks) {
                         if ack.is_ok() {
                             tracing::debug!(qid = %qid, node = n, "node (re)joined the live query");
@@ -272,14 +286,15 @@ impl QueryPlanner {
         }
     }
 
-    /// Merges the panes of the window ending at `pane` and publishes it.
+    /// Closes the pane ending at `pane` (and any earlier one not yet in the
+    /// window), answers for the window ending there and publishes it.
     #[allow(clippy::too_many_arguments)]
     async fn close_window(
         &self,
         qid: &QueryId,
         d: &Distributed,
-        live: &Live,
-        panes: &BTreeMap<i64, BTreeMap<String, NodeAnswer>>,
+        live: &mut Live,
+        panes: &mut BTreeMap<i64, BTreeMap<String, NodeAnswer>>,
         pane: i64,
         deployed: &BTreeSet<String>,
         late: u64,
@@ -293,16 +308,30 @@ impl QueryPlanner {
             late_partials: late,
             ..QueryDone::default()
         };
-        let mut inputs = Inputs::default();
+        // The panes that closed, each combined over its nodes; their
+        // batches leave the pane map (which keeps what the window reports).
+        let mut closed: Vec<(i64, Vec<Channels>)> = Vec::new();
+        for (p, nodes) in panes.range_mut(live.pushed_through.saturating_add(1)..=pane) {
+            let parts = nodes
+                .values_mut()
+                .filter(|a| a.done && a.error.is_none())
+                .map(|a| {
+                    let mut c = Channels::new();
+                    for (ch, b) in std::mem::take(&mut a.batches) {
+                        c.entry(ch).or_default().push(b);
+                    }
+                    c
+                })
+                .collect();
+            closed.push((*p, parts));
+        }
+        live.pushed_through = pane;
         let mut reports: BTreeMap<String, NodeReport> = BTreeMap::new();
         let mut missing: BTreeMap<String, String> = BTreeMap::new();
         for (p, nodes) in panes.range(start + 1..=pane) {
             for (n, a) in nodes {
                 match (&a.error, a.done) {
                     (None, true) => {
-                        for (ch, b) in &a.batches {
-                            inputs.channels.entry(*ch).or_default().push(b.clone());
-                        }
                         if let Some(r) = &a.report {
                             let e = reports.entry(n.clone()).or_insert_with(|| NodeReport {
                                 node: n.clone(),
@@ -338,15 +367,30 @@ impl QueryPlanner {
         done.answered = reports.into_values().collect();
         done.partial = !done.missing.is_empty();
         let merge = d.merge.clone();
-        let tables = tokio::task::spawn_blocking(move || {
-            let ex = Executor::new(&merge, &inputs);
-            merge
-                .sinks
-                .iter()
-                .map(|s| ex.run_one(s.input))
-                .collect::<Result<Vec<_>, _>>()
+        let mut window = live
+            .window_state
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("internal: the window is gone"))?;
+        let (window, tables) = tokio::task::spawn_blocking(move || {
+            let tables = (|| {
+                for (p, parts) in closed {
+                    let combined = window.combiner().combine(&parts)?;
+                    window.push(p, combined)?;
+                }
+                window.evict_through(start)?;
+                let mut inputs = Inputs::default();
+                inputs.channels.extend(window.total()?);
+                let ex = Executor::new(&merge, &inputs);
+                merge
+                    .sinks
+                    .iter()
+                    .map(|s| ex.run_one(s.input))
+                    .collect::<Result<Vec<_>, _>>()
+            })();
+            (window, tables)
         })
         .await?;
+        live.window_state = Some(window);
         let tables = match tables {
             Ok(t) => t,
             Err(e) => {
@@ -360,7 +404,24 @@ impl QueryPlanner {
         };
         done.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         let results = async_nats::Subject::from(live.results.clone());
-        self.reply(qid, results, tables, done).await
+        let published = self.reply(qid, results, tables, done).await;
+        // After the answer is out: the window's turn-over, if due, so the
+        // next refresh does not wait for it.
+        if let Some(mut window) = live.window_state.take() {
+            let window = tokio::task::spawn_blocking(move || {
+                let r = window.upkeep();
+                (window, r)
+            })
+            .await;
+            match window {
+                Ok((w, r)) => {
+                    live.window_state = Some(w);
+                    r?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        published
     }
 }
 
@@ -372,4 +433,8 @@ struct Live {
     lease: Duration,
     results: String,
     tables: Vec<String>,
+    /// The window's panes, combined (out while a refresh runs).
+    window_state: Option<PaneWindow>,
+    /// The newest pane in the window.
+    pushed_through: i64,
 }

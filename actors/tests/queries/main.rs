@@ -3,7 +3,9 @@
 //! fail to compile with its golden `.err` text. Each case runs on the data
 //! split across 1, 2 and 3 in-process nodes (node fragments, channels and a
 //! merge fragment, as in production) and all three must agree (quantiles
-//! within the DDSketch bound).
+//! within the DDSketch bound); so must 7 and 9 nodes whose partials are
+//! combined in trees of fan-in 2, 3 and 4 before the merge, and a sliding
+//! window's running total over 9 parts as panes.
 //!
 //! `LOUPE_BLESS=1 cargo test -p loupe-actors --test queries` rewrites the
 //! golden files; a mismatch writes `<case>.actual` beside the case.
@@ -16,8 +18,9 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use loupe_actors::exec::combine::{Channels, Combiner, PaneWindow};
 use loupe_actors::exec::{Executor, Inputs};
-use loupe_topology::plan::{Op, Plan, split};
+use loupe_topology::plan::{Combine, Distributed, Op, Plan, split};
 use loupe_topology::pxl::{Options, compile};
 
 fn dir(sub: &str) -> PathBuf {
@@ -87,6 +90,99 @@ fn run(plan: &Plan, nodes: usize) -> Vec<(String, RecordBatch)> {
         .iter()
         .map(|s| (s.name.clone(), ex.run_one(s.input).unwrap()))
         .collect()
+}
+
+/// Each of `nodes` nodes' output channels, the data split across them.
+fn node_outputs(d: &Distributed, nodes: usize) -> Vec<Channels> {
+    (0..nodes)
+        .map(|n| {
+            let mut store = data::store(n, nodes);
+            let mut node_inputs = Inputs::default();
+            for src in d.node.plan.sources() {
+                let b = store
+                    .read(src.table, src.start_ns, src.end_ns, src.columns)
+                    .unwrap();
+                node_inputs.sources.insert(src.id, b);
+            }
+            let ex = Executor::new(&d.node.plan, &node_inputs);
+            d.node
+                .outputs
+                .iter()
+                .map(|o| (o.channel, ex.run(o.node).unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The merge fragment's tables over one set of channels.
+fn merged(d: &Distributed, channels: Channels) -> Vec<(String, RecordBatch)> {
+    let mut inputs = Inputs::default();
+    for (ch, bs) in channels {
+        inputs.channels.insert(ch, bs);
+    }
+    let ex = Executor::new(&d.merge, &inputs);
+    d.merge
+        .sinks
+        .iter()
+        .map(|s| (s.name.clone(), ex.run_one(s.input).unwrap()))
+        .collect()
+}
+
+/// The sinks' tables when the data is split across `nodes` nodes whose
+/// partials are combined in a tree of fan-in `fanin` (as merge nodes do)
+/// before the merge reads them.
+fn run_tree(plan: &Plan, nodes: usize, fanin: usize) -> Vec<(String, RecordBatch)> {
+    let d = split(plan).unwrap();
+    let combiner = Combiner::new(&d.node).unwrap();
+    let mut level = node_outputs(&d, nodes);
+    while level.len() > 1 {
+        level = level
+            .chunks(fanin)
+            .map(|group| combiner.combine(group).unwrap())
+            .collect();
+    }
+    merged(&d, level.pop().unwrap_or_default())
+}
+
+/// A live window slid over parts as over panes: after each push and
+/// eviction, its running total must answer as the parts it holds merged
+/// afresh do.
+fn window_matches(plan: &Plan, parts: usize, width: usize) -> Result<(), String> {
+    let d = split(plan).unwrap();
+    let outs = node_outputs(&d, parts);
+    let mut w = PaneWindow::new(Combiner::new(&d.node).unwrap());
+    let whole = &node_outputs(&d, 1)[0];
+    let rows = |c: &Channels, ch: u32| -> usize {
+        c.get(&ch).map_or(0, |bs| bs.iter().map(|b| b.num_rows()).sum())
+    };
+    for (i, o) in outs.iter().enumerate() {
+        let end = i as i64;
+        w.push(end, o.clone()).unwrap();
+        w.evict_through(end - width as i64).unwrap();
+        let held = &outs[(i + 1).saturating_sub(width)..=i];
+        let mut fresh = Channels::new();
+        for h in held {
+            for (ch, bs) in h {
+                fresh.entry(*ch).or_default().extend(bs.iter().cloned());
+            }
+        }
+        let total = w.total().unwrap();
+        // Combined states are no larger than one node's partial of all the
+        // data: a window holds one state per group, not one per pane.
+        for o in d.node.outputs.iter().filter(|o| o.combine != Combine::Concat) {
+            if rows(&total, o.channel) > rows(whole, o.channel) {
+                return Err(format!(
+                    "after pane {i}: channel {} holds {} rows, more than the {} of one partial of everything",
+                    o.channel,
+                    rows(&total, o.channel),
+                    rows(whole, o.channel)
+                ));
+            }
+        }
+        same_answer(&merged(&d, fresh), &merged(&d, total), plan)
+            .map_err(|e| format!("after pane {i}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Whether a sink's rows come out in a defined order (a sort on the way).
@@ -256,6 +352,17 @@ fn corpus_answers_match_golden_files_on_1_2_and_3_nodes() {
         for n in [2, 3] {
             if let Err(e) = same_answer(&one, &run(&plan, n), &plan) {
                 failures.push(format!("{} on {n} nodes: {e}", case.display()));
+            }
+        }
+        if let Err(e) = window_matches(&plan, 9, 4) {
+            failures.push(format!("{} in a sliding window: {e}", case.display()));
+        }
+        for (n, fanin) in [(7, 2), (7, 3), (9, 4)] {
+            if let Err(e) = same_answer(&one, &run_tree(&plan, n, fanin), &plan) {
+                failures.push(format!(
+                    "{} on {n} nodes, merged in a tree of fan-in {fanin}: {e}",
+                    case.display()
+                ));
             }
         }
     }

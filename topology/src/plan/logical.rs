@@ -110,6 +110,21 @@ pub enum AggMode {
     Partial,
     /// Input: partial states. Output: group columns, then each aggregate.
     Final,
+    /// Input: partial states. Output: partial states of the same shape,
+    /// merged: what a merge node of a tree, or a window of panes, sends on.
+    Combine,
+}
+
+impl AggMode {
+    /// Reads partial states rather than rows.
+    pub fn reads_states(self) -> bool {
+        matches!(self, AggMode::Final | AggMode::Combine)
+    }
+
+    /// Writes partial states rather than results.
+    pub fn writes_states(self) -> bool {
+        matches!(self, AggMode::Partial | AggMode::Combine)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,7 +364,7 @@ impl Plan {
                                 ));
                             }
                         }
-                        AggMode::Final => {
+                        AggMode::Final | AggMode::Combine => {
                             for (suffix, t) in a.func.state(a.input_type) {
                                 let n = format!("{}{suffix}", a.name);
                                 if s.get(&n).map(|f| f.dtype) != Some(t) {
@@ -358,7 +373,7 @@ impl Plan {
                             }
                         }
                     }
-                    if *mode == AggMode::Partial {
+                    if mode.writes_states() {
                         for (suffix, t) in a.func.state(a.input_type) {
                             fields.push(Field::new(format!("{}{suffix}", a.name), t));
                         }
@@ -532,7 +547,7 @@ impl Plan {
                 } => {
                     let mut s: BTreeSet<String> = groups.iter().cloned().collect();
                     for a in aggs.iter() {
-                        if *mode == AggMode::Final {
+                        if mode.reads_states() {
                             for (suffix, _) in a.func.state(a.input_type) {
                                 s.insert(format!("{}{suffix}", a.name));
                             }

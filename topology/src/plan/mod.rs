@@ -11,5 +11,5 @@ pub use logical::{
     AggFunc, AggMode, AggSpec, JoinHow, NodeId, Op, Plan, PlanNode, QUANTILE_RELATIVE_ERROR, Sink,
     SortKey,
 };
-pub use split::{ChannelOut, Distributed, NodeFragment, split};
+pub use split::{ChannelOut, Combine, Distributed, NodeFragment, split};
 pub use types::{DType, Field, Scalar, Schema};

@@ -6,13 +6,76 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::logical::{AggMode, NodeId, Op, Plan};
+use super::logical::{AggMode, AggSpec, NodeId, Op, Plan, Sink, SortKey};
+use super::types::Schema;
 
 /// A node fragment's output: what it sends on `channel`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChannelOut {
     pub channel: u32,
     pub node: NodeId,
+    /// How several nodes' (or panes') outputs on this channel become one
+    /// output of the same shape, which the merge reads as it would read any
+    /// one node's.
+    pub combine: Combine,
+}
+
+/// How the outputs of one channel combine. Every way is associative, so
+/// partials can be merged in any grouping: a merge tree, or a window of
+/// panes kept as running merges.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Combine {
+    /// Rows: all of them.
+    Concat,
+    /// Partial aggregate states: merged per group (`AggMode::Combine`).
+    Aggregate {
+        groups: Vec<String>,
+        aggs: Vec<AggSpec>,
+    },
+    /// Each part's first `n` rows by `keys`: the first `n` of them all.
+    TopN { keys: Vec<SortKey>, n: u64 },
+    /// Any `n` rows of each part: any `n` of them all.
+    Limit { n: u64 },
+}
+
+impl Combine {
+    /// The plan that combines what arrives on `channel` (an `Exchange` of
+    /// `schema`) into one output of the same schema, with one sink; `None`
+    /// for `Concat`, which needs no plan.
+    pub fn plan(&self, channel: u32, schema: &Schema) -> Result<Option<Plan>, String> {
+        let mut p = Plan::default();
+        let e = p.add(Op::Exchange {
+            channel,
+            schema: schema.clone(),
+        })?;
+        let out = match self {
+            Combine::Concat => return Ok(None),
+            Combine::Aggregate { groups, aggs } => p.add(Op::Aggregate {
+                input: e,
+                groups: groups.clone(),
+                aggs: aggs.clone(),
+                mode: AggMode::Combine,
+            })?,
+            Combine::TopN { keys, n } => {
+                let s = p.add(Op::Sort {
+                    input: e,
+                    keys: keys.clone(),
+                })?;
+                p.add(Op::Limit { input: s, n: *n })?
+            }
+            Combine::Limit { n } => p.add(Op::Limit { input: e, n: *n })?,
+        };
+        if p.schema(out) != schema {
+            return Err(format!(
+                "internal: channel {channel} combines into another shape"
+            ));
+        }
+        p.sinks.push(Sink {
+            name: channel.to_string(),
+            input: out,
+        });
+        Ok(Some(p))
+    }
 }
 
 /// What every node runs.
@@ -75,7 +138,8 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
     let mut exchange = |merge: &mut Plan,
                         node: &mut NodeFragment,
                         frag_node: NodeId,
-                        key: Option<NodeId>|
+                        key: Option<NodeId>,
+                        combine: Combine|
      -> Result<NodeId, String> {
         if let Some(k) = key
             && let Some(e) = exchange_of[k]
@@ -86,6 +150,7 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
         node.outputs.push(ChannelOut {
             channel,
             node: frag_node,
+            combine,
         });
         let e = merge.add(Op::Exchange {
             channel,
@@ -121,7 +186,11 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
                     keys: keys.clone(),
                 })?;
                 let p = node.plan.add(Op::Limit { input: sorted, n })?;
-                let e = exchange(&mut merge, &mut node, p, None)?;
+                let combine = Combine::TopN {
+                    keys: keys.clone(),
+                    n,
+                };
+                let e = exchange(&mut merge, &mut node, p, None, combine)?;
                 merge.add(Op::Sort { input: e, keys })?
             }
             // A grouped aggregate over node rows: partial states on the
@@ -138,7 +207,11 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
                     aggs: aggs.clone(),
                     mode: AggMode::Partial,
                 })?;
-                let e = exchange(&mut merge, &mut node, p, None)?;
+                let combine = Combine::Aggregate {
+                    groups: groups.clone(),
+                    aggs: aggs.clone(),
+                };
+                let e = exchange(&mut merge, &mut node, p, None, combine)?;
                 merge.add(Op::Aggregate {
                     input: e,
                     groups,
@@ -152,14 +225,14 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
                     input: node_id[input],
                     n,
                 })?;
-                let e = exchange(&mut merge, &mut node, p, None)?;
+                let e = exchange(&mut merge, &mut node, p, None, Combine::Limit { n })?;
                 merge.add(Op::Limit { input: e, n })?
             }
             mut op => {
                 let mut inputs = Vec::new();
                 for j in op.inputs() {
                     inputs.push(if node_side[j] {
-                        exchange(&mut merge, &mut node, node_id[j], Some(j))?
+                        exchange(&mut merge, &mut node, node_id[j], Some(j), Combine::Concat)?
                     } else {
                         merge_id[j]
                     });
@@ -173,7 +246,13 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
     }
     for s in &plan.sinks {
         let input = if node_side[s.input] {
-            exchange(&mut merge, &mut node, node_id[s.input], Some(s.input))?
+            exchange(
+                &mut merge,
+                &mut node,
+                node_id[s.input],
+                Some(s.input),
+                Combine::Concat,
+            )?
         } else {
             merge_id[s.input]
         };
