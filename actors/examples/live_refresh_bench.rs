@@ -161,8 +161,8 @@ fn main() -> anyhow::Result<()> {
         }
         let max = merge_ms.iter().copied().fold(0.0, f64::max);
         // CPU per refresh: the refresh and its share of the turn-overs.
-        let mean = (merge_ms.iter().sum::<f64>() + upkeep_ms.iter().sum::<f64>())
-            / merge_ms.len() as f64;
+        let mean =
+            (merge_ms.iter().sum::<f64>() + upkeep_ms.iter().sum::<f64>()) / merge_ms.len() as f64;
         let upkeep_max = upkeep_ms.iter().copied().fold(0.0, f64::max);
         let (nm, mm, om) = (median(node_ms), median(merge_ms), median(oneshot_ms));
         println!(

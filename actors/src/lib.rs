@@ -13,6 +13,7 @@ pub mod clock;
 pub mod counters;
 pub mod exec;
 pub mod fragment;
+pub mod gather;
 pub mod planner;
 pub mod protocols;
 pub mod reassembly;

@@ -166,6 +166,8 @@ pub fn which(tool: &str) -> Result<PathBuf> {
 pub struct Nats {
     pub url: String,
     _proc: Proc,
+    /// The monitoring port, when started with it.
+    pub monitor: Option<u16>,
 }
 
 impl Nats {
@@ -184,7 +186,105 @@ impl Nats {
         Ok(Nats {
             url: format!("nats://127.0.0.1:{port}"),
             _proc: p,
+            monitor: None,
         })
+    }
+
+    /// A server with its monitoring endpoint (`/varz`, `/connz`) on.
+    pub fn start_monitored(dir: &Path) -> Result<Nats> {
+        let bin = which("nats-server")?;
+        let (port, http) = (free_port(), free_port());
+        let p = Proc::spawn(
+            "nats-server",
+            Command::new(bin).args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                &http.to_string(),
+            ]),
+            &dir.join("nats.log"),
+        )?;
+        wait_for_port(port, Duration::from_secs(10))?;
+        wait_for_port(http, Duration::from_secs(10))?;
+        Ok(Nats {
+            url: format!("nats://127.0.0.1:{port}"),
+            _proc: p,
+            monitor: Some(http),
+        })
+    }
+
+    /// A monitoring endpoint's JSON (`varz`, `connz?limit=1024`, ...), as
+    /// the server counts: the ground truth of what crossed NATS.
+    pub fn monitor(&self, path: &str) -> Result<serde_json::Value> {
+        use std::io::{Read, Write};
+        let Some(port) = self.monitor else {
+            bail!("this nats-server was started without monitoring");
+        };
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        write!(
+            s,
+            "GET /{path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        let json = body
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .ok_or_else(|| anyhow::anyhow!("no HTTP body from the monitor"))?;
+        Ok(serde_json::from_str(json)?)
+    }
+}
+
+/// `loupe sim-nodes`: `count` simulated nodes in one process (no eBPF),
+/// named `PREFIX-NNNN` from index `first`.
+pub struct SimNodes {
+    pub proc: Proc,
+    pub log: PathBuf,
+}
+
+impl SimNodes {
+    pub fn start(
+        nats_url: &str,
+        dir: &Path,
+        prefix: &str,
+        first: usize,
+        count: usize,
+        rows: usize,
+    ) -> Result<SimNodes> {
+        let log = dir.join(format!("sim-{prefix}-{first}.log"));
+        let proc = Proc::spawn(
+            "loupe sim-nodes",
+            Command::new(loupe_bin()).args([
+                "sim-nodes",
+                "--nats",
+                nats_url,
+                "--prefix",
+                prefix,
+                "--first",
+                &first.to_string(),
+                "--count",
+                &count.to_string(),
+                "--rows",
+                &rows.to_string(),
+            ]),
+            &log,
+        )?;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("simulated nodes answering")
+            {
+                return Ok(SimNodes { proc, log });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "simulated nodes did not come up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
     }
 }
 
@@ -400,10 +500,16 @@ pub struct Planner {
 
 impl Planner {
     pub fn start(nats_url: &str, name: &str, dir: &Path) -> Result<Planner> {
+        Self::start_with(nats_url, name, dir, &[])
+    }
+
+    pub fn start_with(nats_url: &str, name: &str, dir: &Path, extra: &[&str]) -> Result<Planner> {
         let log = dir.join(format!("planner-{name}.log"));
         let proc = Proc::spawn(
             "loupe planner",
-            Command::new(loupe_bin()).args(["planner", "--name", name, "--nats", nats_url]),
+            Command::new(loupe_bin())
+                .args(["planner", "--name", name, "--nats", nats_url])
+                .args(extra),
             &log,
         )?;
         let start = Instant::now();

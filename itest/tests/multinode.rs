@@ -14,9 +14,14 @@
 //! is at most `d` apart, and each sketch adds at most 1 % (the DDSketch
 //! bound) of its own value.
 //!
+//! The 3-node deployment's planners merge with fan-in 2, so its partials
+//! go through a merge node (a tree of one level): its answers must agree
+//! all the same.
+//!
 //! Then faults of the 3-node deployment (issue 6, item 6): a planner killed
 //! with SIGKILL, a NATS server of the cluster killed and restarted; queries
-//! keep being answered by every node.
+//! keep being answered by every node. Last, the merge node killed with
+//! SIGKILL: the answer comes, partial, naming it.
 
 use anyhow::{Result, bail};
 use loupe_itest::cluster::{NatsCluster, Netns};
@@ -140,9 +145,12 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
     let d3 = dir.join("three");
     std::fs::create_dir_all(&d3)?;
     let mut cluster = NatsCluster::start(&d3, 3)?;
-    let mut planner1 = Planner::start(&cluster.urls[0], "p1", &d3)?;
-    let _p2 = Planner::start(&cluster.urls[1], "p2", &d3)?;
-    let _n1 = start(&cluster.urls[0], "n1", &[&ns[0]], &d3)?;
+    // Their merge fan-in is 2, so partials merge on nodes: n1 merges its own
+    // and n2's, n3 sends straight to the planner.
+    let fanin = ["--merge-fanin", "2"];
+    let mut planner1 = Planner::start_with(&cluster.urls[0], "p1", &d3, &fanin)?;
+    let _p2 = Planner::start_with(&cluster.urls[1], "p2", &d3, &fanin)?;
+    let mut n1 = start(&cluster.urls[0], "n1", &[&ns[0]], &d3)?;
     let _n2 = start(&cluster.urls[1], "n2", &[&ns[1]], &d3)?;
     let _n3 = start(&cluster.urls[2], "n3", &[&ns[2]], &d3)?;
     // Two nodes: the second node has two namespaces.
@@ -182,6 +190,8 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
     let a3 = answer(&cluster.urls[2], &d3, 3)?;
     let a2 = answer(&nats2.url, &d2, 2)?;
     let a1 = answer(&nats1.url, &d1, 1)?;
+    assert_eq!(a3["transfer"]["merge_levels"], 1, "{:#}", a3["transfer"]);
+    assert_eq!(a2["transfer"]["merge_levels"], 0, "{:#}", a2["transfer"]);
     let (p3, p2, p1) = (paths(&a3), paths(&a2), paths(&a1));
     let lat: BTreeMap<&str, Latencies> = [("3 nodes", &a3), ("2 nodes", &a2), ("1 node", &a1)]
         .into_iter()
@@ -252,5 +262,26 @@ fn the_same_traffic_gives_the_same_answer_on_1_2_and_3_nodes() -> Result<()> {
     cluster.restart(1)?;
     let a = answer(&cluster.urls[1], &d3, 3)?;
     assert_eq!(paths(&a).values().map(|p| p.0).sum::<i64>(), TOTAL);
+    // The merge node dies (SIGKILL): it is still thought alive, so it is
+    // asked, cannot take its part, and the partials come straight to the
+    // planner; the answer is partial, names n1, and has the others' data.
+    n1.proc.kill_hard();
+    let out = loupe_run(
+        &cluster.urls[2],
+        &d3,
+        &script()?,
+        &["--arg", &format!("port={PORT}")],
+    )?;
+    let a = out.json()?;
+    assert_eq!(a["partial"], true, "{a:#}");
+    let missing: Vec<&str> = a["nodes"]["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["node"].as_str())
+        .collect();
+    assert_eq!(missing, ["n1"], "{a:#}");
+    let got: i64 = paths(&a).values().map(|p| p.0).sum();
+    assert_eq!(got, TOTAL - 40, "n2's and n3's requests: {a:#}");
     Ok(())
 }

@@ -8,6 +8,7 @@ mod nodes;
 mod planner;
 mod render;
 mod run;
+mod sim;
 mod tables;
 mod tail;
 
@@ -47,12 +48,15 @@ enum Cmd {
     /// One service of the demo workload (started by `loupe demo`).
     #[command(hide = true)]
     DemoService(demo::workload::ServiceArgs),
+    /// Many simulated nodes (no eBPF, rows by a fixed rule), for scale tests.
+    #[command(hide = true)]
+    SimNodes(sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The agent logs its progress; commands print results and only warnings.
-    let default = if matches!(cli.cmd, Cmd::Agent(_) | Cmd::Planner(_)) {
+    let default = if matches!(cli.cmd, Cmd::Agent(_) | Cmd::Planner(_) | Cmd::SimNodes(_)) {
         "info"
     } else {
         "warn"
@@ -74,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Nodes(a) => nodes::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::DemoService(a) => demo::workload::run(a),
+        Cmd::SimNodes(a) => sim::simulate(a).map(|()| std::process::ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,10 @@ pub struct PlannerArgs {
     /// Name in logs and answers (default: host name and pid).
     #[arg(long)]
     name: Option<String>,
+    /// Most partials one process receives per query: with more nodes than
+    /// this, partials merge on nodes first, in a tree of this fan-in.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..))]
+    merge_fanin: u32,
     #[command(flatten)]
     nats: crate::NatsArgs,
 }
@@ -30,6 +34,7 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
             client,
             PlannerConfig {
                 name,
+                merge_fanin: args.merge_fanin as usize,
                 ..PlannerConfig::default()
             },
         );

@@ -205,6 +205,13 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
         "partial": done.partial,
         "planner": done.planner,
         "elapsed_ms": (done.elapsed_ms * 1000.0).round() / 1000.0,
+        "transfer": {
+            "merge_levels": done.transfer.merge_levels,
+            "planner_messages": done.transfer.planner_messages,
+            "planner_bytes": done.transfer.planner_bytes,
+            "merge_messages": done.transfer.merge_messages,
+            "merge_bytes": done.transfer.merge_bytes,
+        },
     })
 }
 

@@ -98,6 +98,34 @@ pub struct Deploy {
     /// Set for a continuous query: run once per pane, as long as the lease
     /// is renewed.
     pub live: Option<LiveSpec>,
+    /// Set for a merge node of a tree: instead of running the fragment,
+    /// combine the partials that come on `listen_subject` and send the
+    /// combination to `partial_subject` by `deadline_ns`.
+    pub merge: Option<MergeSpec>,
+}
+
+/// A merge node's place in a query's merge tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeSpec {
+    /// Its level: 0 merges nodes' own partials, 1 merges level 0's, ...
+    pub level: u32,
+    pub listen_subject: String,
+    /// Who sends to it (node names, the first of each group being its
+    /// merge node), each with the nodes whose data it carries.
+    pub children: Vec<(String, Vec<String>)>,
+}
+
+/// What a merge node's combination covers, on its last chunk.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Merged {
+    /// The nodes whose partials are in it.
+    pub answered: Vec<NodeReport>,
+    /// The nodes under it that did not answer, and why.
+    pub missing: Vec<(String, String)>,
+    /// Partial messages and bytes that came to the merge nodes of this
+    /// subtree (itself included).
+    pub messages: u64,
+    pub bytes: u64,
 }
 
 /// How a live fragment runs on a node.
@@ -212,6 +240,8 @@ pub struct PartialChunk {
     /// For a live fragment: the end of the pane (ns since the epoch, by the
     /// node's clock) these rows are of; 0 for a one-shot query.
     pub pane_ns: i64,
+    /// From a merge node, on the last chunk: what its combination covers.
+    pub merged: Option<Merged>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -281,4 +311,19 @@ pub struct QueryDone {
     /// For a live query: node partials that came after their window had
     /// closed (not in any answer).
     pub late_partials: u64,
+    /// How the partials came: merge levels between the nodes and the
+    /// planner (0: straight to it), and the partial messages and bytes
+    /// the planner and every merge node received.
+    pub transfer: Transfer,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub merge_levels: u32,
+    /// Received by the planner.
+    pub planner_messages: u64,
+    pub planner_bytes: u64,
+    /// Received by merge nodes, all levels.
+    pub merge_messages: u64,
+    pub merge_bytes: u64,
 }

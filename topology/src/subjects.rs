@@ -167,6 +167,12 @@ impl Subject {
         Subject(format!("{PREFIX}.q.{qid}.partial"))
     }
 
+    /// Where the senders of group `idx` at merge level `level` of query
+    /// `qid` send their partials (its merge node listens).
+    pub fn query_merge(qid: &QueryId, level: u32, idx: usize) -> Subject {
+        Subject(format!("{PREFIX}.q.{qid}.merge.{level}.{idx}"))
+    }
+
     /// The end of query `qid`: nodes drop its fragments.
     pub fn query_cancel(qid: &QueryId) -> Subject {
         Subject(format!("{PREFIX}.q.{qid}.cancel"))

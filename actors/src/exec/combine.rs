@@ -51,10 +51,7 @@ impl Combiner {
         let mut gathered: Channels = BTreeMap::new();
         for p in parts {
             for (ch, bs) in p {
-                gathered
-                    .entry(*ch)
-                    .or_default()
-                    .extend(bs.iter().cloned());
+                gathered.entry(*ch).or_default().extend(bs.iter().cloned());
             }
         }
         let mut out = Channels::new();

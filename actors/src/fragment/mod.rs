@@ -11,7 +11,7 @@
 //! that pane's rows and ships one partial per pane, until its lease lapses
 //! (two lease periods without a renewal) or it is cancelled.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,15 @@ use actix::prelude::*;
 use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
-use loupe_topology::messages::{Deploy, DeployAck, LiveSpec, Losses, NodeReport, PartialChunk};
+use loupe_topology::messages::{
+    Deploy, DeployAck, LiveSpec, Losses, MergeSpec, Merged, NodeReport, PartialChunk,
+};
 use loupe_topology::plan::NodeFragment;
 
 use crate::clock::wall_now_ns;
+use crate::exec::combine::Combiner;
 use crate::exec::{Inputs, run_fragment};
+use crate::gather::{NodeAnswer, fold};
 use crate::table_store::{Read, TableStore};
 
 /// How long after a pane ends its rows are read: rows are sealed into the
@@ -88,12 +92,19 @@ impl Fragments {
         self.running.lock().map(|m| m.len()).unwrap_or(0)
     }
 
+    /// Ends every fragment of query `qid` here: its own, and its merge
+    /// nodes' parts (`qid#m<level>`).
     pub fn cancel(&self, qid: &str) {
-        if let Ok(mut m) = self.running.lock()
-            && let Some(h) = m.remove(qid)
-        {
-            h.abort();
-            tracing::debug!(qid, "fragment cancelled");
+        if let Ok(mut m) = self.running.lock() {
+            let prefix = format!("{qid}#");
+            m.retain(|k, h| {
+                let ours = k == qid || k.starts_with(&prefix);
+                if ours {
+                    h.abort();
+                    tracing::debug!(qid, part = k, "fragment cancelled");
+                }
+                !ours
+            });
         }
     }
 
@@ -119,6 +130,11 @@ impl FragmentHost {
     pub async fn deploy(&self, msg: async_nats::Message) -> anyhow::Result<()> {
         let reply = msg.reply.clone();
         let d: Result<Deploy, _> = codec::decode(Kind::Deploy, &msg.payload);
+        if let Ok(d) = &d
+            && let Some(spec) = &d.merge
+        {
+            return self.deploy_merge(reply, d.clone(), spec.clone()).await;
+        }
         let (ack, deploy) = match d {
             Ok(d) => (
                 DeployAck {
@@ -192,6 +208,7 @@ impl FragmentHost {
                     report: None,
                     error: Some(format!("{e:#}")),
                     pane_ns: 0,
+                    merged: None,
                 };
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = this.client.publish(subject, bytes.into()).await;
@@ -201,6 +218,114 @@ impl FragmentHost {
         });
         if let Ok(mut m) = self.fragments.running.lock() {
             m.insert(qid, task.abort_handle());
+        }
+        Ok(())
+    }
+
+    /// A merge node's part: listens (before acking, so no child's partial
+    /// comes before it), then gathers its children's partials until each
+    /// has answered or its deadline, combines them and sends one partial
+    /// on, naming whom it covers and who did not answer.
+    async fn deploy_merge(
+        &self,
+        reply: Option<async_nats::Subject>,
+        d: Deploy,
+        spec: MergeSpec,
+    ) -> anyhow::Result<()> {
+        let (sub, combiner) = match (
+            self.client.subscribe(spec.listen_subject.clone()).await,
+            Combiner::new(&d.fragment),
+        ) {
+            (Ok(s), Ok(c)) => (Some(s), Ok(c)),
+            (Err(e), _) => (None, Err(format!("cannot listen for partials: {e}"))),
+            (_, Err(e)) => (None, Err(format!("cannot combine this fragment: {e}"))),
+        };
+        let ack = DeployAck {
+            node: self.node.clone(),
+            qid: d.qid.clone(),
+            error: combiner.as_ref().err().cloned(),
+        };
+        if let Some(r) = reply {
+            self.client
+                .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
+                .await?;
+        }
+        let (Some(mut sub), Ok(combiner)) = (sub, combiner) else {
+            return Ok(());
+        };
+        let key = format!("{}#m{}", d.qid, spec.level);
+        let this = self.clone();
+        let k2 = key.clone();
+        let task = actix::spawn(async move {
+            let budget = Duration::from_nanos((d.deadline_ns - wall_now_ns()).max(0) as u64);
+            let until = tokio::time::Instant::now() + budget;
+            let mut answers: BTreeMap<String, NodeAnswer> = spec
+                .children
+                .iter()
+                .map(|(n, _)| (n.clone(), NodeAnswer::new()))
+                .collect();
+            let (mut messages, mut bytes) = (0u64, 0u64);
+            while answers.values().any(|a| !a.done) {
+                let Ok(Some(m)) = tokio::time::timeout_at(until, sub.next()).await else {
+                    break;
+                };
+                messages += 1;
+                bytes += m.payload.len() as u64;
+                if let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload)
+                    && let Some(a) = answers.get_mut(&c.node)
+                {
+                    a.take(c);
+                }
+            }
+            let _ = sub.unsubscribe().await;
+            let late = format!("no complete answer by merge node {}'s deadline", this.node);
+            let (parts, mut merged) = fold(&spec.children, answers, &late);
+            merged.messages += messages;
+            merged.bytes += bytes;
+            let combined = tokio::task::spawn_blocking(move || combiner.combine(&parts)).await;
+            let sent = match combined {
+                Ok(Ok(c)) => {
+                    publish(
+                        &this.client,
+                        Publish {
+                            qid: &d.qid,
+                            node: &this.node,
+                            subject: &d.partial_subject,
+                            pane_ns: 0,
+                        },
+                        c.into_iter().collect(),
+                        Tail::Merged(merged),
+                    )
+                    .await
+                }
+                Ok(Err(e)) => Err(anyhow::anyhow!("could not combine partials: {e}")),
+                Err(e) => Err(anyhow::anyhow!("could not combine partials: {e}")),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(qid = d.qid, error = %e, "merge failed");
+                let chunk = PartialChunk {
+                    qid: d.qid.clone(),
+                    node: this.node.clone(),
+                    seq: 0,
+                    channel: 0,
+                    ipc: Vec::new(),
+                    last: true,
+                    report: None,
+                    error: Some(format!("{e:#}")),
+                    pane_ns: 0,
+                    merged: None,
+                };
+                if let Ok(b) = codec::encode(Kind::PartialChunk, &chunk) {
+                    let _ = this
+                        .client
+                        .publish(d.partial_subject.clone(), b.into())
+                        .await;
+                }
+            }
+            this.fragments.finished(&k2);
+        });
+        if let Ok(mut m) = self.fragments.running.lock() {
+            m.insert(key, task.abort_handle());
         }
         Ok(())
     }
@@ -257,6 +382,7 @@ impl FragmentHost {
                     report: None,
                     error: Some(format!("{e:#}")),
                     pane_ns: pane_end,
+                    merged: None,
                 };
                 let bytes = codec::encode(Kind::PartialChunk, &chunk)?;
                 self.client
@@ -318,28 +444,43 @@ impl FragmentHost {
             exec_ms: started.elapsed().as_secs_f64() * 1e3,
             losses,
         };
-        publish_channels(
+        publish(
             &self.client,
-            qid,
-            &self.node,
-            partial_subject,
+            Publish {
+                qid,
+                node: &self.node,
+                subject: partial_subject,
+                pane_ns,
+            },
             outputs,
-            report,
-            pane_ns,
+            Tail::Report(report),
         )
         .await
     }
 }
 
-/// Sends every channel's batches as chunks, the last one with the report.
-pub async fn publish_channels(
+/// Where and as whom a partial is sent.
+pub struct Publish<'a> {
+    pub qid: &'a str,
+    pub node: &'a str,
+    pub subject: &'a str,
+    pub pane_ns: i64,
+}
+
+/// What the last chunk of a partial carries.
+pub enum Tail {
+    /// A node's own partial: its report.
+    Report(NodeReport),
+    /// A merge node's combination: whom it covers.
+    Merged(Merged),
+}
+
+/// Sends every channel's batches as chunks, the last one with the tail.
+pub async fn publish(
     client: &async_nats::Client,
-    qid: &str,
-    node: &str,
-    subject: &str,
+    to: Publish<'_>,
     outputs: Vec<(u32, Vec<RecordBatch>)>,
-    report: NodeReport,
-    pane_ns: i64,
+    tail: Tail,
 ) -> anyhow::Result<()> {
     let limit = (client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
     let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -352,23 +493,27 @@ pub async fn publish_channels(
         pieces.push((0, Vec::new()));
     }
     let total = pieces.len();
-    let mut report = Some(report);
+    let (mut report, mut merged) = match tail {
+        Tail::Report(r) => (Some(r), None),
+        Tail::Merged(m) => (None, Some(m)),
+    };
     for (seq, (channel, ipc)) in pieces.into_iter().enumerate() {
         let last = seq + 1 == total;
         let chunk = PartialChunk {
-            qid: qid.to_string(),
-            node: node.to_string(),
+            qid: to.qid.to_string(),
+            node: to.node.to_string(),
             seq: seq as u32,
             channel,
             ipc,
             last,
             report: if last { report.take() } else { None },
             error: None,
-            pane_ns,
+            pane_ns: to.pane_ns,
+            merged: if last { merged.take() } else { None },
         };
         client
             .publish(
-                subject.to_string(),
+                to.subject.to_string(),
                 codec::encode(Kind::PartialChunk, &chunk)?.into(),
             )
             .await?;

@@ -31,10 +31,11 @@ use loupe_topology::messages::{
 use loupe_topology::plan::{Distributed, split};
 use loupe_topology::subjects::{QueryId, Subject};
 
-use super::{NodeAnswer, QueryPlanner, err};
+use super::{QueryPlanner, err};
 use crate::clock::wall_now_ns;
 use crate::exec::combine::{Channels, Combiner, PaneWindow};
 use crate::exec::{Executor, Inputs};
+use crate::gather::NodeAnswer;
 
 /// The nodes' grace after a pane's end before they read it (see the
 /// fragment host), plus transfer.
@@ -117,6 +118,7 @@ impl QueryPlanner {
                 lease_subject: lease_subject.clone(),
                 backfill_ns: window - every,
             }),
+            merge: None,
         };
         let mut deployed = BTreeSet::new();
         let mut refused = Vec::new();
@@ -231,7 +233,7 @@ impl QueryPlanner {
                         }
                         continue;
                     }
-                    let a = panes.entry(c.pane_ns).or_default().entry(c.node.clone()).or_insert_with(NodeAnswer::new);
+                    let a = panes.entry(c.pane_ns).or_default().entry(c.node.clone()).or_default();
                     a.take(c);
                 }
                 m = leases.next() => {

@@ -17,8 +17,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeSeen, NodeStatus, NodesReply,
-    PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
+    Cancel, Deploy, DeployAck, ErrorDomain, NodeSeen, NodeStatus, NodesReply, PartialChunk,
+    QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
 };
 use loupe_topology::plan::split;
 use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
@@ -26,7 +26,10 @@ use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
 use crate::clock::wall_now_ns;
 
 mod live;
+mod tree;
 use crate::exec::{Executor, Inputs};
+use crate::gather::{NodeAnswer, fold};
+use tree::MergeTree;
 
 #[derive(Clone, Debug)]
 pub struct PlannerConfig {
@@ -38,6 +41,9 @@ pub struct PlannerConfig {
     pub forget: Duration,
     /// How long a deploy may wait for its ack.
     pub deploy_timeout: Duration,
+    /// Most partials any one process receives for a query: with more nodes
+    /// than this, partials merge on nodes first, in a tree of this fan-in.
+    pub merge_fanin: usize,
 }
 
 impl Default for PlannerConfig {
@@ -47,6 +53,7 @@ impl Default for PlannerConfig {
             alive: Duration::from_secs(10),
             forget: Duration::from_secs(300),
             deploy_timeout: Duration::from_secs(2),
+            merge_fanin: 32,
         }
     }
 }
@@ -73,62 +80,6 @@ pub struct QueryPlanner {
     cfg: PlannerConfig,
     registry: Arc<Mutex<Registry>>,
     seq: Arc<AtomicU64>,
-}
-
-struct NodeAnswer {
-    next_seq: u32,
-    done: bool,
-    error: Option<String>,
-    report: Option<NodeReport>,
-    batches: Vec<(u32, RecordBatch)>,
-}
-
-impl NodeAnswer {
-    fn new() -> Self {
-        NodeAnswer {
-            next_seq: 0,
-            done: false,
-            error: None,
-            report: None,
-            batches: Vec::new(),
-        }
-    }
-
-    /// One chunk of a node's partial, sequence-checked.
-    fn take(&mut self, c: PartialChunk) {
-        if self.done {
-            return;
-        }
-        if c.seq != self.next_seq {
-            self.error = Some(format!(
-                "chunk {} arrived after chunk {}: chunks were lost on the way",
-                c.seq,
-                i64::from(self.next_seq) - 1
-            ));
-            self.done = true;
-            return;
-        }
-        self.next_seq += 1;
-        if let Some(e) = c.error {
-            self.error = Some(e);
-            self.done = true;
-            return;
-        }
-        if !c.ipc.is_empty() {
-            match read_ipc(&c.ipc) {
-                Ok(bs) => self.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
-                Err(e) => {
-                    self.error = Some(format!("unreadable partial: {e}"));
-                    self.done = true;
-                    return;
-                }
-            }
-        }
-        if c.last {
-            self.done = true;
-            self.report = c.report;
-        }
-    }
 }
 
 fn err(kind: QueryErrorKind, domain: ErrorDomain, message: String) -> QueryError {
@@ -423,30 +374,88 @@ impl QueryPlanner {
             }
         };
         let deadline = Instant::now() + node_timeout;
-        let deploy = Deploy {
-            qid: qid.to_string(),
-            fragment: d.node.clone(),
-            partial_subject: String::from(partial_subject),
-            deadline_ns: wall_now_ns() + node_timeout.as_nanos() as i64,
-            live: None,
-        };
-        let mut answers: BTreeMap<String, NodeAnswer> = BTreeMap::new();
-        let acks = futures::future::join_all(alive.iter().map(|n| self.deploy(n, &deploy))).await;
-        for (n, ack) in alive.iter().zip(acks) {
-            match ack {
-                Ok(()) => {
-                    answers.insert(n.clone(), NodeAnswer::new());
-                }
-                Err(why) => done.missing.push((n.clone(), why)),
+        let deadline_ns = wall_now_ns() + node_timeout.as_nanos() as i64;
+        let mut tree = MergeTree::plan(&alive, self.cfg.merge_fanin);
+        if tree.levels() > 0 {
+            // Merge nodes first, so they listen before anyone sends; if one
+            // does not take its part, partials come straight here instead
+            // (the others' parts lapse at their deadlines, unheard).
+            let merges =
+                tree.merge_deploys(qid, &d.node, &partial_subject, deadline_ns, node_timeout);
+            let acks =
+                futures::future::join_all(merges.iter().map(|(n, m)| self.deploy(n, m))).await;
+            if let Some((n, why)) = merges
+                .iter()
+                .zip(&acks)
+                .find_map(|((n, _), a)| a.as_ref().err().map(|e| (n, e)))
+            {
+                tracing::warn!(qid = %qid, node = n, why, "a merge node refused: partials come straight to the planner");
+                tree = MergeTree::plan(&alive, usize::MAX);
             }
         }
-        // Gather until every deployed node has answered or time is up.
+        let leaf_deadline = tree.leaf_deadline(deadline_ns, node_timeout);
+        let leaves: Vec<(String, Deploy)> = alive
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    Deploy {
+                        qid: qid.to_string(),
+                        fragment: d.node.clone(),
+                        partial_subject: tree.destination(n, &partial_subject),
+                        deadline_ns: leaf_deadline,
+                        live: None,
+                        merge: None,
+                    },
+                )
+            })
+            .collect();
+        let acks = futures::future::join_all(leaves.iter().map(|(n, l)| self.deploy(n, l))).await;
+        let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        for ((n, l), ack) in leaves.iter().zip(acks) {
+            match ack {
+                Ok(()) => {}
+                Err(why) => {
+                    // Said on the node's behalf where its partial would go,
+                    // so no one (planner or merge node) waits for it.
+                    let chunk = PartialChunk {
+                        qid: qid.to_string(),
+                        node: n.clone(),
+                        seq: 0,
+                        channel: 0,
+                        ipc: Vec::new(),
+                        last: true,
+                        report: None,
+                        error: Some(why.clone()),
+                        pane_ns: 0,
+                        merged: None,
+                    };
+                    if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
+                        let _ = self
+                            .client
+                            .publish(l.partial_subject.clone(), bytes.into())
+                            .await;
+                    }
+                    refused.insert(n.clone(), why);
+                }
+            }
+        }
+        // What comes here: the top of the tree (every node, when flat).
+        let top = tree.top();
+        let mut answers: BTreeMap<String, NodeAnswer> = top
+            .iter()
+            .map(|(n, _)| (n.clone(), NodeAnswer::new()))
+            .collect();
+        let (mut messages, mut bytes) = (0u64, 0u64);
+        // Gather until every sender has answered or time is up.
         while answers.values().any(|a| !a.done) {
             let left = deadline.saturating_duration_since(Instant::now());
             let m = match tokio::time::timeout(left, sub.next()).await {
                 Ok(Some(m)) => m,
                 _ => break,
             };
+            messages += 1;
+            bytes += m.payload.len() as u64;
             let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
                 continue;
             };
@@ -454,41 +463,26 @@ impl QueryPlanner {
                 a.take(c);
             }
         }
-        // The end of the query, for every node: drop the fragment.
-        if let Ok(bytes) = codec::encode(
-            Kind::Cancel,
-            &Cancel {
-                qid: qid.to_string(),
-            },
-        ) {
-            let _ = self
-                .client
-                .publish(String::from(Subject::query_cancel(qid)), bytes.into())
-                .await;
-        }
+        self.cancel(qid).await;
         let _ = sub.unsubscribe().await;
-        let mut inputs = Inputs::default();
+        let late = format!("no complete answer within {} ms", node_timeout.as_millis());
+        let (parts, merged) = fold(&top, answers, &late);
+        done.transfer = loupe_topology::messages::Transfer {
+            merge_levels: tree.levels(),
+            planner_messages: messages,
+            planner_bytes: bytes,
+            merge_messages: merged.messages,
+            merge_bytes: merged.bytes,
+        };
         let mut failed: Vec<String> = Vec::new();
-        for (n, a) in answers {
-            if let Some(e) = &a.error {
-                failed.push(e.clone());
+        done.answered = merged.answered;
+        for (n, why) in merged.missing {
+            // A node that could not take its fragment is missing, but not
+            // evidence against the query.
+            if !refused.contains_key(&n) {
+                failed.push(why.clone());
             }
-            match (a.done, a.error) {
-                (true, None) => {
-                    for (ch, b) in a.batches {
-                        inputs.channels.entry(ch).or_default().push(b);
-                    }
-                    done.answered.push(a.report.unwrap_or(NodeReport {
-                        node: n,
-                        ..Default::default()
-                    }));
-                }
-                (true, Some(e)) => done.missing.push((n, e)),
-                (false, _) => done.missing.push((
-                    n,
-                    format!("no complete answer within {} ms", node_timeout.as_millis()),
-                )),
-            }
+            done.missing.push((n, why));
         }
         done.partial = !done.missing.is_empty();
         // Every node failed the same way: the query is at fault, not them.
@@ -500,6 +494,12 @@ impl QueryPlanner {
                 format!("every node failed to run the query: {}", failed[0]),
             ));
             return (Vec::new(), done);
+        }
+        let mut inputs = Inputs::default();
+        for p in parts {
+            for (ch, bs) in p {
+                inputs.channels.entry(ch).or_default().extend(bs);
+            }
         }
         let merge = d.merge;
         let out = tokio::task::spawn_blocking(move || {
@@ -532,6 +532,21 @@ impl QueryPlanner {
         }
     }
 
+    /// The end of a query, for every node: drop its fragments.
+    async fn cancel(&self, qid: &QueryId) {
+        if let Ok(bytes) = codec::encode(
+            Kind::Cancel,
+            &Cancel {
+                qid: qid.to_string(),
+            },
+        ) {
+            let _ = self
+                .client
+                .publish(String::from(Subject::query_cancel(qid)), bytes.into())
+                .await;
+        }
+    }
+
     /// Deploys to one node; Err says why it will not answer.
     async fn deploy(&self, node: &str, d: &Deploy) -> Result<(), String> {
         let subject = NodeName::new(node)
@@ -561,7 +576,4 @@ impl QueryPlanner {
     }
 }
 
-pub fn read_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
-    let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
-    r.collect()
-}
+pub use crate::gather::read_ipc;

@@ -153,7 +153,8 @@ fn window_matches(plan: &Plan, parts: usize, width: usize) -> Result<(), String>
     let mut w = PaneWindow::new(Combiner::new(&d.node).unwrap());
     let whole = &node_outputs(&d, 1)[0];
     let rows = |c: &Channels, ch: u32| -> usize {
-        c.get(&ch).map_or(0, |bs| bs.iter().map(|b| b.num_rows()).sum())
+        c.get(&ch)
+            .map_or(0, |bs| bs.iter().map(|b| b.num_rows()).sum())
     };
     for (i, o) in outs.iter().enumerate() {
         let end = i as i64;
@@ -169,7 +170,12 @@ fn window_matches(plan: &Plan, parts: usize, width: usize) -> Result<(), String>
         let total = w.total().unwrap();
         // Combined states are no larger than one node's partial of all the
         // data: a window holds one state per group, not one per pane.
-        for o in d.node.outputs.iter().filter(|o| o.combine != Combine::Concat) {
+        for o in d
+            .node
+            .outputs
+            .iter()
+            .filter(|o| o.combine != Combine::Concat)
+        {
             if rows(&total, o.channel) > rows(whole, o.channel) {
                 return Err(format!(
                     "after pane {i}: channel {} holds {} rows, more than the {} of one partial of everything",
