@@ -19,5 +19,6 @@ pub mod protocols;
 pub mod reassembly;
 pub mod service;
 pub mod table_store;
+pub mod tap;
 
 pub use counters::{Counter, Counters};

@@ -126,8 +126,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
+        let taps = Arc::new(loupe_actors::tap::Taps::default());
+        let t2 = taps.clone();
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
-            let r = Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3);
+            let r = Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3).with_taps(t2);
             match untrace {
                 Some(f) => r.with_untrace(f),
                 None => r,
@@ -157,6 +159,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             capture: shared.clone(),
             fragments: Default::default(),
             history: Default::default(),
+            taps,
         };
         let served = actix::spawn(service.run());
         let c4 = counters.clone();

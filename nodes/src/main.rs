@@ -11,6 +11,7 @@ mod run;
 mod sim;
 mod tables;
 mod tail;
+mod tap;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,8 @@ enum Cmd {
     Tables(tables::TablesArgs),
     /// Every node a planner knows: probes, events/s, drops, retention, fragments, last seen.
     Nodes(nodes::NodesArgs),
+    /// What one stage of one node (capture, reassembly, records, rows) hands the next, live.
+    Tap(tap::TapArgs),
     /// Everything on this machine: NATS, a planner, an agent, a small workload; then its slowest endpoints.
     Demo(demo::DemoArgs),
     /// One service of the demo workload (started by `loupe demo`).
@@ -76,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Live(a) => live::run(a),
         Cmd::Tables(a) => tables::run(a),
         Cmd::Nodes(a) => nodes::run(a),
+        Cmd::Tap(a) => tap::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::DemoService(a) => demo::workload::run(a),
         Cmd::SimNodes(a) => sim::simulate(a).map(|()| std::process::ExitCode::SUCCESS),

@@ -138,6 +138,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
                 capture: Arc::new(CaptureShared::default()),
                 fragments: Default::default(),
                 history: Default::default(),
+                taps: Default::default(),
             };
             served.push(actix::spawn(service.run()));
         }

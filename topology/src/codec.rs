@@ -32,6 +32,9 @@ pub enum Kind {
     LiveRequest = 15,
     LiveAccepted = 16,
     Lease = 17,
+    TapHold = 18,
+    TapAck = 19,
+    TapChunk = 20,
 }
 
 #[derive(Debug, thiserror::Error)]

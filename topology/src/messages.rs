@@ -327,3 +327,35 @@ pub struct Transfer {
     pub merge_messages: u64,
     pub merge_bytes: u64,
 }
+
+/// To one node (request-reply, answered by [`TapAck`]): publish `stage`
+/// for the next two `lease_ns`; sent again to renew.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapHold {
+    pub stage: String,
+    pub lease_ns: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapAck {
+    pub node: String,
+    /// Where the stage publishes.
+    pub subject: String,
+    pub error: Option<String>,
+}
+
+/// One batch of a tapped stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapChunk {
+    pub node: String,
+    pub stage: String,
+    /// Frames this node published for the stage, this one included.
+    pub seq: u64,
+    /// One JSON object per line (capture, reassembly, records).
+    pub lines: Vec<String>,
+    /// For rows: the table and its rows as Arrow IPC.
+    pub table: String,
+    pub ipc: Vec<u8>,
+    /// Frames of the stage dropped on the node so far (its queue was full).
+    pub dropped: u64,
+}

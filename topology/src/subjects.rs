@@ -111,6 +111,16 @@ impl Subject {
         Subject(format!("{PREFIX}.nodes.tail"))
     }
 
+    /// Where a stage of a node publishes while a tap holds it.
+    pub fn node_tap(node: &NodeName, stage: &str) -> Subject {
+        Subject(format!("{PREFIX}.node.{node}.tap.{stage}"))
+    }
+
+    /// Holding (and renewing) a tap on a node (request-reply).
+    pub fn node_tap_hold(node: &NodeName) -> Subject {
+        Subject(format!("{PREFIX}.node.{node}.taphold"))
+    }
+
     /// Status of one node (request-reply).
     pub fn node_status(node: &NodeName) -> Subject {
         Subject(format!("{PREFIX}.node.{node}.status"))

@@ -26,6 +26,7 @@ use crate::protocols::{
     self, ConnParser, Inferred, PROTOCOLS, ParserConfig, TableRows, Transport, kind_of,
 };
 use crate::table_store::{ConnMeta, TableBatch};
+use crate::tap::{Frame, Lines, Stage, Taps};
 use loupe_k8s::ProcessInfo;
 use stream::{Piece, StreamReassembler, StreamStats};
 
@@ -182,6 +183,8 @@ struct TableSink {
 struct Out<'a> {
     tables: &'a mut [TableSink],
     clock: &'a MonoToWall,
+    /// The records tap's lines, when it is held.
+    tap: Option<&'a mut Vec<String>>,
 }
 
 pub struct Reassembly {
@@ -204,6 +207,9 @@ struct Core {
     tables: Vec<TableSink>,
     untrace: Option<UntraceFn>,
     newest_mono: u64,
+    taps: Option<Arc<Taps>>,
+    /// The tap lines of the batch being handled (nothing when none is held).
+    lines: Lines,
 }
 
 impl Reassembly {
@@ -235,6 +241,8 @@ impl Reassembly {
                     .collect(),
                 untrace: None,
                 newest_mono: 0,
+                taps: None,
+                lines: Lines::default(),
             },
         }
     }
@@ -243,6 +251,13 @@ impl Reassembly {
     /// so the kernel stops copying their bytes.
     pub fn with_untrace(mut self, f: UntraceFn) -> Self {
         self.core.untrace = Some(f);
+        self
+    }
+
+    /// Publishes its stages (capture, reassembly, records, rows) on `taps`
+    /// while they are held.
+    pub fn with_taps(mut self, taps: Arc<Taps>) -> Self {
+        self.core.taps = Some(taps);
         self
     }
 
@@ -379,16 +394,26 @@ impl Reassembly {
             self.core.counters.add(Counter::ReassemblyConnsEvicted, 1);
             self.core.finish_conn(&mut conn, now);
         }
+        let records_held = self.core.lines.on(Stage::Records);
+        let Core {
+            tables,
+            clock,
+            lines,
+            metadata,
+            counters,
+            ..
+        } = &mut self.core;
         let mut out = Out {
-            tables: &mut self.core.tables,
-            clock: &self.core.clock,
+            tables,
+            clock,
+            tap: records_held.then_some(&mut lines.by_stage[Stage::Records as usize]),
         };
         for (_, conn) in self.conns.iter_mut() {
             if let Proto::Known { parser, .. } = &mut conn.proto {
                 parser.expire(now);
                 if parser.pending() > 0 {
-                    emit(conn, &mut self.core.metadata, &mut out);
-                    report(conn, &self.core.counters);
+                    emit(conn, metadata, &mut out);
+                    report(conn, counters);
                 }
             }
         }
@@ -421,9 +446,11 @@ impl Core {
             _ => (usize::MAX, false, false),
         };
         if pending {
+            let records_held = self.lines.on(Stage::Records);
             let mut out = Out {
                 tables: &mut self.tables,
                 clock: &self.clock,
+                tap: records_held.then_some(&mut self.lines.by_stage[Stage::Records as usize]),
             };
             emit(conn, &mut self.metadata, &mut out);
         }
@@ -557,6 +584,27 @@ impl Core {
 
     /// One ordered piece of one direction of a stream into the protocol state.
     fn feed(&mut self, conn: &mut Conn, d: Direction, ts: u64, piece: Piece<'_>) {
+        if self.lines.on(Stage::Reassembly) {
+            let (what, n) = match piece {
+                Piece::Data(b) => ("data", b.len() as u64),
+                Piece::Gap(g) => ("gap", g),
+            };
+            let proto = match &conn.proto {
+                Proto::Known { index, .. } => PROTOCOLS[*index].name(),
+                Proto::Unknown { .. } => "undecided",
+                Proto::Ignored => "ignored",
+            };
+            self.lines.push(
+                Stage::Reassembly,
+                format!(
+                    r#"{{"pid":{},"fd":{},"generation":{},"direction":"{}","ts":{ts},"{what}":{n},"protocol":"{proto}"}}"#,
+                    conn.key.tgid,
+                    conn.key.fd,
+                    conn.key.generation,
+                    if d == Direction::Egress { "egress" } else { "ingress" },
+                ),
+            );
+        }
         let Proto::Unknown { first, misses } = &mut conn.proto else {
             if let Proto::Known { parser, .. } = &mut conn.proto
                 && let Some(kind) = kind_of(conn.role, d)
@@ -657,6 +705,22 @@ impl Core {
             return;
         };
         let n = batch.num_rows() as u64;
+        if self.lines.on(Stage::Rows)
+            && let Some(taps) = &self.taps
+        {
+            match crate::service::encode_chunks(std::slice::from_ref(&batch), 512 << 10) {
+                Ok(pieces) => {
+                    for ipc in pieces {
+                        taps.send(Frame {
+                            stage: Stage::Rows,
+                            lines: Vec::new(),
+                            ipc: Some((t.table.to_string(), ipc)),
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not encode rows for a tap"),
+            }
+        }
         let processes = std::mem::take(&mut t.procs);
         if self
             .store
@@ -675,6 +739,15 @@ impl Core {
                 rows = n,
                 "table store is behind: dropped a batch of rows"
             );
+        }
+    }
+
+    /// Sends the tap lines collected since the last flush.
+    fn flush_taps(&mut self) {
+        if self.lines.held.any()
+            && let Some(t) = &self.taps
+        {
+            self.lines.flush(t);
         }
     }
 
@@ -722,7 +795,23 @@ fn emit(conn: &mut Conn, metadata: &mut HostMetadata, out: &mut Out<'_>) {
     if t.rows.is_empty() {
         t.started = std::time::Instant::now();
     }
+    let before = t.rows.len();
     parser.emit(&meta, out.clock, &mut t.rows);
+    if let Some(lines) = out.tap.as_mut() {
+        lines.push(format!(
+            r#"{{"table":"{}","records":{},"pid":{},"fd":{},"role":{},"local":"{}:{}","remote":"{}:{}","upid":"{}"}}"#,
+            t.table,
+            t.rows.len().saturating_sub(before),
+            conn.key.tgid,
+            conn.key.fd,
+            role,
+            meta.local_addr,
+            meta.local_port,
+            meta.remote_addr,
+            meta.remote_port,
+            meta.process.upid,
+        ));
+    }
     if !t
         .procs
         .last()
@@ -786,9 +875,18 @@ impl Actor for Reassembly {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(64);
-        ctx.run_interval(Duration::from_secs(1), |this, _| this.tick());
+        ctx.run_interval(Duration::from_secs(1), |this, _| {
+            this.tick();
+            this.core.flush_taps();
+        });
         // Rows become visible to queries within `seal_every`.
-        ctx.run_interval(self.core.cfg.seal_every, |this, _| this.core.seal_due());
+        ctx.run_interval(self.core.cfg.seal_every, |this, _| {
+            if let Some(t) = &this.core.taps {
+                this.core.lines.held = t.held();
+            }
+            this.core.seal_due();
+            this.core.flush_taps();
+        });
     }
 }
 
@@ -796,6 +894,12 @@ impl Handler<EventBatch> for Reassembly {
     type Result = ();
 
     fn handle(&mut self, batch: EventBatch, _: &mut Self::Context) {
+        if let Some(t) = &self.core.taps {
+            self.core.lines.held = t.held();
+        }
+        if self.core.lines.on(Stage::Capture) {
+            capture_lines(&batch, &mut self.core.lines);
+        }
         for rec in &batch.records {
             match rec {
                 Record::Data { hdr, start } => {
@@ -806,6 +910,50 @@ impl Handler<EventBatch> for Reassembly {
             }
         }
         self.core.seal_due();
+        self.core.flush_taps();
+    }
+}
+
+/// The capture tap's lines: one per kernel record, payloads left out.
+fn capture_lines(batch: &EventBatch, lines: &mut Lines) {
+    for rec in &batch.records {
+        let line = match rec {
+            Record::Data { hdr, .. } => format!(
+                r#"{{"kind":"data","pid":{},"fd":{},"generation":{},"ts":{},"direction":"{}","offset":{},"len":{},"gap_after":{},"source":{},"flags":{}}}"#,
+                hdr.h.tgid,
+                hdr.h.fd,
+                hdr.h.generation,
+                hdr.h.ts_ns,
+                if Direction::from_raw(hdr.direction) == Direction::Egress {
+                    "egress"
+                } else {
+                    "ingress"
+                },
+                hdr.offset,
+                hdr.len,
+                hdr.gap_after,
+                hdr.source,
+                hdr.flags,
+            ),
+            Record::Open(c) | Record::Close(c) => format!(
+                r#"{{"kind":"{}","pid":{},"fd":{},"generation":{},"ts":{},"role":{},"local_port":{},"remote_port":{},"bytes_sent":{},"bytes_recv":{}}}"#,
+                if matches!(rec, Record::Open(_)) {
+                    "open"
+                } else {
+                    "close"
+                },
+                c.h.tgid,
+                c.h.fd,
+                c.h.generation,
+                c.h.ts_ns,
+                c.role,
+                c.local_port,
+                c.remote_port,
+                c.bytes_sent,
+                c.bytes_recv,
+            ),
+        };
+        lines.push(Stage::Capture, line);
     }
 }
 

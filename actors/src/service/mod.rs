@@ -8,7 +8,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
-use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest};
+use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest, TapAck, TapChunk, TapHold};
 use loupe_topology::subjects::{NodeName, Subject};
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use crate::capture::CaptureShared;
 use crate::counters::{Counter, Counters};
 use crate::fragment::{FragmentHost, Fragments, LossHistory};
 use crate::table_store::{GetStoreStats, Scan, TableStore};
+use crate::tap::{Stage, Taps};
 
 /// What the node says about itself in every status.
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ pub struct Service {
     pub capture: Arc<CaptureShared>,
     pub fragments: Arc<Fragments>,
     pub history: Arc<std::sync::Mutex<LossHistory>>,
+    /// The stages' taps (`loupe tap`).
+    pub taps: Arc<Taps>,
 }
 
 /// How often a node says it is alive (planners expect an answer from every
@@ -72,6 +75,14 @@ impl Service {
             .client
             .subscribe(String::from(Subject::query_cancels()))
             .await?;
+        let mut tap_holds = self
+            .client
+            .subscribe(String::from(Subject::node_tap_hold(n)))
+            .await?;
+        let publisher = self.taps.take_receiver().map(|rx| {
+            let this = self.clone();
+            actix::spawn(async move { this.publish_taps(rx).await })
+        });
         let host = FragmentHost {
             node: n.to_string(),
             client: self.client.clone(),
@@ -101,6 +112,11 @@ impl Service {
                         }
                     });
                 }
+                Some(msg) = tap_holds.next() => {
+                    if let Err(e) = self.hold_tap(msg).await {
+                        tracing::warn!(error = %e, "could not answer a tap");
+                    }
+                }
                 Some(msg) = cancels.next() => {
                     if let Ok(c) = codec::decode::<loupe_topology::messages::Cancel>(Kind::Cancel, &msg.payload) {
                         self.fragments.cancel(&c.qid);
@@ -110,7 +126,69 @@ impl Service {
             }
         }
         beat.abort();
+        if let Some(p) = publisher {
+            p.abort();
+        }
         Ok(())
+    }
+
+    /// Holds a stage's tap for two leases from now (a renewal extends it).
+    async fn hold_tap(&self, msg: async_nats::Message) -> anyhow::Result<()> {
+        let Some(reply) = msg.reply else {
+            return Ok(());
+        };
+        let node = self.info.node.to_string();
+        let ack = match codec::decode::<TapHold>(Kind::TapHold, &msg.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|h| Stage::parse(&h.stage).map(|s| (s, h.lease_ns)))
+        {
+            Ok((stage, lease_ns)) => {
+                let lease = lease_ns.clamp(100_000_000, 60_000_000_000);
+                self.taps
+                    .hold(stage, crate::clock::wall_now_ns() + 2 * lease);
+                TapAck {
+                    node,
+                    subject: String::from(Subject::node_tap(&self.info.node, stage.name())),
+                    error: None,
+                }
+            }
+            Err(e) => TapAck {
+                node,
+                subject: String::new(),
+                error: Some(e),
+            },
+        };
+        self.client
+            .publish(reply, codec::encode(Kind::TapAck, &ack)?.into())
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes the stages' frames as they come (only held stages make any).
+    async fn publish_taps(&self, mut rx: tokio::sync::mpsc::Receiver<crate::tap::Frame>) {
+        let mut seq = [0u64; 4];
+        while let Some(f) = rx.recv().await {
+            let i = f.stage as usize;
+            seq[i] += 1;
+            let dropped = self.taps.dropped(f.stage);
+            let (table, ipc) = f.ipc.unwrap_or_default();
+            let chunk = TapChunk {
+                node: self.info.node.to_string(),
+                stage: f.stage.name().to_string(),
+                seq: seq[i],
+                lines: f.lines,
+                table,
+                ipc,
+                dropped,
+            };
+            let subject = String::from(Subject::node_tap(&self.info.node, f.stage.name()));
+            match codec::encode(Kind::TapChunk, &chunk) {
+                Ok(b) => {
+                    let _ = self.client.publish(subject, b.into()).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not encode a tap frame"),
+            }
+        }
     }
 
     /// Samples loss counters every second (for per-window losses) and
@@ -204,6 +282,7 @@ impl Service {
             "loupe_fragments_active".into(),
             self.fragments.active() as u64,
         ));
+        counters.extend(self.taps.counters());
         NodeStatus {
             node: self.info.node.to_string(),
             kernel: self.info.kernel.clone(),
