@@ -210,3 +210,96 @@ fn bench_merge_tree_at_scale() -> Result<()> {
     }
     Ok(())
 }
+
+/// Nodes whose clocks are 30 s ahead and 30 s behind the planner's: `loupe
+/// nodes` shows each skew and warns; a one-shot query is answered by all of
+/// them (their budget is a duration, not a time by the planner's clock) and
+/// each answer names the skew of its node.
+#[test]
+fn skewed_node_clocks_are_reported_and_answer_all_the_same() -> Result<()> {
+    let dir = temp_dir("skew");
+    let nats = Nats::start(&dir)?;
+    let _p = Planner::start(&nats.url, "p", &dir)?;
+    let sims = [
+        ("ok", 0usize, 2usize, 0i64),
+        ("ahead", 10, 1, 30_000),
+        ("behind", 20, 1, -30_000),
+    ];
+    let mut procs = Vec::new();
+    for (prefix, first, count, offset) in sims {
+        let log = dir.join(format!("sim-{prefix}.log"));
+        let proc = Proc::spawn(
+            "loupe sim-nodes",
+            std::process::Command::new(loupe_bin()).args([
+                "sim-nodes",
+                "--nats",
+                &nats.url,
+                "--prefix",
+                prefix,
+                "--first",
+                &first.to_string(),
+                "--count",
+                &count.to_string(),
+                "--rows",
+                "100",
+                "--clock-offset-ms",
+                &offset.to_string(),
+            ]),
+            &log,
+        )?;
+        procs.push(proc);
+    }
+    let want: BTreeMap<&str, f64> = [
+        ("ok-0000", 0.0),
+        ("ok-0001", 0.0),
+        ("ahead-0010", 30_000.0),
+        ("behind-0020", -30_000.0),
+    ]
+    .into();
+    // Every node heard from, with its skew.
+    let t = Instant::now();
+    let (v, stderr) = loop {
+        let o = std::process::Command::new(loupe_bin())
+            .args(["nodes", "-o", "json", "--nats", &nats.url])
+            .output()?;
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        let n = v["nodes"].as_array().map_or(0, Vec::len);
+        if n == want.len() {
+            break (v, String::from_utf8_lossy(&o.stderr).into_owned());
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            bail!("{n} nodes: {v:#}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    for n in v["nodes"].as_array().into_iter().flatten() {
+        let name = n["node"].as_str().unwrap_or_default();
+        let skew = n["clock_skew_ms"].as_f64().unwrap_or(f64::NAN);
+        // Transit and scheduling of the status message: well under 500 ms.
+        assert!((skew - want[name]).abs() < 500.0, "{name}: {skew} ms");
+    }
+    assert!(
+        stderr.contains("node ahead-0010's clock is +30.0 s off"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("node behind-0020's clock is -30.0 s off"),
+        "{stderr}"
+    );
+
+    let script = "import px\ndf = px.DataFrame('http_events', start_time='-10m')\npx.display(df.groupby('node').agg(n=('resp_latency', px.count)), 'per_node')\n";
+    let out = loupe_run(&nats.url, &dir, script, &[])?;
+    let a = out.json()?;
+    assert_eq!(a["partial"], false, "{a:#}");
+    let answered = a["nodes"]["answered"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(answered.len(), want.len(), "{a:#}");
+    for r in &answered {
+        let name = r["node"].as_str().unwrap_or_default();
+        let skew = r["clock_skew_ms"].as_f64().unwrap_or(f64::NAN);
+        assert!((skew - want[name]).abs() < 500.0, "{name}: {skew} ms");
+    }
+    Ok(())
+}

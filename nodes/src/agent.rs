@@ -153,6 +153,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 probes_attached: attached,
                 probes_total: total,
                 retention_max_bytes: (args.retention_mb as u64) << 20,
+                clock_offset_ns: 0,
             },
             store,
             counters: counters.clone(),

@@ -112,6 +112,10 @@ pub struct NatsArgs {
     pub url: String,
 }
 
+/// Messages a command's subscription holds before NATS drops the newest
+/// (≤ 512 KiB each: at most 512 MiB, for a reader that stopped reading).
+pub const CLI_SUBSCRIPTION_CAPACITY: usize = 1024;
+
 impl NatsArgs {
     /// For daemons: returns at once and connects in the background, for ever,
     /// so the agent captures while NATS is down or not yet up; connection
@@ -141,9 +145,13 @@ impl NatsArgs {
     }
 
     /// Connects, failing within a few seconds with a message naming the URL.
+    /// A subscription buffers at most [`CLI_SUBSCRIPTION_CAPACITY`]
+    /// messages: a reader slower than what it reads loses messages (each
+    /// command counts what it lost) rather than growing without bound.
     pub async fn connect(&self, name: &str) -> anyhow::Result<async_nats::Client> {
         let opts = async_nats::ConnectOptions::new()
             .name(name)
+            .subscription_capacity(CLI_SUBSCRIPTION_CAPACITY)
             .connection_timeout(std::time::Duration::from_secs(3));
         match tokio::time::timeout(
             std::time::Duration::from_secs(5),

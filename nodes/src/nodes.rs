@@ -59,6 +59,18 @@ fn ago(ms: u64) -> String {
     }
 }
 
+/// A node's clock against the planner's: "+1.2 ms", "-30.0 s".
+pub fn skew_text(ms: f64) -> String {
+    if ms.abs() < 1000.0 {
+        format!("{ms:+.1} ms")
+    } else {
+        format!("{:+.1} s", ms / 1000.0)
+    }
+}
+
+/// A skew beyond this is called out: rows' times and live panes are off by it.
+pub const SKEW_WARN_MS: f64 = 1000.0;
+
 fn mib(b: u64) -> String {
     format!("{:.1}", b as f64 / (1 << 20) as f64)
 }
@@ -71,6 +83,17 @@ pub fn run(args: NodesArgs) -> anyhow::Result<ExitCode> {
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&json(&reply))?),
         Format::Table => print_table(&reply),
+    }
+    for n in reply
+        .nodes
+        .iter()
+        .filter(|n| n.clock_skew_ms.abs() > SKEW_WARN_MS)
+    {
+        eprintln!(
+            "WARNING: node {}'s clock is {} off the planner's: its rows' times, and the panes it cuts for live queries, are off by as much",
+            n.status.node,
+            skew_text(n.clock_skew_ms)
+        );
     }
     let silent: Vec<&NodeSeen> = reply.nodes.iter().filter(|n| !n.alive).collect();
     if reply.nodes.is_empty() {
@@ -144,6 +167,7 @@ fn json(r: &NodesReply) -> serde_json::Value {
                 "retention_max_bytes": s.counter("loupe_store_retention_max_bytes"),
                 "rows_held": s.counter("loupe_store_rows"),
                 "fragments_active": s.counter("loupe_fragments_active"),
+                "clock_skew_ms": (n.clock_skew_ms * 1000.0).round() / 1000.0,
             })
         })
         .collect();
@@ -165,9 +189,10 @@ fn print_table(r: &NodesReply) {
         "GAP BYTES",
         "RETENTION MiB",
         "FRAGMENTS",
+        "CLOCK",
         "LAST SEEN",
     ];
-    let rows: Vec<[String; 10]> = r
+    let rows: Vec<[String; 11]> = r
         .nodes
         .iter()
         .map(|n| {
@@ -197,6 +222,7 @@ fn print_table(r: &NodesReply) {
                 d.gap_bytes.to_string(),
                 retention,
                 s.counter("loupe_fragments_active").to_string(),
+                skew_text(n.clock_skew_ms),
                 format!("{} ago", ago(n.last_seen_ms)),
             ]
         })

@@ -229,6 +229,7 @@ pub fn nodes_json(done: &QueryDone) -> Value {
                 "window_before_retention": r.losses.window_before_retention,
                 "window_partly_observed": r.losses.window_partly_observed,
             },
+            "clock_skew_ms": r.clock_skew_ms.map(|s| (s * 1000.0).round() / 1000.0),
         })).collect::<Vec<_>>(),
         "missing": done.missing.iter().map(|(n, why)| json!({"node": n, "reason": why})).collect::<Vec<_>>(),
     })
@@ -306,6 +307,18 @@ pub fn completeness(done: &QueryDone) -> String {
             s.push_str(&format!(
                 "\nnote: node {} no longer holds the start of this window (retention evicted it)",
                 r.node
+            ));
+        }
+    }
+    for r in &done.answered {
+        if let Some(ms) = r
+            .clock_skew_ms
+            .filter(|m| m.abs() > crate::nodes::SKEW_WARN_MS)
+        {
+            s.push_str(&format!(
+                "\nnote: node {}'s clock is {} off the planner's: its rows' times (and live panes) are off by as much",
+                r.node,
+                crate::nodes::skew_text(ms)
             ));
         }
     }

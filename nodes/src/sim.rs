@@ -35,6 +35,10 @@ pub struct SimArgs {
     /// `http_events` rows each node holds.
     #[arg(long, default_value_t = 1000)]
     rows: usize,
+    /// The nodes' clock minus this host's, in ms (negative: behind): their
+    /// rows, statuses and live panes are stamped by it.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    clock_offset_ms: i64,
     #[command(flatten)]
     nats: crate::NatsArgs,
 }
@@ -114,7 +118,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
             .nats
             .connect_daemon(&format!("loupe-sim-{}-{}", args.prefix, args.first))
             .await?;
-        let now = loupe_actors::clock::wall_now_ns();
+        let now = loupe_actors::clock::wall_now_ns() + args.clock_offset_ms * 1_000_000;
         let stores = Arbiter::new();
         let mut served = Vec::new();
         for k in 0..args.count {
@@ -132,6 +136,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
                     probes_attached: 0,
                     probes_total: 0,
                     retention_max_bytes: 64 << 20,
+                    clock_offset_ns: args.clock_offset_ms * 1_000_000,
                 },
                 store,
                 counters: Arc::new(Counters::default()),

@@ -39,6 +39,9 @@ pub struct NodeStatus {
     pub probes_total: u32,
     /// Named counters (`loupe_*_total`), kernel and user space.
     pub counters: Vec<(String, u64)>,
+    /// The node's clock when it made this status (ns since the epoch): a
+    /// planner compares it with its own to report the node's clock skew.
+    pub wall_ns: i64,
 }
 
 impl NodeStatus {
@@ -62,6 +65,9 @@ pub struct NodeSeen {
     pub alive: bool,
     /// Kernel records per second between its two latest heartbeats.
     pub events_per_s: Option<f64>,
+    /// Its clock minus the planner's, when its latest status came (ms;
+    /// includes the message's transit, well under a millisecond here).
+    pub clock_skew_ms: f64,
 }
 
 /// A planner's view of every node it heard from (request-reply on
@@ -92,9 +98,12 @@ pub struct Deploy {
     pub qid: String,
     pub fragment: crate::plan::NodeFragment,
     pub partial_subject: String,
-    /// ns since the epoch; past it the node drops the fragment unanswered.
-    /// Ignored for a live fragment, which lives by its lease.
+    /// ns since the epoch, by the planner's clock (for logs).
     pub deadline_ns: i64,
+    /// How long from receipt the node has (its own clock may be off; a
+    /// duration is not): past it, it drops the fragment unanswered. Ignored
+    /// for a live fragment, which lives by its lease.
+    pub timeout_ns: i64,
     /// Set for a continuous query: run once per pane, as long as the lease
     /// is renewed.
     pub live: Option<LiveSpec>,
@@ -250,6 +259,10 @@ pub struct NodeReport {
     pub rows_scanned: u64,
     pub exec_ms: f64,
     pub losses: Losses,
+    /// Its clock minus the planner's (ms), by its latest heartbeat: its
+    /// rows' times, and the panes it cuts for live queries, are off by as
+    /// much. Filled by the planner.
+    pub clock_skew_ms: Option<f64>,
 }
 
 /// Who a failure belongs to (STYLE: errors that cross NATS carry a kind,

@@ -123,9 +123,16 @@ pub struct FragmentHost {
     pub store: Addr<TableStore>,
     pub fragments: Arc<Fragments>,
     pub history: Arc<Mutex<LossHistory>>,
+    /// The node's clock minus the host's (0 but for simulated nodes).
+    pub clock_offset_ns: i64,
 }
 
 impl FragmentHost {
+    /// The node's clock, which cuts live panes.
+    fn now(&self) -> i64 {
+        wall_now_ns() + self.clock_offset_ns
+    }
+
     /// Handles a deploy request: acks, then runs the fragment in the background.
     pub async fn deploy(&self, msg: async_nats::Message) -> anyhow::Result<()> {
         let reply = msg.reply.clone();
@@ -185,7 +192,7 @@ impl FragmentHost {
             }
             return Ok(());
         }
-        let budget = Duration::from_nanos((d.deadline_ns - wall_now_ns()).max(0) as u64);
+        let budget = Duration::from_nanos(d.timeout_ns.max(0) as u64);
         let task = actix::spawn(async move {
             let qid = d.qid.clone();
             let subject = d.partial_subject.clone();
@@ -257,7 +264,7 @@ impl FragmentHost {
         let this = self.clone();
         let k2 = key.clone();
         let task = actix::spawn(async move {
-            let budget = Duration::from_nanos((d.deadline_ns - wall_now_ns()).max(0) as u64);
+            let budget = Duration::from_nanos(d.timeout_ns.max(0) as u64);
             let until = tokio::time::Instant::now() + budget;
             let mut answers: BTreeMap<String, NodeAnswer> = spec
                 .children
@@ -345,7 +352,7 @@ impl FragmentHost {
         let every = spec.every_ns.max(100_000_000);
         let expiry = Duration::from_nanos(2 * spec.lease_ns.max(1) as u64);
         let mut last_lease = Instant::now();
-        let first_live = (wall_now_ns() / every + 1) * every;
+        let first_live = (self.now() / every + 1) * every;
         // The panes of the window that already passed come first (backfill).
         let mut pane_end = first_live - (spec.backfill_ns.max(0) / every) * every;
         loop {
@@ -354,7 +361,7 @@ impl FragmentHost {
                 if last_lease.elapsed() > expiry {
                     return Ok("lease expired");
                 }
-                let now = wall_now_ns();
+                let now = self.now();
                 if now >= due {
                     break;
                 }
@@ -392,7 +399,7 @@ impl FragmentHost {
             pane_end += every;
             // Fell more than a pane behind (a stalled node): skip to now,
             // the planner reports the panes it did not get.
-            let now = wall_now_ns();
+            let now = self.now();
             if pane_end > first_live && pane_end + LIVE_GRACE_NS < now - every {
                 pane_end = (now / every) * every;
             }
@@ -443,6 +450,7 @@ impl FragmentHost {
             rows_scanned,
             exec_ms: started.elapsed().as_secs_f64() * 1e3,
             losses,
+            clock_skew_ms: None,
         };
         publish(
             &self.client,

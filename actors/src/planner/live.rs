@@ -112,6 +112,7 @@ impl QueryPlanner {
             fragment: d.node.clone(),
             partial_subject: String::from(partial_subject),
             deadline_ns: i64::MAX,
+            timeout_ns: i64::MAX,
             live: Some(LiveSpec {
                 every_ns: every,
                 lease_ns: every.max(1_000_000_000),
@@ -367,6 +368,7 @@ impl QueryPlanner {
             done.missing.push((n, why));
         }
         done.answered = reports.into_values().collect();
+        self.note_skew(&mut done.answered);
         done.partial = !done.missing.is_empty();
         let merge = d.merge.clone();
         let mut window = live

@@ -17,8 +17,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, Deploy, DeployAck, ErrorDomain, NodeSeen, NodeStatus, NodesReply, PartialChunk,
-    QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
+    Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeSeen, NodeStatus, NodesReply,
+    PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
 };
 use loupe_topology::plan::split;
 use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
@@ -69,6 +69,8 @@ struct Heard {
     at: Instant,
     status: NodeStatus,
     prev_events: Option<(Instant, u64)>,
+    /// Its clock minus ours when the status came.
+    skew_ns: i64,
 }
 
 /// The kernel's record counter, whose rate `loupe nodes` shows.
@@ -163,12 +165,14 @@ impl QueryPlanner {
                 .filter(|h| now.duration_since(h.at) >= Duration::from_millis(500))
                 .map(|h| (h.at, h.status.counter(EVENTS)))
                 .or_else(|| r.nodes.get(&s.node).and_then(|h| h.prev_events));
+            let skew_ns = s.wall_ns - wall_now_ns();
             r.nodes.insert(
                 s.node.clone(),
                 Heard {
                     at: now,
                     status: s,
                     prev_events,
+                    skew_ns,
                 },
             );
         }
@@ -196,6 +200,15 @@ impl QueryPlanner {
         let until = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Some(m)) = tokio::time::timeout_at(until, sub.next()).await {
             self.heard(&m.payload);
+        }
+    }
+
+    /// Each report's node clock skew, from its latest heartbeat.
+    fn note_skew(&self, reports: &mut [NodeReport]) {
+        if let Ok(r) = self.registry.lock() {
+            for rep in reports {
+                rep.clock_skew_ms = r.nodes.get(&rep.node).map(|h| h.skew_ns as f64 / 1e6);
+            }
         }
     }
 
@@ -233,6 +246,7 @@ impl QueryPlanner {
                     last_seen_ms: h.at.elapsed().as_millis() as u64,
                     alive: h.at.elapsed() < self.cfg.alive,
                     events_per_s,
+                    clock_skew_ms: h.skew_ns as f64 / 1e6,
                 });
             }
         }
@@ -404,6 +418,7 @@ impl QueryPlanner {
                         fragment: d.node.clone(),
                         partial_subject: tree.destination(n, &partial_subject),
                         deadline_ns: leaf_deadline,
+                        timeout_ns: node_timeout.as_nanos() as i64 - tree.leaf_margin(node_timeout),
                         live: None,
                         merge: None,
                     },
@@ -411,41 +426,44 @@ impl QueryPlanner {
             })
             .collect();
         let acks = futures::future::join_all(leaves.iter().map(|(n, l)| self.deploy(n, l))).await;
-        let mut refused: BTreeMap<String, String> = BTreeMap::new();
-        for ((n, l), ack) in leaves.iter().zip(acks) {
-            match ack {
-                Ok(()) => {}
-                Err(why) => {
-                    // Said on the node's behalf where its partial would go,
-                    // so no one (planner or merge node) waits for it.
-                    let chunk = PartialChunk {
-                        qid: qid.to_string(),
-                        node: n.clone(),
-                        seq: 0,
-                        channel: 0,
-                        ipc: Vec::new(),
-                        last: true,
-                        report: None,
-                        error: Some(why.clone()),
-                        pane_ns: 0,
-                        merged: None,
-                    };
-                    if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
-                        let _ = self
-                            .client
-                            .publish(l.partial_subject.clone(), bytes.into())
-                            .await;
-                    }
-                    refused.insert(n.clone(), why);
-                }
-            }
-        }
         // What comes here: the top of the tree (every node, when flat).
         let top = tree.top();
-        let mut answers: BTreeMap<String, NodeAnswer> = top
-            .iter()
-            .map(|(n, _)| (n.clone(), NodeAnswer::new()))
-            .collect();
+        let mut answers: BTreeMap<String, NodeAnswer> =
+            top.iter().map(|(n, _)| (n.clone(), NodeAnswer::new())).collect();
+        let planner_subject = String::from(partial_subject.clone());
+        let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        for ((n, l), ack) in leaves.iter().zip(acks) {
+            let Err(why) = ack else { continue };
+            if l.partial_subject == planner_subject {
+                // It would have sent here: not waited for.
+                if let Some(a) = answers.get_mut(n) {
+                    a.done = true;
+                    a.error = Some(why.clone());
+                }
+            } else {
+                // Said on its behalf to its merge node, so that does not
+                // wait for it either.
+                let chunk = PartialChunk {
+                    qid: qid.to_string(),
+                    node: n.clone(),
+                    seq: 0,
+                    channel: 0,
+                    ipc: Vec::new(),
+                    last: true,
+                    report: None,
+                    error: Some(why.clone()),
+                    pane_ns: 0,
+                    merged: None,
+                };
+                if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
+                    let _ = self
+                        .client
+                        .publish(l.partial_subject.clone(), bytes.into())
+                        .await;
+                }
+            }
+            refused.insert(n.clone(), why);
+        }
         let (mut messages, mut bytes) = (0u64, 0u64);
         // Gather until every sender has answered or time is up.
         while answers.values().any(|a| !a.done) {
@@ -476,6 +494,7 @@ impl QueryPlanner {
         };
         let mut failed: Vec<String> = Vec::new();
         done.answered = merged.answered;
+        self.note_skew(&mut done.answered);
         for (n, why) in merged.missing {
             // A node that could not take its fragment is missing, but not
             // evidence against the query.

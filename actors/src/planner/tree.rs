@@ -129,11 +129,16 @@ impl MergeTree {
 
     /// When the nodes must have sent their own partials.
     pub fn leaf_deadline(&self, deadline_ns: i64, timeout: Duration) -> i64 {
+        deadline_ns - self.leaf_margin(timeout)
+    }
+
+    /// How much sooner than the query's deadline that is.
+    pub fn leaf_margin(&self, timeout: Duration) -> i64 {
         if self.levels == 0 {
-            return deadline_ns;
+            return 0;
         }
         let step = self.step(timeout);
-        deadline_ns - i64::from(self.levels) * step - step / 2
+        i64::from(self.levels) * step + step / 2
     }
 
     /// The deploys of every merge node (node name, deploy), bottom level
@@ -158,6 +163,8 @@ impl MergeTree {
                         fragment: fragment.clone(),
                         partial_subject: self.subject(qid, m.dest, planner),
                         deadline_ns: deadline_ns - i64::from(self.levels - m.level) * step,
+                        timeout_ns: timeout.as_nanos() as i64
+                            - i64::from(self.levels - m.level) * step,
                         live: None,
                         merge: Some(MergeSpec {
                             level: m.level,

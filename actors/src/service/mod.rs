@@ -27,6 +27,9 @@ pub struct NodeInfo {
     pub probes_total: u32,
     /// The store's byte bound (`--retention-mb`).
     pub retention_max_bytes: u64,
+    /// The node's clock minus the host's: 0 but for simulated nodes, which
+    /// may be given a skewed clock.
+    pub clock_offset_ns: i64,
 }
 
 #[derive(Clone)]
@@ -89,6 +92,7 @@ impl Service {
             store: self.store.clone(),
             fragments: self.fragments.clone(),
             history: self.history.clone(),
+            clock_offset_ns: self.info.clock_offset_ns,
         };
         let this = self.clone();
         let beat = actix::spawn(async move { this.heartbeat().await });
@@ -289,6 +293,7 @@ impl Service {
             probes_attached: self.info.probes_attached,
             probes_total: self.info.probes_total,
             counters,
+            wall_ns: crate::clock::wall_now_ns() + self.info.clock_offset_ns,
         }
     }
 
