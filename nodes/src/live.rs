@@ -72,14 +72,18 @@ pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(follow(&args, req))
 }
 
-async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
-    let client = args.nats.connect("loupe-live").await?;
+/// Asks a planner (any of the queue group) to run the live query.
+async fn start(
+    client: &async_nats::Client,
+    args: &LiveArgs,
+    req: &LiveRequest,
+) -> anyhow::Result<Result<LiveAccepted, String>> {
     let subject = Subject::live();
     let msg = match tokio::time::timeout(
         Duration::from_secs(10),
         client.request(
             String::from(subject.clone()),
-            codec::encode(Kind::LiveRequest, &req)?.into(),
+            codec::encode(Kind::LiveRequest, req)?.into(),
         ),
     )
     .await
@@ -96,11 +100,43 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
         Ok(Ok(m)) => m,
     };
     let acc: LiveAccepted = codec::decode(Kind::LiveAccepted, &msg.payload)?;
-    if let Some(e) = &acc.error {
-        eprintln!("error: {}", e.message);
-        return Ok(ExitCode::FAILURE);
+    Ok(match &acc.error {
+        Some(e) => Err(e.message.clone()),
+        None => Ok(acc),
+    })
+}
+
+/// Ends a live query on the nodes and its planner now, rather than at lease
+/// expiry.
+async fn cancel(client: &async_nats::Client, qid: &str) {
+    if let Ok(bytes) = codec::encode(
+        Kind::Cancel,
+        &Cancel {
+            qid: qid.to_string(),
+        },
+    ) {
+        let _ = client
+            .publish(format!("loupe.v1.q.{qid}.cancel"), bytes.into())
+            .await;
+        let _ = client.flush().await;
     }
+}
+
+async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
+    let client = args.nats.connect("loupe-live").await?;
+    let mut acc = match start(&client, args, &req).await? {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let mut results = client.subscribe(acc.results_subject.clone()).await?;
+    // No window for this long: the planner serving the query is gone (its
+    // first window comes within two periods and a grace).
+    let every = args.every.max(Duration::from_millis(500));
+    let silence = every * 3 + Duration::from_secs(5);
+    let mut last_window = tokio::time::Instant::now();
     let terminal = std::io::stdout().is_terminal() && matches!(args.output, Format::Table);
     eprintln!(
         "live query {} on {} node{} ({}), every {:?}, window {:?}; Ctrl-C to stop",
@@ -114,7 +150,7 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
     let lease = Lease {
         qid: acc.qid.clone(),
     };
-    let lease_bytes = codec::encode(Kind::Lease, &lease)?;
+    let mut lease_bytes = codec::encode(Kind::Lease, &lease)?;
     let renew = Duration::from_nanos((acc.lease_ns / 2).max(100_000_000) as u64);
     let mut renewals = tokio::time::interval(renew);
     let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -125,6 +161,38 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
     let stop = loop {
         tokio::select! {
             _ = renewals.tick() => {
+                if last_window.elapsed() > silence {
+                    // Its planner died (or is cut off): end it everywhere and
+                    // ask the queue group again; the new one backfills the
+                    // window from the nodes' stores.
+                    cancel(&client, &acc.qid).await;
+                    let _ = results.unsubscribe().await;
+                    let old = acc.qid.clone();
+                    acc = match start(&client, args, &req).await {
+                        Ok(Ok(a)) => a,
+                        // Tried again at the next renewal.
+                        Ok(Err(e)) => {
+                            eprintln!("no window for {} s, and the live query could not be restarted: {e}", silence.as_secs());
+                            continue;
+                        }
+                        Err(e) => {
+                            eprintln!("no window for {} s, and the live query could not be restarted: {e:#}", silence.as_secs());
+                            continue;
+                        }
+                    };
+                    eprintln!(
+                        "no window for {} s: live query {old} restarted as {} on {} node{}",
+                        silence.as_secs(),
+                        acc.qid,
+                        acc.nodes.len(),
+                        if acc.nodes.len() == 1 { "" } else { "s" }
+                    );
+                    results = client.subscribe(acc.results_subject.clone()).await?;
+                    lease_bytes = codec::encode(Kind::Lease, &Lease { qid: acc.qid.clone() })?;
+                    pieces.clear();
+                    next_seq = 0;
+                    last_window = tokio::time::Instant::now();
+                }
                 if client
                     .publish(acc.lease_subject.clone(), lease_bytes.clone().into())
                     .await
@@ -148,6 +216,7 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                     None => pieces.push((c.table, c.ipc)),
                     Some(done) => {
                         next_seq = 0;
+                        last_window = tokio::time::Instant::now();
                         let got = std::mem::take(&mut pieces);
                         if std::mem::take(&mut lost_current) {
                             lost_windows += 1;
@@ -166,17 +235,7 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
         }
     };
     // Let the nodes and the planner drop it now rather than at lease expiry.
-    if let Ok(bytes) = codec::encode(
-        Kind::Cancel,
-        &Cancel {
-            qid: acc.qid.clone(),
-        },
-    ) {
-        let _ = client
-            .publish(format!("loupe.v1.q.{}.cancel", acc.qid), bytes.into())
-            .await;
-        let _ = client.flush().await;
-    }
+    cancel(&client, &acc.qid).await;
     if stop != "done" && stop != "stopped" {
         eprintln!("live query ended: {stop}");
         return Ok(ExitCode::FAILURE);

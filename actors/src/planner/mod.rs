@@ -428,8 +428,10 @@ impl QueryPlanner {
         let acks = futures::future::join_all(leaves.iter().map(|(n, l)| self.deploy(n, l))).await;
         // What comes here: the top of the tree (every node, when flat).
         let top = tree.top();
-        let mut answers: BTreeMap<String, NodeAnswer> =
-            top.iter().map(|(n, _)| (n.clone(), NodeAnswer::new())).collect();
+        let mut answers: BTreeMap<String, NodeAnswer> = top
+            .iter()
+            .map(|(n, _)| (n.clone(), NodeAnswer::new()))
+            .collect();
         let planner_subject = String::from(partial_subject.clone());
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
         for ((n, l), ack) in leaves.iter().zip(acks) {
