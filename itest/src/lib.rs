@@ -253,6 +253,16 @@ impl SimNodes {
         count: usize,
         rows: usize,
     ) -> Result<SimNodes> {
+        Self::start_skewed(nats_url, dir, (prefix, first, count, rows), 0)
+    }
+
+    /// Nodes whose clock is `clock_offset_ms` off this host's.
+    pub fn start_skewed(
+        nats_url: &str,
+        dir: &Path,
+        (prefix, first, count, rows): (&str, usize, usize, usize),
+        clock_offset_ms: i64,
+    ) -> Result<SimNodes> {
         let log = dir.join(format!("sim-{prefix}-{first}.log"));
         let proc = Proc::spawn(
             "loupe sim-nodes",
@@ -268,6 +278,8 @@ impl SimNodes {
                 &count.to_string(),
                 "--rows",
                 &rows.to_string(),
+                "--clock-offset-ms",
+                &clock_offset_ms.to_string(),
             ]),
             &log,
         )?;
@@ -563,4 +575,14 @@ pub fn loupe_run(nats_url: &str, dir: &Path, script: &str, extra: &[&str]) -> Re
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+/// Each running agent's live fragment count, as `loupe check` reports it.
+pub fn fragments_active(nats_url: &str) -> Result<Vec<u64>> {
+    let out = run(Command::new(loupe_bin()).args(["check", "--nats", nats_url]))?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split("fragments active ").nth(1))
+        .filter_map(|n| n.trim().parse().ok())
+        .collect())
 }

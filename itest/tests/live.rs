@@ -31,15 +31,6 @@ fn live_cli(script: &Path, port: u16, nats_url: &str) -> Result<std::process::Ch
         .spawn()?)
 }
 
-fn fragments_active(nats_url: &str) -> Result<Vec<u64>> {
-    let out = run(Command::new(loupe_bin()).args(["check", "--nats", nats_url]))?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split("fragments active ").nth(1))
-        .filter_map(|n| n.trim().parse().ok())
-        .collect())
-}
-
 #[test]
 fn live_windows_count_what_the_client_saw_and_a_killed_subscriber_leaves_nothing() -> Result<()> {
     let dir = temp_dir("live");

@@ -55,15 +55,6 @@ fn wait_window(
     bail!("no window {what} within {secs} s; the last one: {last:#}")
 }
 
-fn fragments_active(nats_url: &str) -> Result<Vec<u64>> {
-    let out = run(Command::new(loupe_bin()).args(["check", "--nats", nats_url]))?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split("fragments active ").nth(1))
-        .filter_map(|n| n.trim().parse().ok())
-        .collect())
-}
-
 fn wait_fragments(nats_url: &str, want: u64, secs: u64) -> Result<()> {
     let t = Instant::now();
     loop {

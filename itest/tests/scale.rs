@@ -225,30 +225,12 @@ fn skewed_node_clocks_are_reported_and_answer_all_the_same() -> Result<()> {
         ("ahead", 10, 1, 30_000),
         ("behind", 20, 1, -30_000),
     ];
-    let mut procs = Vec::new();
-    for (prefix, first, count, offset) in sims {
-        let log = dir.join(format!("sim-{prefix}.log"));
-        let proc = Proc::spawn(
-            "loupe sim-nodes",
-            std::process::Command::new(loupe_bin()).args([
-                "sim-nodes",
-                "--nats",
-                &nats.url,
-                "--prefix",
-                prefix,
-                "--first",
-                &first.to_string(),
-                "--count",
-                &count.to_string(),
-                "--rows",
-                "100",
-                "--clock-offset-ms",
-                &offset.to_string(),
-            ]),
-            &log,
-        )?;
-        procs.push(proc);
-    }
+    let _procs = sims
+        .into_iter()
+        .map(|(prefix, first, count, offset)| {
+            SimNodes::start_skewed(&nats.url, &dir, (prefix, first, count, 100), offset)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let want: BTreeMap<&str, f64> = [
         ("ok-0000", 0.0),
         ("ok-0001", 0.0),

@@ -253,6 +253,24 @@ pub struct PartialChunk {
     pub merged: Option<Merged>,
 }
 
+impl PartialChunk {
+    /// The one chunk of a sender that could not answer: why.
+    pub fn failure(qid: &str, node: &str, error: String, pane_ns: i64) -> PartialChunk {
+        PartialChunk {
+            qid: qid.to_string(),
+            node: node.to_string(),
+            seq: 0,
+            channel: 0,
+            ipc: Vec::new(),
+            last: true,
+            report: None,
+            error: Some(error),
+            pane_ns,
+            merged: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeReport {
     pub node: String,

@@ -57,6 +57,15 @@ impl<'a> Executor<'a> {
         self.stream(id)?.collect()
     }
 
+    /// Every sink's table, in the plan's order.
+    pub fn run_sinks(&self) -> Result<Vec<RecordBatch>, ExecError> {
+        self.plan
+            .sinks
+            .iter()
+            .map(|s| self.run_one(s.input))
+            .collect()
+    }
+
     /// The output of `id` as one batch.
     pub fn run_one(&self, id: NodeId) -> Result<RecordBatch, ExecError> {
         let batches = self.run(id)?;

@@ -205,18 +205,7 @@ impl FragmentHost {
             };
             if let Err(e) = result {
                 tracing::warn!(qid, error = %e, "fragment failed");
-                let chunk = PartialChunk {
-                    qid: qid.clone(),
-                    node: this.node.clone(),
-                    seq: 0,
-                    channel: 0,
-                    ipc: Vec::new(),
-                    last: true,
-                    report: None,
-                    error: Some(format!("{e:#}")),
-                    pane_ns: 0,
-                    merged: None,
-                };
+                let chunk = PartialChunk::failure(&qid, &this.node, format!("{e:#}"), 0);
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = this.client.publish(subject, bytes.into()).await;
                 }
@@ -310,18 +299,7 @@ impl FragmentHost {
             };
             if let Err(e) = sent {
                 tracing::warn!(qid = d.qid, error = %e, "merge failed");
-                let chunk = PartialChunk {
-                    qid: d.qid.clone(),
-                    node: this.node.clone(),
-                    seq: 0,
-                    channel: 0,
-                    ipc: Vec::new(),
-                    last: true,
-                    report: None,
-                    error: Some(format!("{e:#}")),
-                    pane_ns: 0,
-                    merged: None,
-                };
+                let chunk = PartialChunk::failure(&d.qid, &this.node, format!("{e:#}"), 0);
                 if let Ok(b) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = this
                         .client
@@ -379,18 +357,7 @@ impl FragmentHost {
                 .await
             {
                 tracing::warn!(qid = d.qid, error = %e, "live pane failed");
-                let chunk = PartialChunk {
-                    qid: d.qid.clone(),
-                    node: self.node.clone(),
-                    seq: 0,
-                    channel: 0,
-                    ipc: Vec::new(),
-                    last: true,
-                    report: None,
-                    error: Some(format!("{e:#}")),
-                    pane_ns: pane_end,
-                    merged: None,
-                };
+                let chunk = PartialChunk::failure(&d.qid, &self.node, format!("{e:#}"), pane_end);
                 let bytes = codec::encode(Kind::PartialChunk, &chunk)?;
                 self.client
                     .publish(d.partial_subject.clone(), bytes.into())

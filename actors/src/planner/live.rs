@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, Deploy, ErrorDomain, LiveAccepted, LiveRequest, LiveSpec, NodeReport, PartialChunk,
-    QueryDone, QueryErrorKind,
+    Deploy, ErrorDomain, LiveAccepted, LiveRequest, LiveSpec, NodeReport, PartialChunk, QueryDone,
+    QueryErrorKind,
 };
 use loupe_topology::plan::{Distributed, split};
 use loupe_topology::subjects::{QueryId, Subject};
@@ -177,17 +177,7 @@ impl QueryPlanner {
             )
             .await;
         // The end, for every node (they would drop it on their own too).
-        if let Ok(bytes) = codec::encode(
-            Kind::Cancel,
-            &Cancel {
-                qid: qid.to_string(),
-            },
-        ) {
-            let _ = self
-                .client
-                .publish(String::from(Subject::query_cancel(&qid)), bytes.into())
-                .await;
-        }
+        self.cancel(&qid).await;
         tracing::info!(qid = %qid, "live query ended: {why}");
         Ok(())
     }
@@ -384,12 +374,7 @@ impl QueryPlanner {
                 window.evict_through(start)?;
                 let mut inputs = Inputs::default();
                 inputs.channels.extend(window.total()?);
-                let ex = Executor::new(&merge, &inputs);
-                merge
-                    .sinks
-                    .iter()
-                    .map(|s| ex.run_one(s.input))
-                    .collect::<Result<Vec<_>, _>>()
+                Executor::new(&merge, &inputs).run_sinks()
             })();
             (window, tables)
         })

@@ -445,18 +445,7 @@ impl QueryPlanner {
             } else {
                 // Said on its behalf to its merge node, so that does not
                 // wait for it either.
-                let chunk = PartialChunk {
-                    qid: qid.to_string(),
-                    node: n.clone(),
-                    seq: 0,
-                    channel: 0,
-                    ipc: Vec::new(),
-                    last: true,
-                    report: None,
-                    error: Some(why.clone()),
-                    pane_ns: 0,
-                    merged: None,
-                };
+                let chunk = PartialChunk::failure(&qid.to_string(), n, why.clone(), 0);
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = self
                         .client
@@ -523,15 +512,8 @@ impl QueryPlanner {
             }
         }
         let merge = d.merge;
-        let out = tokio::task::spawn_blocking(move || {
-            let ex = Executor::new(&merge, &inputs);
-            merge
-                .sinks
-                .iter()
-                .map(|s| ex.run_one(s.input))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await;
+        let out =
+            tokio::task::spawn_blocking(move || Executor::new(&merge, &inputs).run_sinks()).await;
         match out {
             Ok(Ok(tables)) => (tables, done),
             Ok(Err(e)) => {

@@ -64,32 +64,13 @@ fn opts(path: &Path, src: &str) -> Options {
 /// The sinks' tables when the data is split across `nodes` nodes.
 fn run(plan: &Plan, nodes: usize) -> Vec<(String, RecordBatch)> {
     let d = split(plan).unwrap();
-    let mut inputs = Inputs::default();
-    for n in 0..nodes {
-        let mut store = data::store(n, nodes);
-        let mut node_inputs = Inputs::default();
-        for src in d.node.plan.sources() {
-            let b = store
-                .read(src.table, src.start_ns, src.end_ns, src.columns)
-                .unwrap();
-            node_inputs.sources.insert(src.id, b);
-        }
-        let ex = Executor::new(&d.node.plan, &node_inputs);
-        for out in &d.node.outputs {
-            let batches = ex.run(out.node).unwrap();
-            inputs
-                .channels
-                .entry(out.channel)
-                .or_default()
-                .extend(batches);
+    let mut all = Channels::new();
+    for o in node_outputs(&d, nodes) {
+        for (ch, bs) in o {
+            all.entry(ch).or_default().extend(bs);
         }
     }
-    let ex = Executor::new(&d.merge, &inputs);
-    d.merge
-        .sinks
-        .iter()
-        .map(|s| (s.name.clone(), ex.run_one(s.input).unwrap()))
-        .collect()
+    merged(&d, all)
 }
 
 /// Each of `nodes` nodes' output channels, the data split across them.
