@@ -149,8 +149,10 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
         _ => String::new(),
     };
     eprintln!(
-        "tap {} of {node}: {frames} frames{seqs}, {lines} lines; frames dropped on the node (queue full) {dropped}, lost on the way {missed}",
-        args.stage
+        "tap {} of {node}: {frames} frame{}{seqs}, {lines} line{}; frames dropped on the node (queue full) {dropped}, lost on the way {missed}",
+        args.stage,
+        if frames == 1 { "" } else { "s" },
+        if lines == 1 { "" } else { "s" },
     );
     Ok(if result.is_ok() {
         ExitCode::SUCCESS

@@ -304,7 +304,15 @@ impl QueryPlanner {
         // The panes that closed, each combined over its nodes; their
         // batches leave the pane map (which keeps what the window reports).
         let mut closed: Vec<(i64, Vec<Channels>)> = Vec::new();
-        for (p, nodes) in panes.range_mut(live.pushed_through.saturating_add(1)..=pane) {
+        // Panes only move forward (an inverted range would panic).
+        use std::ops::Bound::{Excluded, Included};
+        let newer = if pane > live.pushed_through {
+            (Excluded(live.pushed_through), Included(pane))
+        } else {
+            // Empty: nothing new to close.
+            (Excluded(pane), Included(pane))
+        };
+        for (p, nodes) in panes.range_mut(newer) {
             let parts = nodes
                 .values_mut()
                 .filter(|a| a.done && a.error.is_none())
@@ -318,7 +326,7 @@ impl QueryPlanner {
                 .collect();
             closed.push((*p, parts));
         }
-        live.pushed_through = pane;
+        live.pushed_through = live.pushed_through.max(pane);
         let mut reports: BTreeMap<String, NodeReport> = BTreeMap::new();
         let mut missing: BTreeMap<String, String> = BTreeMap::new();
         for (p, nodes) in panes.range(start + 1..=pane) {
