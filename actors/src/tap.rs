@@ -140,7 +140,13 @@ impl Taps {
         };
     }
 
-    /// Frames of `stage` dropped so far (the queue was full).
+    /// A frame of `stage` that could not be published: counted as dropped.
+    pub fn lost(&self, stage: Stage) {
+        self.dropped[stage as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames of `stage` dropped so far (the queue was full, or NATS took
+    /// no more).
     pub fn dropped(&self, stage: Stage) -> u64 {
         self.dropped[stage as usize].load(Ordering::Relaxed)
     }
@@ -166,6 +172,27 @@ impl Taps {
         }
         out
     }
+}
+
+/// A frame's lines in pieces of at most `limit` bytes each (a NATS message
+/// has a size limit; one batch of capture records can exceed it). A line
+/// longer than `limit` is a piece by itself.
+pub fn split_lines(lines: Vec<String>, limit: usize) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut size = 0usize;
+    for l in lines {
+        // Each line also costs its length prefix in the encoding.
+        let n = l.len() + 8;
+        match out.last_mut() {
+            Some(piece) if size + n <= limit => piece.push(l),
+            _ => {
+                out.push(vec![l]);
+                size = 0;
+            }
+        }
+        size += n;
+    }
+    out
 }
 
 /// Lines of a stage being collected while one batch is handled.
@@ -204,6 +231,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn big_frames_split_under_the_limit_and_keep_every_line_in_order() {
+        let lines: Vec<String> = (0..1000).map(|i| format!("{{\"n\":{i}}}")).collect();
+        let pieces = split_lines(lines.clone(), 1024);
+        assert!(pieces.len() > 1);
+        for p in &pieces {
+            assert!(p.iter().map(|l| l.len() + 8).sum::<usize>() <= 1024);
+        }
+        assert_eq!(pieces.concat(), lines);
+        // A line over the limit travels alone.
+        let long = "x".repeat(5000);
+        let p = split_lines(vec!["a".into(), long.clone(), "b".into()], 1024);
+        assert_eq!(
+            p,
+            vec![vec!["a".to_string()], vec![long], vec!["b".to_string()]]
+        );
+        assert!(split_lines(Vec::new(), 1024).is_empty());
+    }
+
+    #[test]
     fn a_stage_is_held_only_until_its_lease_and_a_full_queue_counts_drops() {
         let t = Taps::default();
         assert!(!t.held().any());
@@ -224,6 +270,8 @@ mod tests {
         let c: std::collections::HashMap<String, u64> = t.counters().into_iter().collect();
         assert_eq!(c["loupe_tap_rows_frames_total"], QUEUE as u64);
         assert_eq!(c["loupe_tap_rows_frames_dropped_total"], 10);
+        t.lost(Stage::Rows);
+        assert_eq!(t.dropped(Stage::Rows), 11);
         assert_eq!(Stage::parse("records"), Ok(Stage::Records));
         assert!(
             Stage::parse("bytes")

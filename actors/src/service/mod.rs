@@ -168,29 +168,42 @@ impl Service {
         Ok(())
     }
 
-    /// Publishes the stages' frames as they come (only held stages make any).
+    /// Publishes the stages' frames as they come (only held stages make
+    /// any), each in messages NATS takes; one it does not take is counted
+    /// as dropped.
     async fn publish_taps(&self, mut rx: tokio::sync::mpsc::Receiver<crate::tap::Frame>) {
         let mut seq = [0u64; 4];
         while let Some(f) = rx.recv().await {
+            let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
             let i = f.stage as usize;
-            seq[i] += 1;
-            let dropped = self.taps.dropped(f.stage);
             let (table, ipc) = f.ipc.unwrap_or_default();
-            let chunk = TapChunk {
-                node: self.info.node.to_string(),
-                stage: f.stage.name().to_string(),
-                seq: seq[i],
-                lines: f.lines,
-                table,
-                ipc,
-                dropped,
+            let pieces = if ipc.is_empty() {
+                crate::tap::split_lines(f.lines, limit)
+            } else {
+                vec![Vec::new()]
             };
             let subject = String::from(Subject::node_tap(&self.info.node, f.stage.name()));
-            match codec::encode(Kind::TapChunk, &chunk) {
-                Ok(b) => {
-                    let _ = self.client.publish(subject, b.into()).await;
+            for lines in pieces {
+                let chunk = TapChunk {
+                    node: self.info.node.to_string(),
+                    stage: f.stage.name().to_string(),
+                    // Numbered when sent: a piece NATS refused is counted as
+                    // dropped here, not again as a gap by the reader.
+                    seq: seq[i] + 1,
+                    lines,
+                    table: table.clone(),
+                    ipc: ipc.clone(),
+                    dropped: self.taps.dropped(f.stage),
+                };
+                let sent = match codec::encode(Kind::TapChunk, &chunk) {
+                    Ok(b) => self.client.publish(subject.clone(), b.into()).await.is_ok(),
+                    Err(_) => false,
+                };
+                if sent {
+                    seq[i] += 1;
+                } else {
+                    self.taps.lost(f.stage);
                 }
-                Err(e) => tracing::warn!(error = %e, "could not encode a tap frame"),
             }
         }
     }
