@@ -14,9 +14,7 @@ use actix::prelude::*;
 use loupe_actors::Counters;
 use loupe_actors::capture::CaptureShared;
 use loupe_actors::service::{NodeInfo, Service};
-use loupe_actors::table_store::{
-    ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableBatch, TableStore,
-};
+use loupe_actors::table_store::{ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore};
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
 use loupe_topology::subjects::NodeName;
@@ -71,17 +69,6 @@ fn store_for(i: usize, node: &str, rows: usize, now: i64) -> TableStore {
     });
     let span = 60_000_000_000i64;
     let mut b = HttpBatchBuilder::default();
-    let flush = |b: &mut HttpBatchBuilder, store: &mut TableStore| {
-        if let Some((batch, min_time, max_time)) = b.finish() {
-            store.insert(TableBatch {
-                table: loupe_topology::schema::HTTP_EVENTS,
-                batch,
-                min_time,
-                max_time,
-                processes: vec![process.clone()],
-            });
-        }
-    };
     for r in 0..rows {
         let latency = (1 + ((i * 7 + r) % 100) as u64) * 1_000_000;
         let req = HttpMessage {
@@ -104,10 +91,10 @@ fn store_for(i: usize, node: &str, rows: usize, now: i64) -> TableStore {
             record: HttpRecord { req, resp },
         });
         if b.len() == 4096 {
-            flush(&mut b, &mut store);
+            store.insert_http(&mut b, std::slice::from_ref(&process));
         }
     }
-    flush(&mut b, &mut store);
+    store.insert_http(&mut b, std::slice::from_ref(&process));
     store
 }
 

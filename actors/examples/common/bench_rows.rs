@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use loupe_actors::Counters;
-use loupe_actors::table_store::{
-    ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableBatch, TableStore,
-};
+use loupe_actors::table_store::{ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore};
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
 
@@ -98,24 +96,9 @@ pub fn store_with_rows(rows: usize, now: i64, span: i64) -> TableStore {
             record: HttpRecord { req, resp },
         });
         if b.len() == 4096 {
-            let (batch, min_time, max_time) = b.finish().expect("rows");
-            store.insert(TableBatch {
-                table: loupe_topology::schema::HTTP_EVENTS,
-                batch,
-                min_time,
-                max_time,
-                processes: procs.clone(),
-            });
+            store.insert_http(&mut b, &procs);
         }
     }
-    if let Some((batch, min_time, max_time)) = b.finish() {
-        store.insert(TableBatch {
-            table: loupe_topology::schema::HTTP_EVENTS,
-            batch,
-            min_time,
-            max_time,
-            processes: procs.clone(),
-        });
-    }
+    store.insert_http(&mut b, &procs);
     store
 }

@@ -317,6 +317,20 @@ impl TableStore {
         Ok(out)
     }
 
+    /// Seals the `http_events` rows built so far and stores them (for
+    /// stores filled directly: simulated nodes, tests, benchmarks).
+    pub fn insert_http(&mut self, b: &mut HttpBatchBuilder, processes: &[Arc<ProcessInfo>]) {
+        if let Some((batch, min_time, max_time)) = b.finish() {
+            self.insert(TableBatch {
+                table: loupe_topology::schema::HTTP_EVENTS,
+                batch,
+                min_time,
+                max_time,
+                processes: processes.to_vec(),
+            });
+        }
+    }
+
     /// Stores a sealed batch (what the `TableBatch` message does).
     pub fn insert(&mut self, msg: TableBatch) {
         let Ok(t) = table_index(msg.table) else {

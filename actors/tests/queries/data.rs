@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use loupe_actors::Counters;
-use loupe_actors::table_store::{
-    ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableBatch, TableStore,
-};
+use loupe_actors::table_store::{ConnMeta, HttpBatchBuilder, HttpRow, RetentionConfig, TableStore};
 use loupe_k8s::ProcessInfo;
 use loupe_protocol_parsers::http::{HttpMessage, HttpRecord};
 
@@ -175,17 +173,6 @@ pub fn store(n: usize, of: usize) -> TableStore {
         })
         .collect();
     let mut b = HttpBatchBuilder::default();
-    let flush = |b: &mut HttpBatchBuilder, store: &mut TableStore| {
-        if let Some((batch, min_time, max_time)) = b.finish() {
-            store.insert(TableBatch {
-                table: loupe_topology::schema::HTTP_EVENTS,
-                batch,
-                min_time,
-                max_time,
-                processes: procs.clone(),
-            });
-        }
-    };
     for (i, r) in rows().into_iter().enumerate().filter(|(i, _)| i % of == n) {
         let host = format!("{}.svc", SERVICES[r.svc].service.replace('/', "-"));
         let req = HttpMessage {
@@ -218,10 +205,10 @@ pub fn store(n: usize, of: usize) -> TableStore {
             record: HttpRecord { req, resp },
         });
         if b.len() == 100 {
-            flush(&mut b, &mut store);
+            store.insert_http(&mut b, &procs);
         }
     }
-    flush(&mut b, &mut store);
+    store.insert_http(&mut b, &procs);
     store
 }
 
