@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use arrow::record_batch::RecordBatch;
-use loupe_topology::messages::{Merged, NodeReport, PartialChunk};
+use loupe_topology::messages::{Merged, NodeReport, PartialChunk, QueryError, QueryErrorKind};
 
 use crate::exec::combine::Channels;
 
@@ -14,7 +14,7 @@ use crate::exec::combine::Channels;
 pub struct NodeAnswer {
     next_seq: u32,
     pub done: bool,
-    pub error: Option<String>,
+    pub error: Option<QueryError>,
     pub report: Option<NodeReport>,
     /// From a merge node: what its combination covers.
     pub merged: Option<Merged>,
@@ -45,10 +45,13 @@ impl NodeAnswer {
             return;
         }
         if c.seq != self.next_seq {
-            self.error = Some(format!(
-                "chunk {} arrived after chunk {}: chunks were lost on the way",
-                c.seq,
-                i64::from(self.next_seq) - 1
+            self.error = Some(QueryError::new(
+                QueryErrorKind::Unavailable,
+                format!(
+                    "chunk {} arrived after chunk {}: chunks were lost on the way",
+                    c.seq,
+                    i64::from(self.next_seq) - 1
+                ),
             ));
             self.done = true;
             return;
@@ -63,7 +66,10 @@ impl NodeAnswer {
             match read_ipc(&c.ipc) {
                 Ok(bs) => self.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
                 Err(e) => {
-                    self.error = Some(format!("unreadable partial: {e}"));
+                    self.error = Some(QueryError::new(
+                        QueryErrorKind::Wire,
+                        format!("unreadable partial: {e}"),
+                    ));
                     self.done = true;
                     return;
                 }
@@ -126,7 +132,7 @@ pub fn fold(
                     })),
                 }
             }
-            (true, Some(e)) if own => out.missing.push((child.clone(), e)),
+            (true, Some(e)) if own => out.missing.push((child.clone(), e.message)),
             (true, Some(e)) => {
                 for n in covers {
                     out.missing

@@ -20,5 +20,6 @@ pub mod reassembly;
 pub mod service;
 pub mod table_store;
 pub mod tap;
+pub mod wire;
 
 pub use counters::{Counter, Counters};

@@ -38,6 +38,10 @@ pub struct AgentArgs {
     /// with its node's namespaces.
     #[arg(long)]
     netns: Vec<String>,
+    /// Most query fragments (and merge parts) run at once; a deploy beyond
+    /// it is refused as busy, and the planner names this node.
+    #[arg(long, default_value_t = loupe_actors::fragment::DEFAULT_MAX_FRAGMENTS)]
+    max_fragments: usize,
 }
 
 /// The inode of a network namespace, by `ip netns` name or path.
@@ -158,9 +162,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             store,
             counters: counters.clone(),
             capture: shared.clone(),
-            fragments: Default::default(),
+            fragments: Arc::new(loupe_actors::fragment::Fragments::new(args.max_fragments)),
             history: Default::default(),
             taps,
+            wire: Default::default(),
         };
         let served = actix::spawn(service.run());
         let c4 = counters.clone();

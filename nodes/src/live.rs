@@ -15,7 +15,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{Cancel, Lease, LiveAccepted, LiveRequest, QueryDone, ResultChunk};
-use loupe_topology::subjects::Subject;
+use loupe_topology::subjects::{QueryId, Subject};
+use loupe_topology::validate::Arrival;
 
 use crate::render::{self, Table};
 
@@ -99,11 +100,25 @@ async fn start(
         Ok(Err(e)) => anyhow::bail!("starting the live query via {}: {e}", args.nats.url),
         Ok(Ok(m)) => m,
     };
-    let acc: LiveAccepted = codec::decode(Kind::LiveAccepted, &msg.payload)?;
+    let acc: LiveAccepted = codec::receive(Kind::LiveAccepted, &msg.payload, &Arrival::any())?;
     Ok(match &acc.error {
         Some(e) => Err(e.message.clone()),
         None => Ok(acc),
     })
+}
+
+/// Where the windows of an accepted live query come: derived from its id.
+fn results_of(acc: &LiveAccepted) -> anyhow::Result<String> {
+    Ok(String::from(Subject::query_results(&QueryId::parse(
+        &acc.qid,
+    )?)))
+}
+
+/// Where its lease is renewed: derived from its id.
+fn lease_of(acc: &LiveAccepted) -> anyhow::Result<String> {
+    Ok(String::from(Subject::query_lease(&QueryId::parse(
+        &acc.qid,
+    )?)))
 }
 
 /// Ends a live query on the nodes and its planner now, rather than at lease
@@ -115,9 +130,11 @@ async fn cancel(client: &async_nats::Client, qid: &str) {
             qid: qid.to_string(),
         },
     ) {
-        let _ = client
-            .publish(format!("loupe.v1.q.{qid}.cancel"), bytes.into())
-            .await;
+        if let Ok(q) = QueryId::parse(qid) {
+            let _ = client
+                .publish(String::from(Subject::query_cancel(&q)), bytes.into())
+                .await;
+        }
         let _ = client.flush().await;
     }
 }
@@ -131,7 +148,7 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let mut results = client.subscribe(acc.results_subject.clone()).await?;
+    let mut results = client.subscribe(results_of(&acc)?).await?;
     // No window for this long: the planner serving the query is gone (its
     // first window comes within two periods and a grace).
     let every = args.every.max(Duration::from_millis(500));
@@ -187,14 +204,14 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                         acc.nodes.len(),
                         if acc.nodes.len() == 1 { "" } else { "s" }
                     );
-                    results = client.subscribe(acc.results_subject.clone()).await?;
+                    results = client.subscribe(results_of(&acc)?).await?;
                     lease_bytes = codec::encode(Kind::Lease, &Lease { qid: acc.qid.clone() })?;
                     pieces.clear();
                     next_seq = 0;
                     last_window = tokio::time::Instant::now();
                 }
                 if client
-                    .publish(acc.lease_subject.clone(), lease_bytes.clone().into())
+                    .publish(lease_of(&acc)?, lease_bytes.clone().into())
                     .await
                     .is_err()
                 {
@@ -204,7 +221,8 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
             _ = tokio::signal::ctrl_c() => break "stopped",
             m = results.next() => {
                 let Some(m) = m else { break "the NATS subscription closed" };
-                let Ok(c) = codec::decode::<ResultChunk>(Kind::ResultChunk, &m.payload) else {
+                let arrival = Arrival::query(&acc.qid);
+                let Ok(c) = codec::receive::<ResultChunk>(Kind::ResultChunk, &m.payload, &arrival) else {
                     continue;
                 };
                 if c.seq != next_seq {

@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use loupe_actors::wire::rejected_total;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{NodeSeen, NodesReply};
 use loupe_topology::subjects::Subject;
@@ -140,7 +141,11 @@ async fn ask(nats: &crate::NatsArgs) -> anyhow::Result<NodesReply> {
         Ok(Err(e)) => anyhow::bail!("asking for nodes on {subject} via {}: {e}", nats.url),
         Ok(Ok(m)) => m,
     };
-    Ok(codec::decode(Kind::NodesReply, &msg.payload)?)
+    Ok(codec::receive(
+        Kind::NodesReply,
+        &msg.payload,
+        &loupe_topology::validate::Arrival::any(),
+    )?)
 }
 
 fn json(r: &NodesReply) -> serde_json::Value {
@@ -168,12 +173,14 @@ fn json(r: &NodesReply) -> serde_json::Value {
                 "rows_held": s.counter("loupe_store_rows"),
                 "fragments_active": s.counter("loupe_fragments_active"),
                 "clock_skew_ms": (n.clock_skew_ms * 1000.0).round() / 1000.0,
+                "wire_rejected": rejected_total(&s.counters),
             })
         })
         .collect();
     serde_json::json!({
         "planner": r.planner,
         "alive_within_s": r.alive_within_ms as f64 / 1000.0,
+        "planner_wire_rejected": rejected_total(&r.planner_counters),
         "nodes": nodes,
     })
 }
@@ -257,4 +264,24 @@ fn print_table(r: &NodesReply) {
         r.planner,
         r.alive_within_ms / 1000
     );
+    // Messages refused on arrival (garbage, forged, out of range): a sign
+    // of a misbehaving or hostile client on this NATS.
+    let mut refused: Vec<String> = r
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let t = rejected_total(&n.status.counters);
+            (t > 0).then(|| format!("{} {t}", n.status.node))
+        })
+        .collect();
+    let p = rejected_total(&r.planner_counters);
+    if p > 0 {
+        refused.insert(0, format!("planner {} {p}", r.planner));
+    }
+    if !refused.is_empty() {
+        println!(
+            "messages refused on the wire (loupe_wire_rejected_total): {}",
+            refused.join(", ")
+        );
+    }
 }

@@ -12,6 +12,10 @@ pub struct PlannerArgs {
     /// this, partials merge on nodes first, in a tree of this fan-in.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..))]
     merge_fanin: u32,
+    /// Most nodes the planner keeps track of; heartbeats of more are
+    /// refused and counted (a bound on what any NATS client can make it hold).
+    #[arg(long, default_value_t = 10_000)]
+    max_nodes: usize,
     #[command(flatten)]
     nats: crate::NatsArgs,
 }
@@ -35,6 +39,7 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
             PlannerConfig {
                 name,
                 merge_fanin: args.merge_fanin as usize,
+                max_nodes: args.max_nodes,
                 ..PlannerConfig::default()
             },
         );

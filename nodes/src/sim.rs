@@ -131,6 +131,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
                 fragments: Default::default(),
                 history: Default::default(),
                 taps: Default::default(),
+                wire: Default::default(),
             };
             served.push(actix::spawn(service.run()));
         }

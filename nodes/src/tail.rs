@@ -5,6 +5,7 @@ use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest};
 use loupe_topology::subjects::{NodeName, Subject};
+use loupe_topology::validate::Arrival;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
@@ -151,7 +152,7 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             }
             continue;
         }
-        let chunk: TailChunk = codec::decode(Kind::TailChunk, &msg.payload)?;
+        let chunk: TailChunk = codec::receive(Kind::TailChunk, &msg.payload, &Arrival::any())?;
         let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer {
             batches: Vec::new(),
             next_seq: 0,
@@ -180,7 +181,7 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
                 entry.batches.push(b?);
             }
         }
-        entry.error = entry.error.take().or(chunk.error);
+        entry.error = entry.error.take().or(chunk.error.map(|e| e.message));
         if chunk.last {
             entry.done = true;
             entry.status = chunk.status;

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{TapAck, TapChunk, TapHold};
 use loupe_topology::subjects::{NodeName, Subject};
+use loupe_topology::validate::Arrival;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,7 +59,11 @@ async fn hold(client: &async_nats::Client, node: &NodeName, stage: &str) -> anyh
         }
         _ => anyhow::anyhow!("tap request failed: {e}"),
     })?;
-    Ok(codec::decode::<TapAck>(Kind::TapAck, &m.payload)?)
+    Ok(codec::receive::<TapAck>(
+        Kind::TapAck,
+        &m.payload,
+        &Arrival::node(node.as_str()),
+    )?)
 }
 
 async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
@@ -77,7 +82,11 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: node {node}: {e}");
         return Ok(ExitCode::from(2));
     }
-    eprintln!("tapping {} of {node} on {}", args.stage, ack.subject);
+    eprintln!(
+        "tapping {} of {node} on {}",
+        args.stage,
+        Subject::node_tap(&node, &args.stage)
+    );
     let until = args
         .duration
         .map(|d| tokio::time::Instant::now() + d)
@@ -99,7 +108,7 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
                 }
                 m = sub.next() => {
                     let Some(m) = m else { anyhow::bail!("the NATS subscription closed") };
-                    let c = codec::decode::<TapChunk>(Kind::TapChunk, &m.payload)?;
+                    let c = codec::receive::<TapChunk>(Kind::TapChunk, &m.payload, &Arrival::node(node.as_str()))?;
                     frames += 1;
                     dropped = c.dropped;
                     // Frames lost between the node and here (NATS is at most once).

@@ -3,6 +3,14 @@
 //! message kind, so peers of different versions fail with a clear error
 //! rather than decode garbage. Record batches travel as Arrow IPC bytes
 //! inside messages.
+//!
+//! Decoding is bounded: bincode allocates a string or byte vector as long
+//! as the length prefix the sender wrote before it checks that the bytes
+//! exist, so every decode runs with a limit on the bytes it may claim, a
+//! little above the message's own length (never above [`MAX_MESSAGE`], the
+//! largest payload a NATS server can be configured to carry). Expressions
+//! count their nesting while they decode ([`crate::plan::expr`]). What
+//! decodes is then validated ([`crate::validate`]) before anyone uses it.
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -37,6 +45,92 @@ pub enum Kind {
     TapChunk = 20,
 }
 
+/// The largest message any Loupe process accepts: NATS's own ceiling for
+/// `max_payload` (64 MiB). A receiver also refuses anything above its
+/// server's `max_payload`, which nothing legitimate can exceed.
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Why a message was refused: a label of few values, for the
+/// `loupe_wire_rejected_total{subject,reason}` counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Not a Loupe envelope.
+    Garbage,
+    /// Another wire version.
+    Version,
+    /// An envelope of another kind than the subject carries.
+    Kind,
+    /// Longer than the limit.
+    TooLarge,
+    /// The envelope's body does not decode (truncated, a length beyond
+    /// the limit, bad values of an enum).
+    Decode,
+    /// An expression nested too deep.
+    Depth,
+    /// Says another query or node than the subject it came on.
+    Subject,
+    /// A value out of its sane range.
+    Range,
+    /// A plan that does not check against the schemas.
+    Plan,
+}
+
+impl Reason {
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Garbage => "garbage",
+            Reason::Version => "version",
+            Reason::Kind => "kind",
+            Reason::TooLarge => "too_large",
+            Reason::Decode => "decode",
+            Reason::Depth => "depth",
+            Reason::Subject => "subject",
+            Reason::Range => "range",
+            Reason::Plan => "plan",
+        }
+    }
+
+    pub const ALL: [Reason; 9] = [
+        Reason::Garbage,
+        Reason::Version,
+        Reason::Kind,
+        Reason::TooLarge,
+        Reason::Decode,
+        Reason::Depth,
+        Reason::Subject,
+        Reason::Range,
+        Reason::Plan,
+    ];
+}
+
+/// A message refused on arrival: why (a counter label) and what to tell
+/// the sender.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Rejected {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Rejected {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Rejected {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<CodecError> for Rejected {
+    fn from(e: CodecError) -> Self {
+        Rejected {
+            reason: e.reason(),
+            message: e.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("not a Loupe message (bad magic or {0} bytes too short)")]
@@ -49,10 +143,58 @@ pub enum CodecError {
     Encode(#[from] bincode::error::EncodeError),
     #[error("decoding: {0}")]
     Decode(#[from] bincode::error::DecodeError),
+    #[error("a message of {0} bytes, over the limit of {MAX_MESSAGE}")]
+    TooLarge(usize),
+    #[error("decoding: {0}")]
+    Depth(String),
+}
+
+impl CodecError {
+    pub fn reason(&self) -> Reason {
+        match self {
+            CodecError::NotLoupe(_) => Reason::Garbage,
+            CodecError::Version { .. } => Reason::Version,
+            CodecError::Kind { .. } => Reason::Kind,
+            CodecError::Encode(_) | CodecError::Decode(_) => Reason::Decode,
+            CodecError::TooLarge(_) => Reason::TooLarge,
+            CodecError::Depth(_) => Reason::Depth,
+        }
+    }
 }
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
+}
+
+/// Decodes `body` claiming at most `LIMIT` bytes for its strings and
+/// vectors.
+fn decode_within<T: DeserializeOwned, const LIMIT: usize>(body: &[u8]) -> Result<T, CodecError> {
+    let cfg = bincode::config::standard().with_limit::<LIMIT>();
+    crate::plan::expr::take_depth_refused();
+    match bincode::serde::decode_from_slice(body, cfg) {
+        Ok((msg, _)) => Ok(msg),
+        Err(e) if crate::plan::expr::take_depth_refused() => Err(CodecError::Depth(e.to_string())),
+        Err(e) => Err(CodecError::Decode(e)),
+    }
+}
+
+/// Decodes a body with a claim limit of the smallest step at or above
+/// twice its length: what is claimed must also be read, so a legitimate
+/// body claims less than its own length (plus serde's bounded read-ahead),
+/// and a forged length prefix costs at most the step.
+fn decode_bounded<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    let need = body.len().saturating_mul(2);
+    if body.len() > MAX_MESSAGE {
+        Err(CodecError::TooLarge(body.len()))
+    } else if need <= 64 << 10 {
+        decode_within::<T, { 64 << 10 }>(body)
+    } else if need <= 1 << 20 {
+        decode_within::<T, { 1 << 20 }>(body)
+    } else if need <= 8 << 20 {
+        decode_within::<T, { 8 << 20 }>(body)
+    } else {
+        decode_within::<T, { 2 * MAX_MESSAGE }>(body)
+    }
 }
 
 /// Encodes `msg` with its envelope.
@@ -86,7 +228,19 @@ pub fn decode<T: DeserializeOwned>(expected: Kind, bytes: &[u8]) -> Result<T, Co
     if got != expected as u16 {
         return Err(CodecError::Kind { expected, got });
     }
-    let (msg, _) = bincode::serde::decode_from_slice(&bytes[8..], config())?;
+    decode_bounded(&bytes[8..])
+}
+
+/// Decodes a message of kind `expected` and validates it against what the
+/// receiver already trusts (`arrival`: the subject it came on). Nothing a
+/// message says is used before this passes.
+pub fn receive<T: DeserializeOwned + crate::validate::Validate>(
+    expected: Kind,
+    bytes: &[u8],
+    arrival: &crate::validate::Arrival<'_>,
+) -> Result<T, Rejected> {
+    let msg: T = decode(expected, bytes)?;
+    msg.validate(arrival)?;
     Ok(msg)
 }
 

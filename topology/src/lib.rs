@@ -8,3 +8,4 @@ pub mod plan;
 pub mod pxl;
 pub mod schema;
 pub mod subjects;
+pub mod validate;

@@ -27,7 +27,7 @@ pub struct TailChunk {
     pub ipc: Vec<u8>,
     pub status: Option<NodeStatus>,
     /// Set when the node could not answer (unknown table, ...).
-    pub error: Option<String>,
+    pub error: Option<QueryError>,
 }
 
 /// What a node says about itself: where its data could be incomplete.
@@ -79,6 +79,8 @@ pub struct NodesReply {
     /// A node is alive when heard within this many ms.
     pub alive_within_ms: u64,
     pub nodes: Vec<NodeSeen>,
+    /// The answering planner's own counters (what it refused on the wire).
+    pub planner_counters: Vec<(String, u64)>,
 }
 
 /// A compiled script, CLI to the planner group (request-reply).
@@ -91,13 +93,26 @@ pub struct QueryRequest {
     pub node_timeout_ms: u64,
 }
 
+/// Where a node sends what it has for a query. A destination, never a
+/// subject: the node builds the subject from the query id
+/// ([`crate::subjects::Subject::query_partial`] or
+/// [`crate::subjects::Subject::query_merge`]), so a deploy cannot point a
+/// node at any other subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendTo {
+    /// The planner (the query's partial subject).
+    Planner,
+    /// The merge node of group `group` at merge level `level`.
+    Merge { level: u32, group: u32 },
+}
+
 /// Planner to one node (request-reply, acked by [`DeployAck`]): run this
-/// fragment once and send its channels to `partial_subject`.
+/// fragment once and send its channels where `send_to` says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Deploy {
     pub qid: String,
     pub fragment: crate::plan::NodeFragment,
-    pub partial_subject: String,
+    pub send_to: SendTo,
     /// ns since the epoch, by the planner's clock (for logs).
     pub deadline_ns: i64,
     /// How long from receipt the node has (its own clock may be off; a
@@ -108,8 +123,8 @@ pub struct Deploy {
     /// is renewed.
     pub live: Option<LiveSpec>,
     /// Set for a merge node of a tree: instead of running the fragment,
-    /// combine the partials that come on `listen_subject` and send the
-    /// combination to `partial_subject` by `deadline_ns`.
+    /// combine the partials its group sends and send the combination on
+    /// (`send_to`) by `deadline_ns`.
     pub merge: Option<MergeSpec>,
 }
 
@@ -118,7 +133,9 @@ pub struct Deploy {
 pub struct MergeSpec {
     /// Its level: 0 merges nodes' own partials, 1 merges level 0's, ...
     pub level: u32,
-    pub listen_subject: String,
+    /// Its group at that level: it listens on
+    /// [`crate::subjects::Subject::query_merge`] of (qid, level, group).
+    pub group: u32,
     /// Who sends to it (node names, the first of each group being its
     /// merge node), each with the nodes whose data it carries.
     pub children: Vec<(String, Vec<String>)>,
@@ -143,10 +160,9 @@ pub struct LiveSpec {
     /// Pane length: the node cuts time (its own clock) into panes of this
     /// many ns, aligned to the epoch, and ships one partial per pane.
     pub every_ns: i64,
-    /// The fragment is dropped when no lease renewal came for two of these.
+    /// The fragment is dropped when no lease renewal came for two of these
+    /// (renewals come on [`crate::subjects::Subject::query_lease`]).
     pub lease_ns: i64,
-    /// Subject the lease renewals come on.
-    pub lease_subject: String,
     /// How far back the first panes go: the node first ships the panes of
     /// the window that already passed (their rows are in its store), so the
     /// first refresh covers a whole window too.
@@ -163,15 +179,14 @@ pub struct LiveRequest {
     pub window_ns: i64,
 }
 
-/// The planner took a live query: where its windows come and where to
-/// renew its lease.
+/// The planner took a live query: its id, from which the subscriber
+/// derives where its windows come ([`crate::subjects::Subject::query_results`]:
+/// `ResultChunk`s, the last of each window with its `QueryDone`) and where
+/// it renews the lease ([`crate::subjects::Subject::query_lease`], at least
+/// every `lease_ns`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LiveAccepted {
     pub qid: String,
-    /// Each window: `ResultChunk`s, the last with its `QueryDone`.
-    pub results_subject: String,
-    /// Publish a `Lease` here at least every `lease_ns`.
-    pub lease_subject: String,
     pub lease_ns: i64,
     /// Nodes the fragment went to.
     pub nodes: Vec<String>,
@@ -189,7 +204,7 @@ pub struct Lease {
 pub struct DeployAck {
     pub node: String,
     pub qid: String,
-    pub error: Option<String>,
+    pub error: Option<QueryError>,
 }
 
 /// Planner to every node: forget query `qid` (it ended or timed out).
@@ -245,7 +260,7 @@ pub struct PartialChunk {
     pub last: bool,
     pub report: Option<NodeReport>,
     /// The node could not run its fragment.
-    pub error: Option<String>,
+    pub error: Option<QueryError>,
     /// For a live fragment: the end of the pane (ns since the epoch, by the
     /// node's clock) these rows are of; 0 for a one-shot query.
     pub pane_ns: i64,
@@ -255,7 +270,7 @@ pub struct PartialChunk {
 
 impl PartialChunk {
     /// The one chunk of a sender that could not answer: why.
-    pub fn failure(qid: &str, node: &str, error: String, pane_ns: i64) -> PartialChunk {
+    pub fn failure(qid: &str, node: &str, error: QueryError, pane_ns: i64) -> PartialChunk {
         PartialChunk {
             qid: qid.to_string(),
             node: node.to_string(),
@@ -293,14 +308,30 @@ pub enum ErrorDomain {
     Internal,
 }
 
+/// What went wrong, the one error enum that crosses the wire: every
+/// answer that can fail (a query, a deploy, a partial, a tail, a tap)
+/// carries a [`QueryError`] of one of these kinds, and receivers decide by
+/// the kind, never by the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum QueryErrorKind {
+    /// The plan or script is wrong (the same everywhere it runs).
     BadPlan,
     NoNodes,
+    /// Running it failed.
     Execution,
     Timeout,
+    /// A message was refused on arrival (see [`crate::codec::Reason`]).
     Wire,
+    /// The receiver is at its limit (fragments at once, subscriptions).
+    Busy,
+    /// The answer would exceed its budget.
+    Budget,
+    /// The receiver does not have what was asked (an unknown table, stage
+    /// or column).
+    NotFound,
+    /// Something the receiver needed is unavailable (its store, NATS).
+    Unavailable,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +340,40 @@ pub struct QueryError {
     pub domain: ErrorDomain,
     pub message: String,
     pub retryable: bool,
+}
+
+impl QueryError {
+    /// An error of `kind`; its domain and retry hint follow from the kind.
+    pub fn new(kind: QueryErrorKind, message: impl Into<String>) -> QueryError {
+        use QueryErrorKind::*;
+        let domain = match kind {
+            BadPlan | Wire | Budget | NotFound => ErrorDomain::User,
+            NoNodes | Busy | Unavailable | Timeout => ErrorDomain::External,
+            Execution => ErrorDomain::Internal,
+        };
+        QueryError {
+            kind,
+            domain,
+            message: message.into(),
+            retryable: matches!(kind, NoNodes | Timeout | Busy | Unavailable),
+        }
+    }
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<crate::codec::Rejected> for QueryError {
+    fn from(r: crate::codec::Rejected) -> Self {
+        let kind = match r.reason {
+            crate::codec::Reason::Plan | crate::codec::Reason::Depth => QueryErrorKind::BadPlan,
+            _ => QueryErrorKind::Wire,
+        };
+        QueryError::new(kind, r.message)
+    }
 }
 
 /// One piece of the answer, planner to CLI. Tables come as numbered
@@ -370,9 +435,7 @@ pub struct TapHold {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TapAck {
     pub node: String,
-    /// Where the stage publishes.
-    pub subject: String,
-    pub error: Option<String>,
+    pub error: Option<QueryError>,
 }
 
 /// One batch of a tapped stage.

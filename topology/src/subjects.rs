@@ -111,6 +111,17 @@ impl Subject {
         Subject(format!("{PREFIX}.nodes.tail"))
     }
 
+    /// Where a node sends what it has for query `qid`, by the deploy's
+    /// destination.
+    pub fn query_send_to(qid: &QueryId, to: crate::messages::SendTo) -> Subject {
+        match to {
+            crate::messages::SendTo::Planner => Subject::query_partial(qid),
+            crate::messages::SendTo::Merge { level, group } => {
+                Subject::query_merge(qid, level, group)
+            }
+        }
+    }
+
     /// Where a stage of a node publishes while a tap holds it.
     pub fn node_tap(node: &NodeName, stage: &str) -> Subject {
         Subject(format!("{PREFIX}.node.{node}.tap.{stage}"))
@@ -179,7 +190,7 @@ impl Subject {
 
     /// Where the senders of group `idx` at merge level `level` of query
     /// `qid` send their partials (its merge node listens).
-    pub fn query_merge(qid: &QueryId, level: u32, idx: usize) -> Subject {
+    pub fn query_merge(qid: &QueryId, level: u32, idx: u32) -> Subject {
         Subject(format!("{PREFIX}.q.{qid}.merge.{level}.{idx}"))
     }
 
@@ -192,6 +203,73 @@ impl Subject {
     pub fn query_cancels() -> Subject {
         Subject(format!("{PREFIX}.q.*.cancel"))
     }
+}
+
+/// What a process listens on, as a label of few values (the `subject`
+/// label of `loupe_wire_rejected_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Inbound {
+    /// A node's tail subjects (its own and the scatter).
+    Tail,
+    /// A node's status subjects (its own and the scatter).
+    Status,
+    Deploy,
+    Cancel,
+    TapHold,
+    Heartbeat,
+    Plan,
+    Live,
+    Nodes,
+    /// A query's partials, to its planner.
+    Partial,
+    /// A query's partials, to a merge node.
+    Merge,
+    Lease,
+    /// Replies that come to an inbox (acks, answers, windows, taps).
+    Reply,
+}
+
+impl Inbound {
+    pub fn label(self) -> &'static str {
+        match self {
+            Inbound::Tail => "tail",
+            Inbound::Status => "status",
+            Inbound::Deploy => "deploy",
+            Inbound::Cancel => "cancel",
+            Inbound::TapHold => "taphold",
+            Inbound::Heartbeat => "heartbeat",
+            Inbound::Plan => "plan",
+            Inbound::Live => "live",
+            Inbound::Nodes => "nodes",
+            Inbound::Partial => "partial",
+            Inbound::Merge => "merge",
+            Inbound::Lease => "lease",
+            Inbound::Reply => "reply",
+        }
+    }
+}
+
+/// The token at `index` of a subject (`loupe.v1.q.<qid>.cancel`: the
+/// query id is token 3, `loupe.v1.node.<node>.heartbeat`: the node).
+pub fn token(subject: &str, index: usize) -> Option<&str> {
+    subject.split('.').nth(index)
+}
+
+/// The query id of a `loupe.v1.q.<qid>.…` subject.
+pub fn qid_in(subject: &str) -> Option<&str> {
+    let mut t = subject.split('.');
+    (t.next() == Some("loupe") && t.next() == Some("v1") && t.next() == Some("q"))
+        .then(|| t.next())
+        .flatten()
+}
+
+/// The node of a `loupe.v1.node.<node>.…` subject.
+pub fn node_in(subject: &str) -> Option<&str> {
+    let mut t = subject.split('.');
+    (t.next() == Some("loupe") && t.next() == Some("v1") && t.next() == Some("node"))
+        .then(|| t.next())
+        .flatten()
 }
 
 impl fmt::Display for Subject {
@@ -227,5 +305,16 @@ mod tests {
         let n = NodeName::new("n1").unwrap();
         assert_eq!(Subject::node_tail(&n).as_str(), "loupe.v1.node.n1.tail");
         assert_eq!(Subject::tail_all().as_str(), "loupe.v1.nodes.tail");
+    }
+
+    #[test]
+    fn ids_are_read_back_from_subjects() {
+        let q = QueryId::parse("p1-18a-3").unwrap();
+        assert_eq!(qid_in(Subject::query_cancel(&q).as_str()), Some("p1-18a-3"));
+        let n = NodeName::new("n1").unwrap();
+        assert_eq!(node_in(Subject::node_heartbeat(&n).as_str()), Some("n1"));
+        assert_eq!(qid_in("loupe.v1.node.n1.heartbeat"), None);
+        assert_eq!(node_in("other.v1.node.n1"), None);
+        assert_eq!(qid_in("loupe.v1.q"), None);
     }
 }

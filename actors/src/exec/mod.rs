@@ -22,7 +22,7 @@ use arrow::compute::{SortColumn, SortOptions, cast, concat_batches, filter_recor
 use arrow::datatypes::{DataType, Field as ArrowField, Schema as ArrowSchema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use loupe_topology::plan::{NodeId, Op, Plan, Schema};
+use loupe_topology::plan::{DType, NodeId, Op, Plan, Schema};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -85,14 +85,17 @@ impl<'a> Executor<'a> {
                 let b = self.inputs.sources.get(&id).cloned().unwrap_or_default();
                 Box::new(b.into_iter().map(Ok))
             }
-            Op::Exchange { channel, .. } => {
+            Op::Exchange { channel, schema } => {
                 let b = self
                     .inputs
                     .channels
                     .get(channel)
                     .cloned()
                     .unwrap_or_default();
-                Box::new(b.into_iter().map(Ok))
+                // What came over the wire has the channel's schema, or it
+                // is refused here, before any operator reads it as such.
+                let channel = *channel;
+                Box::new(b.into_iter().map(move |b| exchanged(channel, schema, b)))
             }
             Op::Filter { input, predicate } => {
                 let up = self.stream(*input)?;
@@ -289,6 +292,23 @@ fn one<'a>(b: RecordBatch) -> Stream<'a> {
 
 /// Columns cast to the plan's types (dictionaries decoded, ints widened),
 /// named as the plan names them.
+/// A batch another process sent on `channel`, checked against the
+/// channel's schema: as many columns, each of the type the schema says.
+fn exchanged(channel: u32, schema: &Schema, b: RecordBatch) -> Result<RecordBatch, ExecError> {
+    let fits = b.num_columns() == schema.fields.len()
+        && b.schema()
+            .fields()
+            .iter()
+            .zip(&schema.fields)
+            .all(|(got, want)| DType::of_arrow(got.data_type()) == Some(want.dtype));
+    if !fits {
+        return Err(ExecError::Plan(format!(
+            "a partial on channel {channel} does not have the channel's columns"
+        )));
+    }
+    conform(schema, b.columns().to_vec())
+}
+
 pub fn conform(schema: &Schema, cols: Vec<ArrayRef>) -> Result<RecordBatch, ExecError> {
     if cols.len() != schema.fields.len() {
         return Err(ExecError::Plan(format!(

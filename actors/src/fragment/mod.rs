@@ -20,15 +20,19 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Deploy, DeployAck, LiveSpec, Losses, MergeSpec, Merged, NodeReport, PartialChunk,
+    Deploy, DeployAck, LiveSpec, Losses, MergeSpec, Merged, NodeReport, PartialChunk, QueryError,
+    QueryErrorKind,
 };
 use loupe_topology::plan::NodeFragment;
+use loupe_topology::subjects::{Inbound, QueryId, Subject};
+use loupe_topology::validate::Arrival;
 
 use crate::clock::wall_now_ns;
 use crate::exec::combine::Combiner;
 use crate::exec::{Inputs, run_fragment};
 use crate::gather::{NodeAnswer, fold};
 use crate::table_store::{Read, TableStore};
+use crate::wire::WireGuard;
 
 /// How long after a pane ends its rows are read: rows are sealed into the
 /// store within 200 ms of their response; a row sealed later than this
@@ -82,12 +86,48 @@ impl LossHistory {
 }
 
 /// The fragments running on this node, by query id.
-#[derive(Default)]
 pub struct Fragments {
     running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Most fragments (and merge parts) at once; a deploy beyond it is
+    /// refused as busy.
+    limit: usize,
+}
+
+/// Fragments a node runs at once unless told otherwise (`--max-fragments`).
+pub const DEFAULT_MAX_FRAGMENTS: usize = 64;
+
+impl Default for Fragments {
+    fn default() -> Self {
+        Fragments::new(DEFAULT_MAX_FRAGMENTS)
+    }
 }
 
 impl Fragments {
+    pub fn new(limit: usize) -> Self {
+        Fragments {
+            running: Mutex::default(),
+            limit: limit.max(1),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Why one more fragment would be too many, if it would.
+    fn full(&self) -> Option<QueryError> {
+        let n = self.active();
+        (n >= self.limit).then(|| {
+            QueryError::new(
+                QueryErrorKind::Busy,
+                format!(
+                    "this node runs {n} fragments already, its limit (--max-fragments {})",
+                    self.limit
+                ),
+            )
+        })
+    }
+
     pub fn active(&self) -> usize {
         self.running.lock().map(|m| m.len()).unwrap_or(0)
     }
@@ -125,6 +165,8 @@ pub struct FragmentHost {
     pub history: Arc<Mutex<LossHistory>>,
     /// The node's clock minus the host's (0 but for simulated nodes).
     pub clock_offset_ns: i64,
+    /// What the node refused of what it received.
+    pub wire: Arc<WireGuard>,
 }
 
 impl FragmentHost {
@@ -133,87 +175,113 @@ impl FragmentHost {
         wall_now_ns() + self.clock_offset_ns
     }
 
-    /// Handles a deploy request: acks, then runs the fragment in the background.
+    /// Handles a deploy request: checks it, acks, then runs the fragment
+    /// in the background. Where it sends, listens and renews is derived
+    /// from the query id, never read from the message.
     pub async fn deploy(&self, msg: async_nats::Message) -> anyhow::Result<()> {
         let reply = msg.reply.clone();
-        let d: Result<Deploy, _> = codec::decode(Kind::Deploy, &msg.payload);
-        if let Ok(d) = &d
-            && let Some(spec) = &d.merge
-        {
-            return self.deploy_merge(reply, d.clone(), spec.clone()).await;
-        }
-        let (ack, deploy) = match d {
-            Ok(d) => (
-                DeployAck {
-                    node: self.node.clone(),
-                    qid: d.qid.clone(),
-                    error: None,
-                },
-                Some(d),
-            ),
-            Err(e) => (
-                DeployAck {
+        let checked = self
+            .wire
+            .receive::<Deploy>(Inbound::Deploy, Kind::Deploy, &msg.payload, &Arrival::any())
+            .map_err(QueryError::from)
+            .and_then(|d| {
+                let qid = QueryId::parse(&d.qid)
+                    .map_err(|e| QueryError::new(QueryErrorKind::Wire, e.to_string()))?;
+                Ok((qid, d))
+            });
+        let (qid, d) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                let ack = DeployAck {
                     node: self.node.clone(),
                     qid: String::new(),
-                    error: Some(format!("cannot read the fragment: {e}")),
-                },
-                None,
-            ),
+                    error: Some(e),
+                };
+                if let Some(r) = reply {
+                    self.client
+                        .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
+                        .await?;
+                }
+                return Ok(());
+            }
+        };
+        // A planner deploys again to a node that missed a pane: one
+        // fragment per live query, whatever it asks; that is no new one.
+        let again = d.live.is_some()
+            && self
+                .fragments
+                .running
+                .lock()
+                .is_ok_and(|m| m.contains_key(qid.as_str()));
+        if !again && let Some(e) = self.fragments.full() {
+            let ack = DeployAck {
+                node: self.node.clone(),
+                qid: d.qid.clone(),
+                error: Some(e),
+            };
+            if let Some(r) = reply {
+                self.client
+                    .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
+                    .await?;
+            }
+            return Ok(());
+        }
+        if let Some(spec) = &d.merge {
+            return self.deploy_merge(reply, qid, d.clone(), spec.clone()).await;
+        }
+        let ack = DeployAck {
+            node: self.node.clone(),
+            qid: d.qid.clone(),
+            error: None,
         };
         if let Some(r) = reply {
             self.client
                 .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
                 .await?;
         }
-        let Some(d) = deploy else { return Ok(()) };
-        let qid = d.qid.clone();
+        if again {
+            return Ok(());
+        }
+        let key = d.qid.clone();
         let this = self.clone();
         if let Some(spec) = d.live.clone() {
-            // A planner deploys again to a node that missed a pane: one
-            // fragment per live query, whatever it asks.
-            if self
-                .fragments
-                .running
-                .lock()
-                .is_ok_and(|m| m.contains_key(&qid))
-            {
-                return Ok(());
-            }
             let task = actix::spawn(async move {
-                let qid = d.qid.clone();
-                match this.run_live(&d, &spec).await {
-                    Ok(why) => tracing::info!(qid, "live fragment ended: {why}"),
-                    Err(e) => tracing::warn!(qid, error = %e, "live fragment failed"),
+                match this.run_live(&qid, &d, &spec).await {
+                    Ok(why) => tracing::info!(qid = %qid, "live fragment ended: {why}"),
+                    Err(e) => tracing::warn!(qid = %qid, error = %e, "live fragment failed"),
                 }
-                this.fragments.finished(&qid);
+                this.fragments.finished(qid.as_str());
             });
             if let Ok(mut m) = self.fragments.running.lock() {
-                m.insert(qid, task.abort_handle());
+                m.insert(key, task.abort_handle());
             }
             return Ok(());
         }
         let budget = Duration::from_nanos(d.timeout_ns.max(0) as u64);
         let task = actix::spawn(async move {
-            let qid = d.qid.clone();
-            let subject = d.partial_subject.clone();
-            let out = tokio::time::timeout(budget, this.run(&d)).await;
+            let subject = Subject::query_send_to(&qid, d.send_to);
+            let out = tokio::time::timeout(budget, this.run(&qid, &d)).await;
             let result = match out {
                 Ok(r) => r,
-                Err(_) => Err(anyhow::anyhow!(
-                    "deadline passed before the fragment finished"
+                Err(_) => Err(QueryError::new(
+                    QueryErrorKind::Timeout,
+                    "deadline passed before the fragment finished",
                 )),
             };
             if let Err(e) = result {
-                tracing::warn!(qid, error = %e, "fragment failed");
-                let chunk = PartialChunk::failure(&qid, &this.node, format!("{e:#}"), 0);
+                tracing::warn!(qid = %qid, error = %e, "fragment failed");
+                let chunk = PartialChunk::failure(qid.as_str(), &this.node, e, 0);
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
-                    let _ = this.client.publish(subject, bytes.into()).await;
+                    let _ = this
+                        .client
+                        .publish(String::from(subject), bytes.into())
+                        .await;
                 }
             }
-            this.fragments.finished(&qid);
+            this.fragments.finished(qid.as_str());
         });
         if let Ok(mut m) = self.fragments.running.lock() {
-            m.insert(qid, task.abort_handle());
+            m.insert(key, task.abort_handle());
         }
         Ok(())
     }
@@ -225,16 +293,30 @@ impl FragmentHost {
     async fn deploy_merge(
         &self,
         reply: Option<async_nats::Subject>,
+        qid: QueryId,
         d: Deploy,
         spec: MergeSpec,
     ) -> anyhow::Result<()> {
+        let listen = Subject::query_merge(&qid, spec.level, spec.group);
         let (sub, combiner) = match (
-            self.client.subscribe(spec.listen_subject.clone()).await,
+            self.client.subscribe(String::from(listen)).await,
             Combiner::new(&d.fragment),
         ) {
             (Ok(s), Ok(c)) => (Some(s), Ok(c)),
-            (Err(e), _) => (None, Err(format!("cannot listen for partials: {e}"))),
-            (_, Err(e)) => (None, Err(format!("cannot combine this fragment: {e}"))),
+            (Err(e), _) => (
+                None,
+                Err(QueryError::new(
+                    QueryErrorKind::Unavailable,
+                    format!("cannot listen for partials: {e}"),
+                )),
+            ),
+            (_, Err(e)) => (
+                None,
+                Err(QueryError::new(
+                    QueryErrorKind::BadPlan,
+                    format!("cannot combine this fragment: {e}"),
+                )),
+            ),
         };
         let ack = DeployAck {
             node: self.node.clone(),
@@ -267,8 +349,13 @@ impl FragmentHost {
                 };
                 messages += 1;
                 bytes += m.payload.len() as u64;
-                if let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload)
-                    && let Some(a) = answers.get_mut(&c.node)
+                let arrival = Arrival::query(qid.as_str());
+                if let Ok(c) = this.wire.receive::<PartialChunk>(
+                    Inbound::Merge,
+                    Kind::PartialChunk,
+                    &m.payload,
+                    &arrival,
+                ) && let Some(a) = answers.get_mut(&c.node)
                 {
                     a.take(c);
                 }
@@ -279,32 +366,35 @@ impl FragmentHost {
             merged.messages += messages;
             merged.bytes += bytes;
             let combined = tokio::task::spawn_blocking(move || combiner.combine(&parts)).await;
+            let subject = Subject::query_send_to(&qid, d.send_to);
             let sent = match combined {
-                Ok(Ok(c)) => {
-                    publish(
-                        &this.client,
-                        Publish {
-                            qid: &d.qid,
-                            node: &this.node,
-                            subject: &d.partial_subject,
-                            pane_ns: 0,
-                        },
-                        c.into_iter().collect(),
-                        Tail::Merged(merged),
-                    )
-                    .await
-                }
-                Ok(Err(e)) => Err(anyhow::anyhow!("could not combine partials: {e}")),
-                Err(e) => Err(anyhow::anyhow!("could not combine partials: {e}")),
+                Ok(Ok(c)) => publish(
+                    &this.client,
+                    Publish {
+                        qid: &d.qid,
+                        node: &this.node,
+                        subject: subject.as_str(),
+                        pane_ns: 0,
+                    },
+                    c.into_iter().collect(),
+                    Tail::Merged(merged),
+                )
+                .await
+                .map_err(|e| QueryError::new(QueryErrorKind::Unavailable, format!("{e:#}"))),
+                Ok(Err(e)) => Err(QueryError::new(
+                    QueryErrorKind::Execution,
+                    format!("could not combine partials: {e}"),
+                )),
+                Err(e) => Err(QueryError::new(
+                    QueryErrorKind::Execution,
+                    format!("could not combine partials: {e}"),
+                )),
             };
             if let Err(e) = sent {
                 tracing::warn!(qid = d.qid, error = %e, "merge failed");
-                let chunk = PartialChunk::failure(&d.qid, &this.node, format!("{e:#}"), 0);
+                let chunk = PartialChunk::failure(&d.qid, &this.node, e, 0);
                 if let Ok(b) = codec::encode(Kind::PartialChunk, &chunk) {
-                    let _ = this
-                        .client
-                        .publish(d.partial_subject.clone(), b.into())
-                        .await;
+                    let _ = this.client.publish(String::from(subject), b.into()).await;
                 }
             }
             this.fragments.finished(&k2);
@@ -315,8 +405,9 @@ impl FragmentHost {
         Ok(())
     }
 
-    async fn run(&self, d: &Deploy) -> anyhow::Result<()> {
-        self.run_fragment(&d.qid, &d.fragment, &d.partial_subject, 0)
+    async fn run(&self, qid: &QueryId, d: &Deploy) -> Result<(), QueryError> {
+        let subject = Subject::query_send_to(qid, d.send_to);
+        self.run_fragment(qid.as_str(), &d.fragment, subject.as_str(), 0)
             .await
     }
 
@@ -325,8 +416,17 @@ impl FragmentHost {
     /// are sealed, the fragment runs over that pane's rows and ships one
     /// partial. It ends when no lease renewal came for two lease periods
     /// (the subscriber is gone), or when cancelled.
-    async fn run_live(&self, d: &Deploy, spec: &LiveSpec) -> anyhow::Result<&'static str> {
-        let mut leases = self.client.subscribe(spec.lease_subject.clone()).await?;
+    async fn run_live(
+        &self,
+        qid: &QueryId,
+        d: &Deploy,
+        spec: &LiveSpec,
+    ) -> anyhow::Result<&'static str> {
+        let mut leases = self
+            .client
+            .subscribe(String::from(Subject::query_lease(qid)))
+            .await?;
+        let subject = Subject::query_send_to(qid, d.send_to);
         let every = spec.every_ns.max(100_000_000);
         let expiry = Duration::from_nanos(2 * spec.lease_ns.max(1) as u64);
         let mut last_lease = Instant::now();
@@ -353,14 +453,14 @@ impl FragmentHost {
             let mut fragment = d.fragment.clone();
             fragment.plan.set_source_range(pane_end - every, pane_end);
             if let Err(e) = self
-                .run_fragment(&d.qid, &fragment, &d.partial_subject, pane_end)
+                .run_fragment(&d.qid, &fragment, subject.as_str(), pane_end)
                 .await
             {
                 tracing::warn!(qid = d.qid, error = %e, "live pane failed");
-                let chunk = PartialChunk::failure(&d.qid, &self.node, format!("{e:#}"), pane_end);
+                let chunk = PartialChunk::failure(&d.qid, &self.node, e, pane_end);
                 let bytes = codec::encode(Kind::PartialChunk, &chunk)?;
                 self.client
-                    .publish(d.partial_subject.clone(), bytes.into())
+                    .publish(String::from(subject.clone()), bytes.into())
                     .await?;
             }
             pane_end += every;
@@ -379,7 +479,8 @@ impl FragmentHost {
         fragment: &NodeFragment,
         partial_subject: &str,
         pane_ns: i64,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), QueryError> {
+        let unavailable = |e: String| QueryError::new(QueryErrorKind::Unavailable, e);
         let started = Instant::now();
         let mut inputs = Inputs::default();
         let mut rows_scanned = 0u64;
@@ -394,8 +495,8 @@ impl FragmentHost {
                     columns: src.columns.to_vec(),
                 })
                 .await
-                .map_err(|e| anyhow::anyhow!("table store unavailable: {e}"))?
-                .map_err(|e| anyhow::anyhow!(e))?;
+                .map_err(|e| unavailable(format!("table store unavailable: {e}")))?
+                .map_err(|e| QueryError::new(QueryErrorKind::NotFound, e))?;
             rows_scanned += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             lo = lo.min(src.start_ns);
             hi = hi.max(src.end_ns.unwrap_or_else(wall_now_ns));
@@ -403,10 +504,13 @@ impl FragmentHost {
         }
         let fragment = fragment.clone();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let execution = |e: String| QueryError::new(QueryErrorKind::Execution, e);
         let outputs: Vec<(u32, Vec<RecordBatch>)> = tokio::task::spawn_blocking(move || {
             run_fragment(&fragment.plan, &fragment.outputs, inputs, threads)
         })
-        .await??;
+        .await
+        .map_err(|e| execution(format!("the fragment stopped: {e}")))?
+        .map_err(|e| execution(format!("{e:#}")))?;
         let losses = self
             .history
             .lock()
@@ -431,6 +535,7 @@ impl FragmentHost {
             Tail::Report(report),
         )
         .await
+        .map_err(|e| unavailable(format!("could not send the partial: {e:#}")))
     }
 }
 

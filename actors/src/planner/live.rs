@@ -25,11 +25,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Deploy, ErrorDomain, LiveAccepted, LiveRequest, LiveSpec, NodeReport, PartialChunk, QueryDone,
-    QueryErrorKind,
+    Cancel, Deploy, ErrorDomain, Lease, LiveAccepted, LiveRequest, LiveSpec, NodeReport,
+    PartialChunk, QueryDone, QueryErrorKind, SendTo,
 };
 use loupe_topology::plan::{Distributed, split};
-use loupe_topology::subjects::{QueryId, Subject};
+use loupe_topology::subjects::{Inbound, QueryId, Subject};
+use loupe_topology::validate::Arrival;
 
 use super::{QueryPlanner, err};
 use crate::clock::wall_now_ns;
@@ -41,7 +42,10 @@ use crate::gather::NodeAnswer;
 /// fragment host), plus transfer.
 const NODE_GRACE_NS: i64 = 1_500_000_000;
 /// Most panes a window may hold.
-const MAX_PANES: i64 = 3600;
+const MAX_PANES: i64 = loupe_topology::validate::MAX_PANES;
+/// How far past the next pane a node's pane may end and still be kept
+/// (clock skew): five minutes.
+const PANE_HORIZON_NS: i64 = 300_000_000_000;
 
 impl QueryPlanner {
     /// Takes a live query: deploys, replies where its windows come, then
@@ -56,16 +60,19 @@ impl QueryPlanner {
         );
         let refuse = |e| LiveAccepted {
             qid: qid.to_string(),
-            results_subject: String::new(),
-            lease_subject: String::new(),
             lease_ns: 0,
             nodes: Vec::new(),
             error: Some(e),
         };
-        let req = match codec::decode::<LiveRequest>(Kind::LiveRequest, &m.payload) {
+        let req = match self.wire.receive::<LiveRequest>(
+            Inbound::Live,
+            Kind::LiveRequest,
+            &m.payload,
+            &Arrival::any(),
+        ) {
             Ok(r) => r,
             Err(e) => {
-                let a = refuse(err(QueryErrorKind::Wire, ErrorDomain::User, e.to_string()));
+                let a = refuse(e.into());
                 self.client
                     .publish(reply, codec::encode(Kind::LiveAccepted, &a)?.into())
                     .await?;
@@ -110,13 +117,13 @@ impl QueryPlanner {
         let deploy = Deploy {
             qid: qid.to_string(),
             fragment: d.node.clone(),
-            partial_subject: String::from(partial_subject),
+            send_to: SendTo::Planner,
             deadline_ns: i64::MAX,
-            timeout_ns: i64::MAX,
+            // A live fragment lives by its lease.
+            timeout_ns: 0,
             live: Some(LiveSpec {
                 every_ns: every,
                 lease_ns: every.max(1_000_000_000),
-                lease_subject: lease_subject.clone(),
                 backfill_ns: window - every,
             }),
             merge: None,
@@ -134,8 +141,6 @@ impl QueryPlanner {
         }
         let accepted = LiveAccepted {
             qid: qid.to_string(),
-            results_subject: String::from(Subject::query_results(&qid)),
-            lease_subject,
             lease_ns: every.max(1_000_000_000),
             nodes: deployed.iter().cloned().collect(),
             error: deployed.is_empty().then(|| {
@@ -143,8 +148,13 @@ impl QueryPlanner {
                     QueryErrorKind::NoNodes,
                     ErrorDomain::External,
                     format!(
-                        "no agent took the fragment (alive: {}; refused: {refused:?})",
-                        alive.len()
+                        "no agent took the fragment (alive: {}; refused: {})",
+                        alive.len(),
+                        refused
+                            .iter()
+                            .map(|(n, e)| format!("{n}: {e}"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ),
                 )
             }),
@@ -167,7 +177,7 @@ impl QueryPlanner {
                     lease: Duration::from_nanos(
                         2 * deploy.live.as_ref().map_or(every, |l| l.lease_ns) as u64,
                     ),
-                    results: accepted.results_subject.clone(),
+                    results: String::from(Subject::query_results(&qid)),
                     tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
                     window_state: Some(PaneWindow::new(combiner)),
                     pushed_through: i64::MIN,
@@ -213,9 +223,20 @@ impl QueryPlanner {
             tokio::select! {
                 m = partials.next() => {
                     let Some(m) = m else { return "the NATS subscription closed" };
-                    let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
+                    let arrival = Arrival::query(qid.as_str());
+                    let Ok(c) = self.wire.receive::<PartialChunk>(Inbound::Partial, Kind::PartialChunk, &m.payload, &arrival) else {
                         continue;
                     };
+                    // Panes are on the query's grid and not far ahead of
+                    // the window (a node's clock may be off by a few
+                    // minutes, no more): anything else would be kept for
+                    // nothing.
+                    let horizon = next_pane + live.every + PANE_HORIZON_NS;
+                    if c.pane_ns % live.every != 0 || c.pane_ns > horizon {
+                        let e = codec::Rejected::new(codec::Reason::Range, format!("a pane ending {} off the query's panes or too far ahead", c.pane_ns));
+                        self.wire.rejected(Inbound::Partial, &e);
+                        continue;
+                    }
                     // Panes already in the window, and live panes whose
                     // window closed, are late; earlier ones are the backfill.
                     if c.pane_ns <= live.pushed_through || (c.pane_ns < next_pane && c.pane_ns >= first_pane) {
@@ -228,10 +249,19 @@ impl QueryPlanner {
                     a.take(c);
                 }
                 m = leases.next() => {
-                    if m.is_none() { return "the NATS subscription closed" }
-                    last_lease = Instant::now();
+                    let Some(m) = m else { return "the NATS subscription closed" };
+                    let arrival = Arrival::query(qid.as_str());
+                    if self.wire.receive::<Lease>(Inbound::Lease, Kind::Lease, &m.payload, &arrival).is_ok() {
+                        last_lease = Instant::now();
+                    }
                 }
-                _ = cancels.next() => return "cancelled",
+                m = cancels.next() => {
+                    let Some(m) = m else { return "the NATS subscription closed" };
+                    let arrival = Arrival::query(qid.as_str());
+                    if self.wire.receive::<Cancel>(Inbound::Cancel, Kind::Cancel, &m.payload, &arrival).is_ok() {
+                        return "cancelled";
+                    }
+                }
                 _ = tick.tick() => {
                     if last_lease.elapsed() > live.lease {
                         return "lease expired: the subscriber is gone";

@@ -18,10 +18,11 @@ use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
     Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeSeen, NodeStatus, NodesReply,
-    PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
+    PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk, SendTo,
 };
 use loupe_topology::plan::split;
-use loupe_topology::subjects::{NodeName, PLANNER_GROUP, QueryId, Subject};
+use loupe_topology::subjects::{Inbound, NodeName, PLANNER_GROUP, QueryId, Subject, node_in};
+use loupe_topology::validate::Arrival;
 
 use crate::clock::wall_now_ns;
 
@@ -29,6 +30,7 @@ mod live;
 mod tree;
 use crate::exec::{Executor, Inputs};
 use crate::gather::{NodeAnswer, fold};
+use crate::wire::WireGuard;
 use tree::MergeTree;
 
 #[derive(Clone, Debug)]
@@ -44,6 +46,9 @@ pub struct PlannerConfig {
     /// Most partials any one process receives for a query: with more nodes
     /// than this, partials merge on nodes first, in a tree of this fan-in.
     pub merge_fanin: usize,
+    /// Most nodes the registry holds; a heartbeat of a new node beyond it
+    /// is refused (and counted).
+    pub max_nodes: usize,
 }
 
 impl Default for PlannerConfig {
@@ -54,6 +59,7 @@ impl Default for PlannerConfig {
             forget: Duration::from_secs(300),
             deploy_timeout: Duration::from_secs(2),
             merge_fanin: 32,
+            max_nodes: 10_000,
         }
     }
 }
@@ -82,6 +88,7 @@ pub struct QueryPlanner {
     cfg: PlannerConfig,
     registry: Arc<Mutex<Registry>>,
     seq: Arc<AtomicU64>,
+    wire: Arc<WireGuard>,
 }
 
 fn err(kind: QueryErrorKind, domain: ErrorDomain, message: String) -> QueryError {
@@ -100,6 +107,7 @@ impl QueryPlanner {
             cfg,
             registry: Arc::default(),
             seq: Arc::default(),
+            wire: Arc::default(),
         }
     }
 
@@ -125,7 +133,11 @@ impl QueryPlanner {
         tracing::info!(planner = %self.cfg.name, "planning on {}", Subject::plan());
         loop {
             tokio::select! {
-                Some(m) = beats.next() => self.heard(&m.payload),
+                Some(m) = beats.next() => {
+                    // A heartbeat speaks for the node its subject names.
+                    let arrival = Arrival::node(node_in(m.subject.as_str()).unwrap_or(""));
+                    self.heard(Inbound::Heartbeat, Kind::Heartbeat, &m.payload, &arrival);
+                }
                 Some(m) = lives.next() => {
                     let this = self.clone();
                     tokio::spawn(async move {
@@ -153,11 +165,21 @@ impl QueryPlanner {
         Ok(())
     }
 
-    fn heard(&self, payload: &[u8]) {
-        if let Ok(s) = codec::decode::<NodeStatus>(Kind::Heartbeat, payload)
-            .or_else(|_| codec::decode::<NodeStatus>(Kind::Status, payload))
+    fn heard(&self, on: Inbound, kind: Kind, payload: &[u8], arrival: &Arrival<'_>) {
+        if let Ok(s) = self.wire.receive::<NodeStatus>(on, kind, payload, arrival)
             && let Ok(mut r) = self.registry.lock()
         {
+            if !r.nodes.contains_key(&s.node) && r.nodes.len() >= self.cfg.max_nodes {
+                let e = codec::Rejected::new(
+                    codec::Reason::Range,
+                    format!(
+                        "node {:?} is one more than the registry's {} (--max-nodes)",
+                        s.node, self.cfg.max_nodes
+                    ),
+                );
+                self.wire.rejected(on, &e);
+                return;
+            }
             let now = Instant::now();
             let prev_events = r
                 .nodes
@@ -199,7 +221,7 @@ impl QueryPlanner {
         }
         let until = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Some(m)) = tokio::time::timeout_at(until, sub.next()).await {
-            self.heard(&m.payload);
+            self.heard(Inbound::Reply, Kind::Status, &m.payload, &Arrival::any());
         }
     }
 
@@ -255,11 +277,18 @@ impl QueryPlanner {
             planner: self.cfg.name.clone(),
             alive_within_ms: self.cfg.alive.as_millis() as u64,
             nodes,
+            planner_counters: self.wire.counters(),
         }
     }
 
     async fn answer_list(&self, m: async_nats::Message) -> anyhow::Result<()> {
-        if let Some(reply) = m.reply {
+        let asked = self.wire.receive::<()>(
+            Inbound::Nodes,
+            Kind::NodesRequest,
+            &m.payload,
+            &Arrival::any(),
+        );
+        if let (Some(reply), Ok(())) = (m.reply, asked) {
             let bytes = codec::encode(Kind::NodesReply, &self.list())?;
             self.client.publish(reply, bytes.into()).await?;
         }
@@ -272,12 +301,17 @@ impl QueryPlanner {
         };
         let started = Instant::now();
         let qid = QueryId::new(&self.cfg.name, self.seq.fetch_add(1, Ordering::Relaxed));
-        let (tables, done) = match codec::decode::<QueryRequest>(Kind::QueryRequest, &m.payload) {
+        let (tables, done) = match self.wire.receive::<QueryRequest>(
+            Inbound::Plan,
+            Kind::QueryRequest,
+            &m.payload,
+            &Arrival::any(),
+        ) {
             Ok(req) => self.execute(&qid, req).await,
             Err(e) => (
                 Vec::new(),
                 QueryDone {
-                    error: Some(err(QueryErrorKind::Wire, ErrorDomain::User, e.to_string())),
+                    error: Some(e.into()),
                     ..QueryDone::default()
                 },
             ),
@@ -394,8 +428,7 @@ impl QueryPlanner {
             // Merge nodes first, so they listen before anyone sends; if one
             // does not take its part, partials come straight here instead
             // (the others' parts lapse at their deadlines, unheard).
-            let merges =
-                tree.merge_deploys(qid, &d.node, &partial_subject, deadline_ns, node_timeout);
+            let merges = tree.merge_deploys(qid, &d.node, deadline_ns, node_timeout);
             let acks =
                 futures::future::join_all(merges.iter().map(|(n, m)| self.deploy(n, m))).await;
             if let Some((n, why)) = merges
@@ -403,7 +436,7 @@ impl QueryPlanner {
                 .zip(&acks)
                 .find_map(|((n, _), a)| a.as_ref().err().map(|e| (n, e)))
             {
-                tracing::warn!(qid = %qid, node = n, why, "a merge node refused: partials come straight to the planner");
+                tracing::warn!(qid = %qid, node = n, why = %why, "a merge node refused: partials come straight to the planner");
                 tree = MergeTree::plan(&alive, usize::MAX);
             }
         }
@@ -416,7 +449,7 @@ impl QueryPlanner {
                     Deploy {
                         qid: qid.to_string(),
                         fragment: d.node.clone(),
-                        partial_subject: tree.destination(n, &partial_subject),
+                        send_to: tree.destination(n),
                         deadline_ns: leaf_deadline,
                         timeout_ns: node_timeout.as_nanos() as i64 - tree.leaf_margin(node_timeout),
                         live: None,
@@ -432,11 +465,10 @@ impl QueryPlanner {
             .iter()
             .map(|(n, _)| (n.clone(), NodeAnswer::new()))
             .collect();
-        let planner_subject = String::from(partial_subject.clone());
-        let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let mut refused: BTreeMap<String, QueryError> = BTreeMap::new();
         for ((n, l), ack) in leaves.iter().zip(acks) {
             let Err(why) = ack else { continue };
-            if l.partial_subject == planner_subject {
+            if l.send_to == SendTo::Planner {
                 // It would have sent here: not waited for.
                 if let Some(a) = answers.get_mut(n) {
                     a.done = true;
@@ -445,12 +477,10 @@ impl QueryPlanner {
             } else {
                 // Said on its behalf to its merge node, so that does not
                 // wait for it either.
-                let chunk = PartialChunk::failure(&qid.to_string(), n, why.clone(), 0);
+                let chunk = PartialChunk::failure(qid.as_str(), n, why.clone(), 0);
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
-                    let _ = self
-                        .client
-                        .publish(l.partial_subject.clone(), bytes.into())
-                        .await;
+                    let to = Subject::query_send_to(qid, l.send_to);
+                    let _ = self.client.publish(String::from(to), bytes.into()).await;
                 }
             }
             refused.insert(n.clone(), why);
@@ -465,13 +495,25 @@ impl QueryPlanner {
             };
             messages += 1;
             bytes += m.payload.len() as u64;
-            let Ok(c) = codec::decode::<PartialChunk>(Kind::PartialChunk, &m.payload) else {
+            let Ok(c) = self.wire.receive::<PartialChunk>(
+                Inbound::Partial,
+                Kind::PartialChunk,
+                &m.payload,
+                &Arrival::query(qid.as_str()),
+            ) else {
                 continue;
             };
             if let Some(a) = answers.get_mut(&c.node) {
                 a.take(c);
             }
         }
+        // Who failed, and how, before the answers are folded: a query that
+        // every node refused the same way is at fault itself.
+        let failed_kinds: Vec<QueryErrorKind> = answers
+            .iter()
+            .filter(|(n, _)| !refused.contains_key(*n))
+            .filter_map(|(_, a)| a.error.as_ref().map(|e| e.kind))
+            .collect();
         self.cancel(qid).await;
         let _ = sub.unsubscribe().await;
         let late = format!("no complete answer within {} ms", node_timeout.as_millis());
@@ -495,8 +537,18 @@ impl QueryPlanner {
             done.missing.push((n, why));
         }
         done.partial = !done.missing.is_empty();
-        // Every node failed the same way: the query is at fault, not them.
-        if done.answered.is_empty() && !failed.is_empty() && failed.iter().all(|e| e == &failed[0])
+        // Every node failed, each because of the query (its plan, or
+        // running it), not because of itself: the query is at fault.
+        let query_at_fault = |k: &QueryErrorKind| {
+            matches!(
+                k,
+                QueryErrorKind::BadPlan | QueryErrorKind::Execution | QueryErrorKind::NotFound
+            )
+        };
+        if done.answered.is_empty()
+            && !failed.is_empty()
+            && !failed_kinds.is_empty()
+            && failed_kinds.iter().all(query_at_fault)
         {
             done.error = Some(err(
                 QueryErrorKind::Execution,
@@ -551,29 +603,45 @@ impl QueryPlanner {
     }
 
     /// Deploys to one node; Err says why it will not answer.
-    async fn deploy(&self, node: &str, d: &Deploy) -> Result<(), String> {
+    async fn deploy(&self, node: &str, d: &Deploy) -> Result<(), QueryError> {
+        use QueryErrorKind::{Timeout, Unavailable, Wire};
         let subject = NodeName::new(node)
             .map(|n| String::from(Subject::node_deploy(&n)))
-            .map_err(|e| e.to_string())?;
-        let bytes = codec::encode(Kind::Deploy, d).map_err(|e| e.to_string())?;
+            .map_err(|e| QueryError::new(Wire, e.to_string()))?;
+        let bytes =
+            codec::encode(Kind::Deploy, d).map_err(|e| QueryError::new(Wire, e.to_string()))?;
         let r = tokio::time::timeout(
             self.cfg.deploy_timeout,
             self.client.request(subject, bytes.into()),
         )
         .await;
         match r {
-            Err(_) => Err(format!(
-                "did not ack its fragment within {} ms",
-                self.cfg.deploy_timeout.as_millis()
+            Err(_) => Err(QueryError::new(
+                Timeout,
+                format!(
+                    "did not ack its fragment within {} ms",
+                    self.cfg.deploy_timeout.as_millis()
+                ),
             )),
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                Err("not listening on NATS (agent gone?)".into())
-            }
-            Ok(Err(e)) => Err(format!("deploy failed: {e}")),
-            Ok(Ok(m)) => match codec::decode::<DeployAck>(Kind::DeployAck, &m.payload) {
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(
+                QueryError::new(Unavailable, "not listening on NATS (agent gone?)"),
+            ),
+            Ok(Err(e)) => Err(QueryError::new(Unavailable, format!("deploy failed: {e}"))),
+            Ok(Ok(m)) => match self.wire.receive::<DeployAck>(
+                Inbound::Reply,
+                Kind::DeployAck,
+                &m.payload,
+                &Arrival::query(&d.qid),
+            ) {
                 Ok(DeployAck { error: None, .. }) => Ok(()),
-                Ok(DeployAck { error: Some(e), .. }) => Err(format!("refused its fragment: {e}")),
-                Err(e) => Err(format!("answered the deploy with something else: {e}")),
+                Ok(DeployAck { error: Some(e), .. }) => Err(QueryError {
+                    message: format!("refused its fragment: {}", e.message),
+                    ..e
+                }),
+                Err(e) => Err(QueryError::new(
+                    Wire,
+                    format!("answered the deploy with something else: {e}"),
+                )),
             },
         }
     }

@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use loupe_topology::messages::{Deploy, MergeSpec};
+use loupe_topology::messages::{Deploy, MergeSpec, SendTo};
 use loupe_topology::plan::NodeFragment;
-use loupe_topology::subjects::{QueryId, Subject};
+use loupe_topology::subjects::QueryId;
 
 use crate::gather::Child;
 
@@ -104,19 +104,21 @@ impl MergeTree {
         self.top.clone()
     }
 
-    fn subject(&self, qid: &QueryId, dest: Option<(u32, usize)>, planner: &Subject) -> String {
+    fn send_to(dest: Option<(u32, usize)>) -> SendTo {
         match dest {
-            Some((level, idx)) => String::from(Subject::query_merge(qid, level, idx)),
-            None => String::from(planner.clone()),
+            Some((level, idx)) => SendTo::Merge {
+                level,
+                group: idx as u32,
+            },
+            None => SendTo::Planner,
         }
     }
 
     /// Where node `node` sends its own partial.
-    pub fn destination(&self, node: &str, planner: &Subject) -> String {
-        let dest = self.leaf_dest.get(node).copied().flatten();
-        match (&self.qid, dest) {
-            (Some(q), d) => self.subject(q, d, planner),
-            (None, _) => String::from(planner.clone()),
+    pub fn destination(&self, node: &str) -> SendTo {
+        match &self.qid {
+            Some(_) => Self::send_to(self.leaf_dest.get(node).copied().flatten()),
+            None => SendTo::Planner,
         }
     }
 
@@ -147,7 +149,6 @@ impl MergeTree {
         &mut self,
         qid: &QueryId,
         fragment: &NodeFragment,
-        planner: &Subject,
         deadline_ns: i64,
         timeout: Duration,
     ) -> Vec<(String, Deploy)> {
@@ -161,14 +162,14 @@ impl MergeTree {
                     Deploy {
                         qid: qid.to_string(),
                         fragment: fragment.clone(),
-                        partial_subject: self.subject(qid, m.dest, planner),
+                        send_to: Self::send_to(m.dest),
                         deadline_ns: deadline_ns - i64::from(self.levels - m.level) * step,
                         timeout_ns: timeout.as_nanos() as i64
                             - i64::from(self.levels - m.level) * step,
                         live: None,
                         merge: Some(MergeSpec {
                             level: m.level,
-                            listen_subject: String::from(Subject::query_merge(qid, m.level, m.idx)),
+                            group: m.idx as u32,
                             children: m.children.clone(),
                         }),
                     },
@@ -225,15 +226,12 @@ mod tests {
     fn each_level_answers_before_the_one_above_waits_no_more() {
         let mut t = MergeTree::plan(&names(200), 4);
         let qid = QueryId::new("p", 1);
-        let planner = Subject::query_partial(&qid);
         let timeout = Duration::from_secs(5);
-        let deploys = t.merge_deploys(
-            &qid,
-            &NodeFragment::default(),
-            &planner,
-            10_000_000_000,
-            timeout,
-        );
+        let deploys = t.merge_deploys(&qid, &NodeFragment::default(), 10_000_000_000, timeout);
+        let listens = |m: &MergeSpec| SendTo::Merge {
+            level: m.level,
+            group: m.group,
+        };
         let leaf = t.leaf_deadline(10_000_000_000, timeout);
         for (_, d) in &deploys {
             let m = d.merge.as_ref().unwrap();
@@ -245,17 +243,14 @@ mod tests {
                     .filter(|(n, c)| n == child && c.merge.as_ref().unwrap().level + 1 == m.level)
                 {
                     assert!(c.deadline_ns < d.deadline_ns);
-                    assert_eq!(c.partial_subject, m.listen_subject);
+                    assert_eq!(c.send_to, listens(m));
                 }
             }
         }
         // Each node sends where its group's merge node listens.
         let first = &deploys[0].1;
         for (child, _) in &first.merge.as_ref().unwrap().children {
-            assert_eq!(
-                t.destination(child, &planner),
-                first.merge.as_ref().unwrap().listen_subject
-            );
+            assert_eq!(t.destination(child), listens(first.merge.as_ref().unwrap()));
         }
     }
 }

@@ -8,8 +8,12 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
-use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest, TapAck, TapChunk, TapHold};
-use loupe_topology::subjects::{NodeName, Subject};
+use loupe_topology::messages::{
+    Cancel, NodeStatus, QueryError, QueryErrorKind, TailChunk, TailRequest, TapAck, TapChunk,
+    TapHold,
+};
+use loupe_topology::subjects::{Inbound, NodeName, Subject, qid_in};
+use loupe_topology::validate::Arrival;
 use std::sync::Arc;
 
 use crate::capture::CaptureShared;
@@ -17,6 +21,7 @@ use crate::counters::{Counter, Counters};
 use crate::fragment::{FragmentHost, Fragments, LossHistory};
 use crate::table_store::{GetStoreStats, Scan, TableStore};
 use crate::tap::{Stage, Taps};
+use crate::wire::WireGuard;
 
 /// What the node says about itself in every status.
 #[derive(Clone, Debug)]
@@ -43,6 +48,8 @@ pub struct Service {
     pub history: Arc<std::sync::Mutex<LossHistory>>,
     /// The stages' taps (`loupe tap`).
     pub taps: Arc<Taps>,
+    /// What it refused of what it received.
+    pub wire: Arc<WireGuard>,
 }
 
 /// How often a node says it is alive (planners expect an answer from every
@@ -93,6 +100,7 @@ impl Service {
             fragments: self.fragments.clone(),
             history: self.history.clone(),
             clock_offset_ns: self.info.clock_offset_ns,
+            wire: self.wire.clone(),
         };
         let this = self.clone();
         let beat = actix::spawn(async move { this.heartbeat().await });
@@ -122,7 +130,10 @@ impl Service {
                     }
                 }
                 Some(msg) = cancels.next() => {
-                    if let Ok(c) = codec::decode::<loupe_topology::messages::Cancel>(Kind::Cancel, &msg.payload) {
+                    // The query id the subject names, and the message's
+                    // own, must agree: one query's cancel ends only it.
+                    let arrival = Arrival::query(qid_in(msg.subject.as_str()).unwrap_or(""));
+                    if let Ok(c) = self.wire.receive::<Cancel>(Inbound::Cancel, Kind::Cancel, &msg.payload, &arrival) {
                         self.fragments.cancel(&c.qid);
                     }
                 }
@@ -142,23 +153,27 @@ impl Service {
             return Ok(());
         };
         let node = self.info.node.to_string();
-        let ack = match codec::decode::<TapHold>(Kind::TapHold, &msg.payload)
-            .map_err(|e| e.to_string())
-            .and_then(|h| Stage::parse(&h.stage).map(|s| (s, h.lease_ns)))
-        {
-            Ok((stage, lease_ns)) => {
-                let lease = lease_ns.clamp(100_000_000, 60_000_000_000);
+        let ack = match self
+            .wire
+            .receive::<TapHold>(
+                Inbound::TapHold,
+                Kind::TapHold,
+                &msg.payload,
+                &Arrival::any(),
+            )
+            .map_err(QueryError::from)
+            .and_then(|h| {
+                Stage::parse(&h.stage)
+                    .map(|s| (s, h.lease_ns))
+                    .map_err(|e| QueryError::new(QueryErrorKind::NotFound, e))
+            }) {
+            Ok((stage, lease)) => {
                 self.taps
                     .hold(stage, crate::clock::wall_now_ns() + 2 * lease);
-                TapAck {
-                    node,
-                    subject: String::from(Subject::node_tap(&self.info.node, stage.name())),
-                    error: None,
-                }
+                TapAck { node, error: None }
             }
             Err(e) => TapAck {
                 node,
-                subject: String::new(),
                 error: Some(e),
             },
         };
@@ -244,30 +259,42 @@ impl Service {
     }
 
     async fn answer(&self, msg: async_nats::Message) -> anyhow::Result<()> {
+        let on = if msg.subject.as_str().ends_with(".tail") {
+            Inbound::Tail
+        } else {
+            Inbound::Status
+        };
+        let got = match on {
+            Inbound::Tail => self
+                .wire
+                .receive::<TailRequest>(on, Kind::TailRequest, &msg.payload, &Arrival::any())
+                .map(Some),
+            _ => self
+                .wire
+                .receive::<()>(on, Kind::StatusRequest, &msg.payload, &Arrival::any())
+                .map(|()| None),
+        };
         let Some(reply) = msg.reply.clone() else {
             return Ok(());
         };
-        match codec::peek_kind(&msg.payload) {
-            Ok(k) if k == Kind::TailRequest as u16 => {
-                let req: TailRequest = codec::decode(Kind::TailRequest, &msg.payload)?;
-                self.tail(reply, req).await
-            }
-            Ok(k) if k == Kind::StatusRequest as u16 => {
+        match got {
+            Ok(Some(req)) => self.tail(reply, req).await,
+            Ok(None) => {
                 let status = self.status().await;
                 self.client
                     .publish(reply, codec::encode(Kind::Status, &status)?.into())
                     .await?;
                 Ok(())
             }
-            Ok(k) => {
-                self.send_error(reply, format!("unexpected message kind {k}"))
-                    .await
-            }
-            Err(e) => self.send_error(reply, e.to_string()).await,
+            Err(e) => self.send_error(reply, e.into()).await,
         }
     }
 
-    async fn send_error(&self, reply: async_nats::Subject, error: String) -> anyhow::Result<()> {
+    async fn send_error(
+        &self,
+        reply: async_nats::Subject,
+        error: QueryError,
+    ) -> anyhow::Result<()> {
         let chunk = TailChunk {
             node: self.info.node.to_string(),
             seq: 0,
@@ -300,6 +327,7 @@ impl Service {
             self.fragments.active() as u64,
         ));
         counters.extend(self.taps.counters());
+        counters.extend(self.wire.counters());
         NodeStatus {
             node: self.info.node.to_string(),
             kernel: self.info.kernel.clone(),
@@ -321,16 +349,25 @@ impl Service {
             .await
         {
             Ok(Ok(b)) => b,
-            Ok(Err(e)) => return self.send_error(reply, e).await,
-            Err(e) => {
+            Ok(Err(e)) => {
                 return self
-                    .send_error(reply, format!("table store unavailable: {e}"))
+                    .send_error(reply, QueryError::new(QueryErrorKind::NotFound, e))
+                    .await;
+            }
+            Err(e) => {
+                let e = format!("table store unavailable: {e}");
+                return self
+                    .send_error(reply, QueryError::new(QueryErrorKind::Unavailable, e))
                     .await;
             }
         };
         let batches = match project(batches, &req.columns) {
             Ok(b) => b,
-            Err(e) => return self.send_error(reply, e).await,
+            Err(e) => {
+                return self
+                    .send_error(reply, QueryError::new(QueryErrorKind::NotFound, e))
+                    .await;
+            }
         };
         let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
         let chunks = encode_chunks(&batches, limit)?;

@@ -1,11 +1,24 @@
 //! Per-row expressions and their typing rules. The front end builds them,
 //! checked; the executor evaluates them a whole Arrow batch at a time.
 
-use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::types::{DType, Scalar, Schema};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The deepest expression a plan may hold (an operand inside a call
+/// inside a comparison is depth 3). The compiler refuses deeper ones with
+/// the script's position, and a plan that arrives over the wire is refused
+/// while it is decoded, before a deep enough one could exhaust the stack.
+pub const MAX_EXPR_DEPTH: usize = 64;
+
+/// Operands of one call, at most.
+pub const MAX_CALL_ARGS: usize = 16;
+
+/// An expression. Decoding counts the nesting as it goes (see
+/// [`MAX_EXPR_DEPTH`]); the derived shape is [`ExprWire`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Expr {
     /// A column of the input, by name.
     Col(String),
@@ -14,6 +27,64 @@ pub enum Expr {
     Not(Box<Expr>),
     Neg(Box<Expr>),
     Call(Func, Vec<Expr>),
+}
+
+/// The same variants, in the same order, as [`Expr`]: what serde derives
+/// its decoding for. Its children are `Expr`s again, so every level passes
+/// through the depth count below.
+#[derive(Deserialize)]
+#[serde(rename = "Expr")]
+enum ExprWire {
+    Col(String),
+    Lit(Scalar),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Call(Func, Vec<Expr>),
+}
+
+thread_local! {
+    /// Nesting of the expression being decoded on this thread.
+    static DECODE_DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Set when a decode was refused for its depth (read by the codec, so
+    /// the refusal is counted under its own reason).
+    static DEPTH_REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the last decode on this thread was refused for an expression's
+/// depth; clears the flag.
+pub fn take_depth_refused() -> bool {
+    DEPTH_REFUSED.with(|f| f.replace(false))
+}
+
+impl<'de> Deserialize<'de> for Expr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Level;
+        impl Drop for Level {
+            fn drop(&mut self) {
+                DECODE_DEPTH.with(|c| c.set(c.get().saturating_sub(1)));
+            }
+        }
+        let depth = DECODE_DEPTH.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        let _level = Level;
+        if depth > MAX_EXPR_DEPTH {
+            DEPTH_REFUSED.with(|f| f.set(true));
+            return Err(serde::de::Error::custom(format!(
+                "an expression nested deeper than {MAX_EXPR_DEPTH}"
+            )));
+        }
+        Ok(match ExprWire::deserialize(d)? {
+            ExprWire::Col(c) => Expr::Col(c),
+            ExprWire::Lit(l) => Expr::Lit(l),
+            ExprWire::Binary(op, l, r) => Expr::Binary(op, l, r),
+            ExprWire::Not(e) => Expr::Not(e),
+            ExprWire::Neg(e) => Expr::Neg(e),
+            ExprWire::Call(f, a) => Expr::Call(f, a),
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +381,49 @@ impl Expr {
                     .map(|a| a.dtype(input))
                     .collect::<Result<Vec<_>, _>>()?;
                 f.result(&types)
+            }
+        }
+    }
+
+    /// Levels of nesting: 1 for a column or a literal.
+    pub fn depth(&self) -> usize {
+        1 + match self {
+            Expr::Col(_) | Expr::Lit(_) => 0,
+            Expr::Binary(_, l, r) => l.depth().max(r.depth()),
+            Expr::Not(e) | Expr::Neg(e) => e.depth(),
+            Expr::Call(_, args) => args.iter().map(Expr::depth).max().unwrap_or(0),
+        }
+    }
+
+    /// Checks what the typing rules do not: nesting within
+    /// [`MAX_EXPR_DEPTH`], calls within [`MAX_CALL_ARGS`].
+    pub fn check_shape(&self) -> Result<(), String> {
+        let d = self.depth();
+        if d > MAX_EXPR_DEPTH {
+            return Err(format!(
+                "an expression nested {d} deep; at most {MAX_EXPR_DEPTH} levels are allowed"
+            ));
+        }
+        self.check_calls()
+    }
+
+    fn check_calls(&self) -> Result<(), String> {
+        match self {
+            Expr::Col(_) | Expr::Lit(_) => Ok(()),
+            Expr::Binary(_, l, r) => {
+                l.check_calls()?;
+                r.check_calls()
+            }
+            Expr::Not(e) | Expr::Neg(e) => e.check_calls(),
+            Expr::Call(f, args) => {
+                if args.len() > MAX_CALL_ARGS {
+                    return Err(format!(
+                        "{} called with {} arguments (at most {MAX_CALL_ARGS})",
+                        f.name(),
+                        args.len()
+                    ));
+                }
+                args.iter().try_for_each(Expr::check_calls)
             }
         }
     }

@@ -196,7 +196,77 @@ pub enum Op {
     },
 }
 
+/// Most operators in one plan.
+pub const MAX_PLAN_NODES: usize = 4096;
+/// Most result tables of one plan.
+pub const MAX_SINKS: usize = 256;
+/// Most columns an operator lists (projections, groups, keys, aggregates).
+pub const MAX_COLUMNS: usize = 1024;
+/// Longest name (a column, a table, a result table).
+pub const MAX_NAME: usize = 256;
+
 impl Op {
+    /// What the schema rules do not check: sizes, expression shapes, and
+    /// values in range.
+    pub fn check_values(&self) -> Result<(), String> {
+        let names = |what: &str, n: usize| {
+            if n > MAX_COLUMNS {
+                Err(format!("{n} {what}; at most {MAX_COLUMNS}"))
+            } else {
+                Ok(())
+            }
+        };
+        let name = |s: &str| {
+            if s.len() > MAX_NAME {
+                Err(format!("a name longer than {MAX_NAME} bytes"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Op::Source { table, columns, .. } => {
+                name(table)?;
+                names("columns", columns.len())?;
+            }
+            Op::Filter { predicate, .. } => predicate.check_shape()?,
+            Op::Map { exprs, .. } => {
+                names("columns", exprs.len())?;
+                for (n, e) in exprs {
+                    name(n)?;
+                    e.check_shape()?;
+                }
+            }
+            Op::Aggregate { groups, aggs, .. } => {
+                names("groups", groups.len())?;
+                names("aggregates", aggs.len())?;
+                for a in aggs {
+                    name(&a.name)?;
+                    if let AggFunc::Quantile(q) = a.func
+                        && !(0.0..=1.0).contains(&q)
+                    {
+                        return Err(format!("quantile {q} is not within 0 and 1"));
+                    }
+                }
+            }
+            Op::Sort { keys, .. } => names("sort keys", keys.len())?,
+            Op::Limit { .. } => {}
+            Op::Join {
+                left_on,
+                right_on,
+                suffixes,
+                ..
+            } => {
+                names("join keys", left_on.len().max(right_on.len()))?;
+                for s in suffixes {
+                    name(s)?;
+                }
+            }
+            Op::Union { inputs } => names("appended frames", inputs.len())?,
+            Op::Exchange { schema, .. } => names("columns", schema.fields.len())?,
+        }
+        Ok(())
+    }
+
     pub fn inputs(&self) -> Vec<NodeId> {
         match self {
             Op::Source { .. } | Op::Exchange { .. } => vec![],
@@ -272,6 +342,56 @@ pub struct Plan {
 impl Plan {
     pub fn schema(&self, id: NodeId) -> &Schema {
         &self.nodes[id].schema
+    }
+
+    /// Checks a plan that came from elsewhere (over the wire) before
+    /// anything runs it: every operator's inputs come before it, its
+    /// expressions are within the shape limits, its schema is the one its
+    /// operator gives over its inputs' schemas (so column indexes and types
+    /// are what the executor expects), its values are sane, and the sinks
+    /// read nodes that exist. The plan is rebuilt operator by operator with
+    /// [`Plan::add`], the same check the compiler's plans passed.
+    pub fn check(&self) -> Result<(), String> {
+        if self.nodes.len() > MAX_PLAN_NODES {
+            return Err(format!(
+                "a plan of {} operators; at most {MAX_PLAN_NODES}",
+                self.nodes.len()
+            ));
+        }
+        if self.sinks.len() > MAX_SINKS {
+            return Err(format!(
+                "a plan of {} result tables; at most {MAX_SINKS}",
+                self.sinks.len()
+            ));
+        }
+        let mut rebuilt = Plan::default();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let at = |e: String| format!("operator {i} ({}): {e}", n.op.name());
+            for input in n.op.inputs() {
+                if input >= i {
+                    return Err(at(format!(
+                        "reads operator {input}, which does not come before it"
+                    )));
+                }
+            }
+            n.op.check_values().map_err(at)?;
+            rebuilt.add(n.op.clone()).map_err(at)?;
+            if rebuilt.nodes[i].schema != n.schema {
+                return Err(at("its schema is not the one its operator gives".into()));
+            }
+        }
+        for s in &self.sinks {
+            if s.input >= self.nodes.len() {
+                return Err(format!(
+                    "result table {:?} reads operator {}, which is not in the plan",
+                    s.name, s.input
+                ));
+            }
+            if s.name.len() > MAX_NAME {
+                return Err("a result table name longer than 256 bytes".into());
+            }
+        }
+        Ok(())
     }
 
     /// Adds an operator after checking it against its inputs' schemas.
@@ -464,7 +584,10 @@ impl Plan {
                 Schema::new(fields)
             }
             Op::Union { inputs } => {
-                let first = input(&inputs[0]).clone();
+                let Some(first) = inputs.first() else {
+                    return Err("append of no frames".into());
+                };
+                let first = input(first).clone();
                 for i in &inputs[1..] {
                     let s = input(i);
                     if s != &first {

@@ -85,6 +85,62 @@ pub struct NodeFragment {
     pub outputs: Vec<ChannelOut>,
 }
 
+impl NodeFragment {
+    /// Checks a fragment that came over the wire (see [`Plan::check`]): a
+    /// node fragment reads only stored tables (no `Exchange`), and each of
+    /// its outputs names an operator of it, on a channel of its own, with a
+    /// way of combining that fits that operator's schema.
+    pub fn check(&self) -> Result<(), String> {
+        self.plan.check()?;
+        if let Some(i) = self
+            .plan
+            .nodes
+            .iter()
+            .position(|n| matches!(n.op, Op::Exchange { .. }))
+        {
+            return Err(format!(
+                "operator {i} of a node fragment reads a channel; a node reads stored tables"
+            ));
+        }
+        if self.outputs.is_empty() || self.outputs.len() > super::logical::MAX_SINKS {
+            return Err(format!(
+                "a node fragment with {} outputs",
+                self.outputs.len()
+            ));
+        }
+        let mut channels = std::collections::BTreeSet::new();
+        for o in &self.outputs {
+            if !channels.insert(o.channel) {
+                return Err(format!("channel {} is sent twice", o.channel));
+            }
+            if o.node >= self.plan.nodes.len() {
+                return Err(format!(
+                    "channel {} sends operator {}, which is not in the fragment",
+                    o.channel, o.node
+                ));
+            }
+            if let Combine::Aggregate { aggs, groups } = &o.combine {
+                let probe = Op::Aggregate {
+                    input: 0,
+                    groups: groups.clone(),
+                    aggs: aggs.clone(),
+                    mode: AggMode::Combine,
+                };
+                probe.check_values()?;
+            }
+            if let Combine::TopN { keys, .. } = &o.combine
+                && keys.len() > super::logical::MAX_COLUMNS
+            {
+                return Err(format!("{} sort keys", keys.len()));
+            }
+            o.combine
+                .plan(o.channel, self.plan.schema(o.node))
+                .map_err(|e| format!("channel {}: {e}", o.channel))?;
+        }
+        Ok(())
+    }
+}
+
 /// A plan split for distributed execution.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Distributed {

@@ -244,6 +244,9 @@ impl<'s> Compiler<'s> {
     }
 
     fn add(&mut self, op: Op, span: Span) -> R<NodeId> {
+        // The limits every receiver checks (Plan::check) hold here first,
+        // with the script's position.
+        op.check_values().map_err(|m| self.err(span, m))?;
         self.plan.add(op).map_err(|m| self.err(span, m))
     }
 
@@ -799,6 +802,7 @@ impl<'s> Compiler<'s> {
                     UnaryKind::Neg => Expr::Neg(Box::new(expr)),
                     _ => Expr::Not(Box::new(expr)),
                 };
+                e.check_shape().map_err(|m| self.err(span, m))?;
                 let s = self.plan.schema(frame);
                 let dtype = e.dtype(s).map_err(|m| self.err(span, m))?;
                 Ok(Value::Col {
@@ -867,6 +871,7 @@ impl<'s> Compiler<'s> {
 
     fn col_binary(&mut self, frame: NodeId, op: BinOp, a: Expr, b: Expr, span: Span) -> R<Value> {
         let e = Expr::Binary(op, Box::new(a), Box::new(b));
+        e.check_shape().map_err(|m| self.err(span, m))?;
         let dtype = e
             .dtype(self.plan.schema(frame))
             .map_err(|m| self.err(span, m))?;
@@ -1307,6 +1312,7 @@ impl<'s> Compiler<'s> {
             exprs.push(self.row_expr(frame, v, s)?);
         }
         let e = Expr::Call(func, exprs);
+        e.check_shape().map_err(|m| self.err(span, m))?;
         let dtype = e
             .dtype(self.plan.schema(frame))
             .map_err(|m| self.err(span, m))?;

@@ -22,9 +22,42 @@ pub use error::{CompileError, Span};
 
 use crate::plan::Plan;
 
+/// The largest script accepted (Pixie's largest bundled script is about
+/// 20 KiB).
+pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
+
+/// Stack of the thread a script compiles on: the parser's syntax tree of a
+/// hostile script can be as deep as the script is long, and dropping it
+/// recurses that deep; reserved, not used, by ordinary scripts.
+const COMPILE_STACK: usize = 256 << 20;
+
 /// Compiles `source` to a logical plan with at least one sink.
 pub fn compile(source: &str, opts: &Options) -> Result<Plan, CompileError> {
-    let module = parse::parse(source)
-        .map_err(|(span, msg)| CompileError::at(&opts.file, source, span, msg))?;
-    compile::Compiler::new(source, opts).run(&module)
+    if source.len() > MAX_SCRIPT_BYTES {
+        return Err(CompileError::at(
+            &opts.file,
+            source,
+            Span { start: 0, end: 0 },
+            format!(
+                "a script of {} bytes; at most {MAX_SCRIPT_BYTES}",
+                source.len()
+            ),
+        ));
+    }
+    let work = || {
+        let module = parse::parse(source)
+            .map_err(|(span, msg)| CompileError::at(&opts.file, source, span, msg))?;
+        compile::Compiler::new(source, opts).run(&module)
+    };
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("pxl-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(s, work)
+        {
+            Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            // No thread to be had: compile here (ordinary scripts are shallow).
+            Err(_) => work(),
+        }
+    })
 }

@@ -137,7 +137,37 @@ fn stmt(s: &py::Stmt) -> Result<Stmt, Failure> {
     })
 }
 
+/// The deepest nesting of syntax a script may have (Python's own parser
+/// stops near 200 too). Deeper is refused here, before the compiler
+/// recurses over it.
+pub const MAX_SYNTAX_DEPTH: usize = 200;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn expr(e: &py::Expr) -> Result<Expr, Failure> {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    let depth = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let _level = Level;
+    if depth > MAX_SYNTAX_DEPTH {
+        return Err((
+            span(e),
+            format!("an expression nested deeper than {MAX_SYNTAX_DEPTH} levels"),
+        ));
+    }
+    expr_at(e)
+}
+
+fn expr_at(e: &py::Expr) -> Result<Expr, Failure> {
     let kind = match e {
         py::Expr::Name(n) => ExprKind::Name(n.id.to_string()),
         py::Expr::StringLiteral(s) => ExprKind::Str(s.value.to_str().to_string()),

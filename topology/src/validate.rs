@@ -1,0 +1,392 @@
+//! What every received message must satisfy before it is used: beyond
+//! decoding (bounded, in [`crate::codec`]), its values are within sane
+//! ranges, its plan checks against the schemas, and what it says about
+//! itself agrees with the subject it came on. The receiver builds an
+//! [`Arrival`] from what it already trusts (the subject's query id or node
+//! name, its own clock) and [`crate::codec::receive`] refuses a message
+//! that does not fit it.
+//!
+//! The limits are generous for real use and small enough that no value a
+//! sender chooses makes a receiver allocate, wait or loop without bound.
+
+use crate::codec::{Reason, Rejected};
+use crate::messages::*;
+use crate::subjects::{NodeName, QueryId};
+
+/// What the receiver knows about a message before it reads it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Arrival<'a> {
+    /// The query id of the subject it came on (`loupe.v1.q.<qid>.…`), or
+    /// of the query the receiver asked about.
+    pub qid: Option<&'a str>,
+    /// The node of the subject it came on (`loupe.v1.node.<node>.…`).
+    pub node: Option<&'a str>,
+}
+
+impl<'a> Arrival<'a> {
+    pub fn any() -> Self {
+        Arrival::default()
+    }
+
+    pub fn query(qid: &'a str) -> Self {
+        Arrival {
+            qid: Some(qid),
+            node: None,
+        }
+    }
+
+    pub fn node(node: &'a str) -> Self {
+        Arrival {
+            qid: None,
+            node: Some(node),
+        }
+    }
+}
+
+pub trait Validate {
+    fn validate(&self, arrival: &Arrival<'_>) -> Result<(), Rejected>;
+}
+
+const NS: i64 = 1;
+const MS: i64 = 1_000_000 * NS;
+const SECOND: i64 = 1_000 * MS;
+const HOUR: i64 = 3600 * SECOND;
+
+/// Shortest refresh of a live query, and longest.
+pub const LIVE_EVERY: (i64, i64) = (100 * MS, HOUR);
+/// Shortest lease, and longest.
+pub const LEASE: (i64, i64) = (100 * MS, 10 * 60 * SECOND);
+/// Longest live window (and so backfill).
+pub const MAX_WINDOW_NS: i64 = 24 * HOUR;
+/// Most panes a live window may hold.
+pub const MAX_PANES: i64 = 3600;
+/// Longest a one-shot query may wait for its nodes.
+pub const MAX_QUERY_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+/// Most merge levels a tree may have (fan-in 2 over 2^32 nodes).
+pub const MAX_MERGE_LEVELS: u32 = 32;
+/// Most children of one merge node, and most nodes one subtree covers.
+pub const MAX_CHILDREN: usize = 4096;
+pub const MAX_COVERED: usize = 1 << 20;
+/// Most counters in one status.
+pub const MAX_COUNTERS: usize = 4096;
+/// Longest free text (a script name, a kernel release, an error).
+pub const MAX_TEXT: usize = 64 << 10;
+/// Most rows a tail may ask for in one answer.
+pub const MAX_TAIL_SINCE_NS: u64 = 366 * 24 * 3600 * 1_000_000_000;
+
+fn range(what: &str, v: i64, (lo, hi): (i64, i64)) -> Result<(), Rejected> {
+    if v < lo || v > hi {
+        return Err(Rejected::new(
+            Reason::Range,
+            format!("{what} of {v} ns is outside [{lo}, {hi}] ns"),
+        ));
+    }
+    Ok(())
+}
+
+fn text(what: &str, s: &str) -> Result<(), Rejected> {
+    if s.len() > MAX_TEXT {
+        return Err(Rejected::new(
+            Reason::Range,
+            format!("{what} of {} bytes (at most {MAX_TEXT})", s.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn token(what: &str, s: &str) -> Result<(), Rejected> {
+    NodeName::new(s)
+        .map(|_| ())
+        .map_err(|e| Rejected::new(Reason::Range, format!("{what}: {e}")))
+}
+
+/// A query id that is one subject token and, when the subject named one,
+/// that one.
+fn qid_of(qid: &str, arrival: &Arrival<'_>) -> Result<(), Rejected> {
+    QueryId::parse(qid).map_err(|e| Rejected::new(Reason::Range, format!("query id: {e}")))?;
+    match arrival.qid {
+        Some(q) if q != qid => Err(Rejected::new(
+            Reason::Subject,
+            format!("a message of query {qid:?} on the subject of query {q:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A node name that is one subject token and, when the subject named one,
+/// that one.
+fn node_of(node: &str, arrival: &Arrival<'_>) -> Result<(), Rejected> {
+    token("node name", node)?;
+    match arrival.node {
+        Some(n) if n != node => Err(Rejected::new(
+            Reason::Subject,
+            format!("a message of node {node:?} on the subject of node {n:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn plan_err(e: String) -> Rejected {
+    Rejected::new(Reason::Plan, format!("the plan does not check: {e}"))
+}
+
+fn error(e: &Option<QueryError>) -> Result<(), Rejected> {
+    match e {
+        Some(e) => text("an error message", &e.message),
+        None => Ok(()),
+    }
+}
+
+impl Validate for () {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        Ok(())
+    }
+}
+
+impl Validate for TailRequest {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        text("a table name", &self.table)?;
+        if self.columns.len() > crate::plan::logical::MAX_COLUMNS {
+            return Err(Rejected::new(Reason::Range, "too many columns"));
+        }
+        if self.since_ns.is_some_and(|s| s > MAX_TAIL_SINCE_NS) {
+            return Err(Rejected::new(
+                Reason::Range,
+                "a tail reaching back more than a year",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for TailChunk {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        node_of(&self.node, a)?;
+        if let Some(s) = &self.status {
+            s.validate(&Arrival::node(&self.node))?;
+        }
+        error(&self.error)
+    }
+}
+
+impl Validate for NodeStatus {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        node_of(&self.node, a)?;
+        text("a kernel release", &self.kernel)?;
+        if self.counters.len() > MAX_COUNTERS {
+            return Err(Rejected::new(Reason::Range, "too many counters"));
+        }
+        if self.counters.iter().any(|(n, _)| n.len() > 512) {
+            return Err(Rejected::new(Reason::Range, "a counter name too long"));
+        }
+        if self.probes_attached > self.probes_total {
+            return Err(Rejected::new(
+                Reason::Range,
+                "more probes attached than there are",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for NodesReply {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        for n in &self.nodes {
+            n.status.validate(&Arrival::any())?;
+        }
+        Ok(())
+    }
+}
+
+impl Validate for QueryRequest {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        text("a script name", &self.script)?;
+        if self.node_timeout_ms == 0 || self.node_timeout_ms > MAX_QUERY_TIMEOUT_MS {
+            return Err(Rejected::new(
+                Reason::Range,
+                format!(
+                    "a node timeout of {} ms (1 ms to {MAX_QUERY_TIMEOUT_MS} ms)",
+                    self.node_timeout_ms
+                ),
+            ));
+        }
+        self.plan.check().map_err(plan_err)
+    }
+}
+
+impl Validate for LiveRequest {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        text("a script name", &self.script)?;
+        range("a refresh period", self.every_ns, LIVE_EVERY)?;
+        range("a window", self.window_ns, (self.every_ns, MAX_WINDOW_NS))?;
+        if self.window_ns / self.every_ns > MAX_PANES {
+            return Err(Rejected::new(
+                Reason::Range,
+                format!(
+                    "a window of {} s holds more than {MAX_PANES} panes of {} ms: refresh less often or shorten the window",
+                    self.window_ns / SECOND,
+                    self.every_ns / MS
+                ),
+            ));
+        }
+        self.plan.check().map_err(plan_err)
+    }
+}
+
+impl Validate for Deploy {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        qid_of(&self.qid, a)?;
+        match &self.live {
+            // A live fragment lives by its lease, not by a timeout.
+            Some(l) => {
+                range("a refresh period", l.every_ns, LIVE_EVERY)?;
+                range("a lease", l.lease_ns, LEASE)?;
+                range("a backfill", l.backfill_ns, (0, MAX_WINDOW_NS))?;
+                if l.backfill_ns / l.every_ns > MAX_PANES {
+                    return Err(Rejected::new(
+                        Reason::Range,
+                        format!("a backfill of more than {MAX_PANES} panes"),
+                    ));
+                }
+                if self.merge.is_some() {
+                    return Err(Rejected::new(
+                        Reason::Range,
+                        "a live fragment cannot be a merge node",
+                    ));
+                }
+            }
+            None => range(
+                "a fragment's time budget",
+                self.timeout_ns,
+                (1, MAX_QUERY_TIMEOUT_MS as i64 * MS),
+            )?,
+        }
+        let own_level = match &self.merge {
+            Some(m) => {
+                if m.level >= MAX_MERGE_LEVELS {
+                    return Err(Rejected::new(Reason::Range, "a merge level out of range"));
+                }
+                if m.children.is_empty() || m.children.len() > MAX_CHILDREN {
+                    return Err(Rejected::new(
+                        Reason::Range,
+                        format!("a merge node of {} children", m.children.len()),
+                    ));
+                }
+                let mut covered = 0usize;
+                for (c, under) in &m.children {
+                    token("a merge child", c)?;
+                    covered += under.len();
+                    if covered > MAX_COVERED {
+                        return Err(Rejected::new(
+                            Reason::Range,
+                            "a merge node covering too many nodes",
+                        ));
+                    }
+                    for n in under {
+                        token("a covered node", n)?;
+                    }
+                }
+                Some(m.level)
+            }
+            None => None,
+        };
+        if let SendTo::Merge { level, .. } = self.send_to {
+            let ok = level < MAX_MERGE_LEVELS && own_level.is_none_or(|own| level > own);
+            if !ok {
+                return Err(Rejected::new(
+                    Reason::Range,
+                    format!("sends to merge level {level}, not above its own"),
+                ));
+            }
+        }
+        self.fragment.check().map_err(plan_err)
+    }
+}
+
+impl Validate for DeployAck {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        token("node name", &self.node)?;
+        if !self.qid.is_empty() {
+            qid_of(&self.qid, a)?;
+        }
+        error(&self.error)
+    }
+}
+
+impl Validate for Cancel {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        qid_of(&self.qid, a)
+    }
+}
+
+impl Validate for Lease {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        qid_of(&self.qid, a)
+    }
+}
+
+impl Validate for PartialChunk {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        qid_of(&self.qid, a)?;
+        token("node name", &self.node)?;
+        if self.pane_ns < 0 {
+            return Err(Rejected::new(Reason::Range, "a pane before the epoch"));
+        }
+        if let Some(m) = &self.merged {
+            if m.answered.len() + m.missing.len() > MAX_COVERED {
+                return Err(Rejected::new(
+                    Reason::Range,
+                    "a merge covering too many nodes",
+                ));
+            }
+            for r in &m.answered {
+                token("a covered node", &r.node)?;
+            }
+        }
+        error(&self.error)
+    }
+}
+
+impl Validate for ResultChunk {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        qid_of(&self.qid, a)?;
+        if let Some(d) = &self.done
+            && (self.table as usize) > d.tables.len()
+        {
+            return Err(Rejected::new(Reason::Range, "a result table out of range"));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for LiveAccepted {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        if self.error.is_some() {
+            return error(&self.error);
+        }
+        QueryId::parse(&self.qid)
+            .map_err(|e| Rejected::new(Reason::Range, format!("query id: {e}")))?;
+        range("a lease", self.lease_ns, LEASE)
+    }
+}
+
+impl Validate for TapHold {
+    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        text("a stage", &self.stage)?;
+        range("a tap lease", self.lease_ns, (100 * MS, 60 * SECOND))
+    }
+}
+
+impl Validate for TapAck {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        node_of(&self.node, a)?;
+        error(&self.error)
+    }
+}
+
+impl Validate for TapChunk {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        node_of(&self.node, a)?;
+        text("a stage", &self.stage)
+    }
+}
