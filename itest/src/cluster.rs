@@ -86,7 +86,7 @@ impl NatsCluster {
             let log = dir.join(format!("nats-{i}.log"));
             procs.push(Proc::spawn(
                 "nats-server",
-                Command::new(&bin).args(&a),
+                Command::new(&bin).args(crate::nats_conf_args()).args(&a),
                 &log,
             )?);
             args.push((a, log));
@@ -134,7 +134,9 @@ impl NatsCluster {
         let log = log.with_extension("restarted.log");
         self.procs[i] = Proc::spawn(
             "nats-server",
-            Command::new(which("nats-server")?).args(a),
+            Command::new(which("nats-server")?)
+                .args(crate::nats_conf_args())
+                .args(a),
             &log,
         )?;
         let port: u16 = a[3].parse()?;

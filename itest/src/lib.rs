@@ -150,6 +150,47 @@ pub fn loupe_bin() -> PathBuf {
     );
 }
 
+/// The NATS credentials of this test process: one `loupe auth init` (a
+/// key per role), which every nats-server the harness starts is
+/// configured with, and every `loupe` it runs finds through
+/// `$LOUPE_AUTH_DIR`: the tests run with auth on, as a cluster would.
+pub fn auth_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("loupe-itest-auth-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(loupe_bin())
+            .args(["auth", "init"])
+            .arg(&dir)
+            .output()
+            .expect("run loupe auth init");
+        assert!(
+            out.status.success(),
+            "loupe auth init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// `-c FILE` of the harness's nats-server config (users and permissions).
+pub fn nats_conf_args() -> [String; 2] {
+    [
+        "-c".into(),
+        auth_dir()
+            .join("nats-server.conf")
+            .to_string_lossy()
+            .into_owned(),
+    ]
+}
+
+/// A `loupe` command that takes its role's credentials from [`auth_dir`].
+pub fn loupe() -> Command {
+    let mut c = Command::new(loupe_bin());
+    c.env("LOUPE_AUTH_DIR", auth_dir());
+    c
+}
+
 pub fn which(tool: &str) -> Result<PathBuf> {
     let out = Command::new("sh")
         .arg("-c")
@@ -179,7 +220,12 @@ impl Nats {
         let bin = which("nats-server")?;
         let p = Proc::spawn(
             "nats-server",
-            Command::new(bin).args(["-a", "127.0.0.1", "-p", &port.to_string()]),
+            Command::new(bin).args(nats_conf_args()).args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]),
             &dir.join("nats.log"),
         )?;
         wait_for_port(port, Duration::from_secs(10))?;
@@ -196,7 +242,7 @@ impl Nats {
         let (port, http) = (free_port(), free_port());
         let p = Proc::spawn(
             "nats-server",
-            Command::new(bin).args([
+            Command::new(bin).args(nats_conf_args()).args([
                 "-a",
                 "127.0.0.1",
                 "-p",
@@ -266,7 +312,7 @@ impl SimNodes {
         let log = dir.join(format!("sim-{prefix}-{first}.log"));
         let proc = Proc::spawn(
             "loupe sim-nodes",
-            Command::new(loupe_bin()).args([
+            loupe().args([
                 "sim-nodes",
                 "--nats",
                 nats_url,
@@ -318,7 +364,7 @@ impl Agent {
         let log = dir.join(format!("agent-{node}.log"));
         let proc = Proc::spawn(
             "loupe agent",
-            Command::new(loupe_bin())
+            loupe()
                 .args(["agent", "--node", node, "--nats", nats_url])
                 .args(extra),
             &log,
@@ -347,7 +393,7 @@ impl Agent {
 
     /// Rows of `table` as JSON objects (`loupe tail -o jsonl`), with the tail's stderr.
     pub fn tail(&self, columns: &str) -> Result<(Vec<serde_json::Value>, String)> {
-        let out = Command::new(loupe_bin())
+        let out = loupe()
             .args([
                 "tail",
                 "-o",
@@ -519,7 +565,7 @@ impl Planner {
         let log = dir.join(format!("planner-{name}.log"));
         let proc = Proc::spawn(
             "loupe planner",
-            Command::new(loupe_bin())
+            loupe()
                 .args(["planner", "--name", name, "--nats", nats_url])
                 .args(extra),
             &log,
@@ -563,7 +609,7 @@ impl RunOutput {
 pub fn loupe_run(nats_url: &str, dir: &Path, script: &str, extra: &[&str]) -> Result<RunOutput> {
     let path = dir.join(format!("q{}.pxl", free_port()));
     std::fs::write(&path, script)?;
-    let out = Command::new(loupe_bin())
+    let out = loupe()
         .arg("run")
         .arg("-f")
         .arg(&path)
@@ -579,7 +625,7 @@ pub fn loupe_run(nats_url: &str, dir: &Path, script: &str, extra: &[&str]) -> Re
 
 /// Each running agent's live fragment count, as `loupe check` reports it.
 pub fn fragments_active(nats_url: &str) -> Result<Vec<u64>> {
-    let out = run(Command::new(loupe_bin()).args(["check", "--nats", nats_url]))?;
+    let out = run(loupe().args(["check", "--nats", nats_url]))?;
     Ok(out
         .lines()
         .filter_map(|l| l.split("fragments active ").nth(1))

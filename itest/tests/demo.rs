@@ -24,7 +24,7 @@ fn the_demo_shows_the_slow_dependency_and_stops_everything() -> Result<()> {
     let port = free_port();
     let url = format!("nats://127.0.0.1:{port}");
     let t = Instant::now();
-    let out = Command::new(loupe_bin())
+    let out = loupe()
         .args(["demo", "--once", "-o", "json", "--nats", &url])
         .output()?;
     let took = t.elapsed();

@@ -348,9 +348,7 @@ fn http_rows_match_the_servers_own_records() -> Result<()> {
 #[test]
 fn tail_without_nats_names_the_url() -> Result<()> {
     let url = format!("nats://127.0.0.1:{}", free_port());
-    let out = Command::new(loupe_bin())
-        .args(["tail", "--nats", &url])
-        .output()?;
+    let out = loupe().args(["tail", "--nats", &url]).output()?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -417,7 +415,7 @@ fn full_ring_buffer_is_counted_and_shown() -> Result<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(drops > 0, "tail shows no kernel drops: {stderr}");
-    let check = run(Command::new(loupe_bin()).args(["check", "--nats", &nats.url]))?;
+    let check = run(loupe().args(["check", "--nats", &nats.url]))?;
     let line = check
         .lines()
         .find(|l| l.contains("loupe_capture_ringbuf_dropped_events_total"))
@@ -490,9 +488,7 @@ fn tail_with_no_agent_says_so_at_once() -> Result<()> {
     let dir = temp_dir("no-agent");
     let nats = Nats::start(&dir)?;
     let start = std::time::Instant::now();
-    let out = Command::new(loupe_bin())
-        .args(["tail", "--nats", &nats.url])
-        .output()?;
+    let out = loupe().args(["tail", "--nats", &nats.url]).output()?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -20,7 +20,7 @@ fn scripts() -> &'static Path {
 
 /// `loupe live` on the script, every second, JSON lines on a pipe.
 fn live_cli(script: &Path, port: u16, nats_url: &str) -> Result<std::process::Child> {
-    Ok(Command::new(loupe_bin())
+    Ok(loupe()
         .arg("live")
         .arg("-f")
         .arg(script)
@@ -58,7 +58,7 @@ fn live_windows_count_what_the_client_saw_and_a_killed_subscriber_leaves_nothing
         std::thread::sleep(Duration::from_millis(50));
     }
     let script = scripts().join("live_paths.pxl");
-    let out = Command::new(loupe_bin())
+    let out = loupe()
         .arg("live")
         .arg("-f")
         .arg(&script)

@@ -12,7 +12,7 @@ use loupe_itest::cluster::NatsCluster;
 use loupe_itest::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,7 @@ fn live_queries_survive_a_nats_server_restart_and_a_planner_death() -> Result<()
     let script = dir.join("per_node.pxl");
     std::fs::write(&script, SCRIPT)?;
     std::thread::sleep(Duration::from_secs(3));
-    let mut cli = Command::new(loupe_bin())
+    let mut cli = loupe()
         .arg("live")
         .arg("-f")
         .arg(&script)

@@ -7,11 +7,11 @@
 use anyhow::Result;
 use loupe_itest::*;
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 fn nodes(nats_url: &str, json: bool) -> Result<Output> {
-    let mut c = Command::new(loupe_bin());
+    let mut c = loupe();
     c.args(["nodes", "--nats", nats_url]);
     if json {
         c.args(["-o", "json"]);

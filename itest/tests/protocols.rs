@@ -745,7 +745,7 @@ fn harness_keys_and_counter_mapping() {
 /// `loupe check`'s line "connections: N inferred, M of no traced protocol
 /// (B bytes left in the kernel)" as (N, M, B).
 fn check_connections(nats: &Nats) -> Result<(u64, u64, u64)> {
-    let out = run(std::process::Command::new(loupe_bin()).args(["check", "--nats", &nats.url]))?;
+    let out = run(loupe_itest::loupe().args(["check", "--nats", &nats.url]))?;
     let line = out
         .lines()
         .find(|l| l.trim_start().starts_with("connections:"))

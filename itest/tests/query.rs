@@ -280,7 +280,7 @@ fn bad_scripts_dead_nodes_and_no_planner_are_told_clearly() -> Result<()> {
     );
 
     // No fragment outlives its query, on any node.
-    let check = run(Command::new(loupe_bin()).args(["check", "--nats", &nats.url]))?;
+    let check = run(loupe().args(["check", "--nats", &nats.url]))?;
     for node in ["itest-alive", "itest-frozen"] {
         let line = check
             .lines()

@@ -241,7 +241,7 @@ fn skewed_node_clocks_are_reported_and_answer_all_the_same() -> Result<()> {
     // Every node heard from, with its skew.
     let t = Instant::now();
     let (v, stderr) = loop {
-        let o = std::process::Command::new(loupe_bin())
+        let o = loupe()
             .args(["nodes", "-o", "json", "--nats", &nats.url])
             .output()?;
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);

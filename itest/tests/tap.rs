@@ -12,7 +12,7 @@ const NODE: &str = "itest-tap";
 const STAGES: [&str; 4] = ["capture", "reassembly", "records", "rows"];
 
 fn tap(nats: &Nats, stage: &str, secs: u32) -> Result<Child> {
-    Ok(Command::new(loupe_bin())
+    Ok(loupe()
         .args([
             "tap",
             NODE,
@@ -71,13 +71,13 @@ fn taps_show_each_stage_while_held_and_nothing_is_published_without_one() -> Res
     std::thread::sleep(Duration::from_secs(1));
 
     // A stage that does not exist: a clear error, exit 2.
-    let bad = Command::new(loupe_bin())
+    let bad = loupe()
         .args(["tap", NODE, "bytes", "--nats", &nats.url])
         .output()?;
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("capture, reassembly, records, rows"));
     // A node that does not exist: said at once.
-    let gone = Command::new(loupe_bin())
+    let gone = loupe()
         .args(["tap", "no-such-node", "rows", "--nats", &nats.url])
         .output()?;
     assert!(!gone.status.success());

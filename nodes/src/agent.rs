@@ -100,7 +100,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let result: anyhow::Result<()> = system.block_on(async move {
         let client = args
             .nats
-            .connect_daemon(&format!("loupe-agent-{node}"))
+            .connect_daemon(
+                &format!("loupe-agent-{node}"),
+                loupe_topology::subjects::Role::Agent,
+            )
             .await?;
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(CaptureShared::default());

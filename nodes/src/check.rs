@@ -121,7 +121,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Status of every agent that answers within half a second.
 pub async fn agent_statuses(nats: &crate::NatsArgs) -> anyhow::Result<Vec<NodeStatus>> {
-    let client = nats.connect("loupe-check").await?;
+    let client = nats
+        .connect("loupe-check", loupe_topology::subjects::Role::Reader)
+        .await?;
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;
     client

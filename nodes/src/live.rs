@@ -50,7 +50,7 @@ enum Format {
 }
 
 pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
-    let Some(plan) = crate::run::compile_file(&args.file, &args.args)? else {
+    let Some((plan, origin)) = crate::run::compile_file(&args.file, &args.args)? else {
         return Ok(ExitCode::from(2));
     };
     let window = args.window.unwrap_or(args.every);
@@ -61,6 +61,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let req = LiveRequest {
+        origin,
         script: args.file.display().to_string(),
         plan,
         every_ns: args.every.as_nanos() as i64,
@@ -80,12 +81,13 @@ async fn start(
     req: &LiveRequest,
 ) -> anyhow::Result<Result<LiveAccepted, String>> {
     let subject = Subject::live();
+    let payload = codec::encode(Kind::LiveRequest, req)?;
+    let headers = args
+        .nats
+        .signature(loupe_topology::subjects::Role::Reader, &payload)?;
     let msg = match tokio::time::timeout(
         Duration::from_secs(10),
-        client.request(
-            String::from(subject.clone()),
-            codec::encode(Kind::LiveRequest, req)?.into(),
-        ),
+        client.request_with_headers(String::from(subject.clone()), headers, payload.into()),
     )
     .await
     {
@@ -140,7 +142,10 @@ async fn cancel(client: &async_nats::Client, qid: &str) {
 }
 
 async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
-    let client = args.nats.connect("loupe-live").await?;
+    let client = args
+        .nats
+        .connect("loupe-live", loupe_topology::subjects::Role::Reader)
+        .await?;
     let mut acc = match start(&client, args, &req).await? {
         Ok(a) => a,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! `loupe`: the agent and the command line.
 
 mod agent;
+mod auth;
 mod check;
 mod demo;
 mod live;
@@ -14,6 +15,7 @@ mod tail;
 mod tap;
 
 use clap::{Parser, Subcommand};
+use loupe_topology::subjects::Role;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,8 @@ enum Cmd {
     Nodes(nodes::NodesArgs),
     /// What one stage of one node (capture, reassembly, records, rows) hands the next, live.
     Tap(tap::TapArgs),
+    /// NATS credentials and permissions per role (`loupe auth init DIR`).
+    Auth(auth::AuthArgs),
     /// Everything on this machine: NATS, a planner, an agent, a small workload; then its slowest endpoints.
     Demo(demo::DemoArgs),
     /// One service of the demo workload (started by `loupe demo`).
@@ -80,6 +84,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Tables(a) => tables::run(a),
         Cmd::Nodes(a) => nodes::run(a),
         Cmd::Tap(a) => tap::run(a),
+        Cmd::Auth(a) => auth::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::DemoService(a) => demo::workload::run(a),
         Cmd::SimNodes(a) => sim::simulate(a).map(|()| std::process::ExitCode::SUCCESS),
@@ -110,6 +115,24 @@ pub struct NatsArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub url: String,
+    /// Credentials of this command's role: a file written by `loupe auth
+    /// init`, or a NATS .creds file. Overrides --auth-dir.
+    #[arg(long, env = "LOUPE_CREDS")]
+    pub creds: Option<std::path::PathBuf>,
+    /// A folder written by `loupe auth init`: this command takes its role's
+    /// credentials there (agent, planner, reader, or admin for `loupe
+    /// tap`) and trusts its CA (ca.pem) when it has one.
+    #[arg(long, env = "LOUPE_AUTH_DIR")]
+    pub auth_dir: Option<std::path::PathBuf>,
+    /// CA certificate(s) to trust for the server's TLS (PEM); implies TLS.
+    #[arg(long, env = "LOUPE_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate for servers that verify clients (PEM).
+    #[arg(long, env = "LOUPE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Key of --tls-cert (PEM).
+    #[arg(long, env = "LOUPE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Messages a command's subscription holds before NATS drops the newest
@@ -117,12 +140,79 @@ pub struct NatsArgs {
 pub const CLI_SUBSCRIPTION_CAPACITY: usize = 1024;
 
 impl NatsArgs {
+    /// Connection options with this command's credentials and TLS. A
+    /// server without auth needs none of them.
+    pub fn options(&self, role: Role) -> anyhow::Result<async_nats::ConnectOptions> {
+        let mut opts = async_nats::ConnectOptions::new();
+        let creds = self
+            .creds
+            .clone()
+            .or_else(|| self.auth_dir.as_ref().map(|d| auth::creds_path(d, role)));
+        if let Some(path) = creds {
+            if auth::has_jwt(&path) {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("credentials {}: {e}", path.display()))?;
+                opts = opts.credentials(&text).map_err(|_| {
+                    anyhow::anyhow!("credentials {}: not a NATS .creds file", path.display())
+                })?;
+            } else {
+                opts = opts.nkey(auth::read_seed(&path)?);
+            }
+        }
+        let ca = self.tls_ca.clone().or_else(|| {
+            self.auth_dir
+                .as_ref()
+                .map(|d| auth::ca_path(d))
+                .filter(|p| p.exists())
+        });
+        if let Some(ca) = ca {
+            opts = opts.add_root_certificates(ca).require_tls(true);
+        }
+        if let (Some(c), Some(k)) = (&self.tls_cert, &self.tls_key) {
+            opts = opts.add_client_certificate(c.clone(), k.clone());
+        }
+        Ok(opts)
+    }
+
+    /// Headers that prove who sends `payload`: the public NKey of this
+    /// command's credentials and its Ed25519 signature of the payload. The
+    /// planner checks them and names the requester in its audit line
+    /// (core NATS does not tell a subscriber who published). None without
+    /// credentials.
+    pub fn signature(&self, role: Role, payload: &[u8]) -> anyhow::Result<async_nats::HeaderMap> {
+        let mut h = async_nats::HeaderMap::new();
+        let creds = self
+            .creds
+            .clone()
+            .or_else(|| self.auth_dir.as_ref().map(|d| auth::creds_path(d, role)));
+        if let Some(path) = creds {
+            let key = nkeys::KeyPair::from_seed(&auth::read_seed(&path)?).map_err(|_| {
+                anyhow::anyhow!("credentials {}: not a usable NKey seed", path.display())
+            })?;
+            let sig = key
+                .sign(payload)
+                .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
+            h.insert(
+                loupe_topology::subjects::SIGNER_HEADER,
+                key.public_key().as_str(),
+            );
+            let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+            h.insert(loupe_topology::subjects::SIGNATURE_HEADER, hex.as_str());
+        }
+        Ok(h)
+    }
+
     /// For daemons: returns at once and connects in the background, for ever,
     /// so the agent captures while NATS is down or not yet up; connection
     /// changes are logged with the URL.
-    pub async fn connect_daemon(&self, name: &str) -> anyhow::Result<async_nats::Client> {
+    pub async fn connect_daemon(
+        &self,
+        name: &str,
+        role: Role,
+    ) -> anyhow::Result<async_nats::Client> {
         let url = self.url.clone();
-        let opts = async_nats::ConnectOptions::new()
+        let opts = self
+            .options(role)?
             .name(name)
             .retry_on_initial_connect()
             .max_reconnects(None)
@@ -148,8 +238,9 @@ impl NatsArgs {
     /// A subscription buffers at most [`CLI_SUBSCRIPTION_CAPACITY`]
     /// messages: a reader slower than what it reads loses messages (each
     /// command counts what it lost) rather than growing without bound.
-    pub async fn connect(&self, name: &str) -> anyhow::Result<async_nats::Client> {
-        let opts = async_nats::ConnectOptions::new()
+    pub async fn connect(&self, name: &str, role: Role) -> anyhow::Result<async_nats::Client> {
+        let opts = self
+            .options(role)?
             .name(name)
             .subscription_capacity(CLI_SUBSCRIPTION_CAPACITY)
             .connection_timeout(std::time::Duration::from_secs(3));

@@ -121,7 +121,9 @@ pub fn run(args: NodesArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn ask(nats: &crate::NatsArgs) -> anyhow::Result<NodesReply> {
-    let client = nats.connect("loupe-nodes").await?;
+    let client = nats
+        .connect("loupe-nodes", loupe_topology::subjects::Role::Reader)
+        .await?;
     let subject = Subject::nodes();
     let req = codec::encode(Kind::NodesRequest, &())?;
     let msg = match tokio::time::timeout(

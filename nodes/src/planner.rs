@@ -16,6 +16,10 @@ pub struct PlannerArgs {
     /// refused and counted (a bound on what any NATS client can make it hold).
     #[arg(long, default_value_t = 10_000)]
     max_nodes: usize,
+    /// Most MiB of partials one query may bring here, and of its answer;
+    /// past it the query stops with an error that says so.
+    #[arg(long, default_value_t = 256)]
+    answer_budget_mib: u64,
     #[command(flatten)]
     nats: crate::NatsArgs,
 }
@@ -32,7 +36,10 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let client = args
             .nats
-            .connect_daemon(&format!("loupe-planner-{name}"))
+            .connect_daemon(
+                &format!("loupe-planner-{name}"),
+                loupe_topology::subjects::Role::Planner,
+            )
             .await?;
         let planner = QueryPlanner::new(
             client,
@@ -40,6 +47,13 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                 name,
                 merge_fanin: args.merge_fanin as usize,
                 max_nodes: args.max_nodes,
+                answer_budget: args.answer_budget_mib.max(1) << 20,
+                users: args
+                    .nats
+                    .auth_dir
+                    .as_deref()
+                    .map(crate::auth::read_users)
+                    .unwrap_or_default(),
                 ..PlannerConfig::default()
             },
         );

@@ -46,10 +46,30 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 /// Compiles a script file here. `Ok(None)`: it did not compile, and the
 /// error (file:line:col, the line, a caret) is on stderr.
+/// What the planner's audit line says of a script: its SHA-256, its first
+/// line that is not blank or a comment, and the arguments.
+pub fn origin(src: &str, args: &[(String, String)]) -> loupe_topology::messages::Origin {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(src.as_bytes());
+    let first_line = src
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    loupe_topology::messages::Origin {
+        source_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        first_line,
+        args: args.to_vec(),
+    }
+}
+
 pub fn compile_file(
     file: &std::path::Path,
     args: &[(String, String)],
-) -> anyhow::Result<Option<loupe_topology::plan::Plan>> {
+) -> anyhow::Result<Option<(loupe_topology::plan::Plan, loupe_topology::messages::Origin)>> {
     let src = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let opts = loupe_topology::pxl::Options {
@@ -58,7 +78,7 @@ pub fn compile_file(
         args: args.to_vec(),
     };
     match loupe_topology::pxl::compile(&src, &opts) {
-        Ok(p) => Ok(Some(p)),
+        Ok(p) => Ok(Some((p, origin(&src, args)))),
         Err(e) => {
             eprintln!("{e}");
             Ok(None)
@@ -67,7 +87,7 @@ pub fn compile_file(
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let Some(plan) = compile_file(&args.file, &args.args)? else {
+    let Some((plan, origin)) = compile_file(&args.file, &args.args)? else {
         return Ok(ExitCode::from(2));
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -75,6 +95,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let req = QueryRequest {
+        origin,
         script: args.file.display().to_string(),
         plan,
         node_timeout_ms: args.timeout.as_millis() as u64,
@@ -94,15 +115,20 @@ pub async fn ask(
     req: QueryRequest,
     node_timeout: Duration,
 ) -> anyhow::Result<(Vec<Table>, QueryDone)> {
-    let client = nats.connect("loupe-run").await?;
+    let client = nats
+        .connect("loupe-run", loupe_topology::subjects::Role::Reader)
+        .await?;
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await?;
     let subject = Subject::plan();
+    let payload = codec::encode(Kind::QueryRequest, &req)?;
+    let headers = nats.signature(loupe_topology::subjects::Role::Reader, &payload)?;
     client
-        .publish_with_reply(
+        .publish_with_reply_and_headers(
             String::from(subject.clone()),
             inbox,
-            codec::encode(Kind::QueryRequest, &req)?.into(),
+            headers,
+            payload.into(),
         )
         .await?;
     client.flush().await?;

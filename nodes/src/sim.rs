@@ -103,7 +103,10 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
     system.block_on(async move {
         let client = args
             .nats
-            .connect_daemon(&format!("loupe-sim-{}-{}", args.prefix, args.first))
+            .connect_daemon(
+                &format!("loupe-sim-{}-{}", args.prefix, args.first),
+                loupe_topology::subjects::Role::Agent,
+            )
             .await?;
         let now = loupe_actors::clock::wall_now_ns() + args.clock_offset_ms * 1_000_000;
         let stores = Arbiter::new();

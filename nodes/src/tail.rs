@@ -88,7 +88,10 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             loupe_topology::schema::TABLES.join(", ")
         );
     }
-    let client = args.nats.connect("loupe-tail").await?;
+    let client = args
+        .nats
+        .connect("loupe-tail", loupe_topology::subjects::Role::Reader)
+        .await?;
     let subject = match &args.node {
         Some(n) => Subject::node_tail(&NodeName::new(n)?),
         None => Subject::tail_all(),

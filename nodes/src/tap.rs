@@ -72,7 +72,10 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(2));
     }
-    let client = args.nats.connect("loupe-tap").await?;
+    let client = args
+        .nats
+        .connect("loupe-tap", loupe_topology::subjects::Role::Admin)
+        .await?;
     // Listening before the node starts publishing.
     let mut sub = client
         .subscribe(String::from(Subject::node_tap(&node, &args.stage)))

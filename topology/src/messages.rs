@@ -83,11 +83,22 @@ pub struct NodesReply {
     pub planner_counters: Vec<(String, u64)>,
 }
 
+/// Where a plan came from, for the planner's audit line: the script's
+/// SHA-256 and first line, and the arguments it was run with (as the CLI
+/// says; the planner also hashes the plan it actually runs).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub source_sha256: String,
+    pub first_line: String,
+    pub args: Vec<(String, String)>,
+}
+
 /// A compiled script, CLI to the planner group (request-reply).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueryRequest {
     /// The script's file name, for logs.
     pub script: String,
+    pub origin: Origin,
     pub plan: crate::plan::Plan,
     /// How long the planner waits for nodes before answering without them.
     pub node_timeout_ms: u64,
@@ -173,6 +184,7 @@ pub struct LiveSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LiveRequest {
     pub script: String,
+    pub origin: Origin,
     pub plan: crate::plan::Plan,
     pub every_ns: i64,
     /// The window each refresh covers: the last `window_ns / every_ns` panes.

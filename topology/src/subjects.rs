@@ -199,6 +199,11 @@ impl Subject {
         Subject(format!("{PREFIX}.q.{qid}.cancel"))
     }
 
+    /// One JSON line per query a planner accepted (who, what, how much).
+    pub fn audit() -> Subject {
+        Subject(format!("{PREFIX}.audit"))
+    }
+
     /// Every query's cancel subject (a wildcard subscription).
     pub fn query_cancels() -> Subject {
         Subject(format!("{PREFIX}.q.*.cancel"))
@@ -246,6 +251,130 @@ impl Inbound {
             Inbound::Merge => "merge",
             Inbound::Lease => "lease",
             Inbound::Reply => "reply",
+        }
+    }
+}
+
+/// Who connects to NATS, each with its own credentials and permissions
+/// (`loupe auth init`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// `loupe agent`: answers on its node's subjects, sends partials.
+    Agent,
+    /// `loupe planner`: answers plans, deploys to nodes, merges.
+    Planner,
+    /// `loupe run`, `live`, `tail`, `nodes`, `tables`, `check`.
+    Reader,
+    /// A reader that may also tap a node's stages (and, later, schedule
+    /// exports).
+    Admin,
+}
+
+/// What a role may publish and subscribe to: subject patterns, plus
+/// whether it may answer the requests it receives (NATS's
+/// `allow_responses`: only to the reply subject of a request it got).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grants {
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+    pub responds: bool,
+}
+
+/// Headers of a signed request: the sender's public NKey, and its
+/// signature of the payload (hex).
+pub const SIGNER_HEADER: &str = "Loupe-Signer";
+pub const SIGNATURE_HEADER: &str = "Loupe-Signature";
+
+/// Where request-reply answers come (async-nats's default inbox prefix).
+pub const INBOX: &str = "_INBOX";
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Agent, Role::Planner, Role::Reader, Role::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Planner => "planner",
+            Role::Reader => "reader",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role's permissions. An agent's are those of one node when
+    /// `node` is given (it can then neither take another node's deploys
+    /// nor speak for it), of any node otherwise.
+    pub fn grants(self, node: Option<&NodeName>) -> Grants {
+        let n = node.map_or("*", |n| n.as_str());
+        let q = |leaf: &str| format!("{PREFIX}.q.*.{leaf}");
+        let inbox = format!("{INBOX}.>");
+        let (publish, subscribe, responds) = match self {
+            Role::Agent => (
+                vec![
+                    format!("{PREFIX}.node.{n}.heartbeat"),
+                    format!("{PREFIX}.node.{n}.tap.>"),
+                    q("partial"),
+                    q("merge.>"),
+                ],
+                vec![
+                    format!("{PREFIX}.node.{n}.deploy"),
+                    format!("{PREFIX}.node.{n}.tail"),
+                    format!("{PREFIX}.node.{n}.status"),
+                    format!("{PREFIX}.node.{n}.taphold"),
+                    String::from(Subject::tail_all()),
+                    String::from(Subject::status_all()),
+                    q("cancel"),
+                    q("lease"),
+                    q("merge.>"),
+                ],
+                true,
+            ),
+            Role::Planner => (
+                vec![
+                    format!("{PREFIX}.node.*.deploy"),
+                    String::from(Subject::status_all()),
+                    q("cancel"),
+                    q("results"),
+                    q("partial"),
+                    q("merge.>"),
+                    String::from(Subject::audit()),
+                ],
+                vec![
+                    format!("{} {PLANNER_GROUP}", Subject::plan()),
+                    format!("{} {PLANNER_GROUP}", Subject::live()),
+                    format!("{} {PLANNER_GROUP}", Subject::nodes()),
+                    String::from(Subject::heartbeats()),
+                    q("partial"),
+                    q("lease"),
+                    q("cancel"),
+                    inbox.clone(),
+                ],
+                true,
+            ),
+            Role::Reader | Role::Admin => {
+                let mut publish = vec![
+                    String::from(Subject::plan()),
+                    String::from(Subject::live()),
+                    String::from(Subject::nodes()),
+                    String::from(Subject::tail_all()),
+                    String::from(Subject::status_all()),
+                    format!("{PREFIX}.node.*.tail"),
+                    format!("{PREFIX}.node.*.status"),
+                    q("lease"),
+                    q("cancel"),
+                ];
+                let mut subscribe = vec![inbox.clone(), q("results")];
+                if self == Role::Admin {
+                    publish.push(format!("{PREFIX}.node.*.taphold"));
+                    subscribe.push(format!("{PREFIX}.node.*.tap.>"));
+                    subscribe.push(String::from(Subject::audit()));
+                }
+                (publish, subscribe, false)
+            }
+        };
+        Grants {
+            publish,
+            subscribe,
+            responds,
         }
     }
 }

@@ -198,9 +198,25 @@ impl Validate for NodesReply {
     }
 }
 
-impl Validate for QueryRequest {
+impl Validate for Origin {
     fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+        text("a script hash", &self.source_sha256)?;
+        text("a script's first line", &self.first_line)?;
+        if self.args.len() > 256 {
+            return Err(Rejected::new(Reason::Range, "more than 256 arguments"));
+        }
+        for (k, v) in &self.args {
+            text("an argument", k)?;
+            text("an argument", v)?;
+        }
+        Ok(())
+    }
+}
+
+impl Validate for QueryRequest {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
         text("a script name", &self.script)?;
+        self.origin.validate(a)?;
         if self.node_timeout_ms == 0 || self.node_timeout_ms > MAX_QUERY_TIMEOUT_MS {
             return Err(Rejected::new(
                 Reason::Range,
@@ -215,8 +231,9 @@ impl Validate for QueryRequest {
 }
 
 impl Validate for LiveRequest {
-    fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
         text("a script name", &self.script)?;
+        self.origin.validate(a)?;
         range("a refresh period", self.every_ns, LIVE_EVERY)?;
         range("a window", self.window_ns, (self.every_ns, MAX_WINDOW_NS))?;
         if self.window_ns / self.every_ns > MAX_PANES {

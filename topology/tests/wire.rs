@@ -120,6 +120,7 @@ fn an_expression_nested_too_deep_is_refused_while_decoding() {
     let marker = Expr::Lit(Scalar::Int64(0x5A5A));
     exprs[0].1 = marker.clone();
     let req = QueryRequest {
+        origin: Default::default(),
         script: "deep".into(),
         plan: p,
         node_timeout_ms: 1000,
@@ -192,12 +193,14 @@ fn absurd_values_are_refused() {
     d.qid = "loupe.v1.>".into();
     range(&d);
     let q = QueryRequest {
+        origin: Default::default(),
         script: "s".into(),
         plan: plan(),
         node_timeout_ms: 0,
     };
     assert_eq!(q.validate(&a).unwrap_err().reason, Reason::Range);
     let l = LiveRequest {
+        origin: Default::default(),
         script: "s".into(),
         plan: plan(),
         every_ns: 1_000_000_000,
@@ -218,6 +221,7 @@ fn plans_that_do_not_check_are_refused() {
         let mut p = plan();
         mutate(&mut p);
         let q = QueryRequest {
+            origin: Default::default(),
             script: "s".into(),
             plan: p,
             node_timeout_ms: 1000,

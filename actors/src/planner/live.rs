@@ -64,6 +64,7 @@ impl QueryPlanner {
             nodes: Vec::new(),
             error: Some(e),
         };
+        let who = super::audit::requester(m.headers.as_ref(), &m.payload, &self.cfg.users);
         let req = match self.wire.receive::<LiveRequest>(
             Inbound::Live,
             Kind::LiveRequest,
@@ -166,22 +167,26 @@ impl QueryPlanner {
             return Ok(());
         }
         tracing::info!(qid = %qid, script = req.script, nodes = deployed.len(), every_ms = every / 1_000_000, window_ms = window / 1_000_000, "live query started");
+        let started = std::time::Instant::now();
+        let asked: Vec<String> = deployed.iter().cloned().collect();
+        let mut live = Live {
+            every,
+            window,
+            lease: Duration::from_nanos(
+                2 * deploy.live.as_ref().map_or(every, |l| l.lease_ns) as u64,
+            ),
+            results: String::from(Subject::query_results(&qid)),
+            tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
+            window_state: Some(PaneWindow::new(combiner)),
+            pushed_through: i64::MIN,
+            answered: (0, 0, 0),
+        };
         let why = self
             .serve_live(
                 &qid,
                 &d,
                 &deploy,
-                Live {
-                    every,
-                    window,
-                    lease: Duration::from_nanos(
-                        2 * deploy.live.as_ref().map_or(every, |l| l.lease_ns) as u64,
-                    ),
-                    results: String::from(Subject::query_results(&qid)),
-                    tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
-                    window_state: Some(PaneWindow::new(combiner)),
-                    pushed_through: i64::MIN,
-                },
+                &mut live,
                 deployed,
                 (partials, leases, cancels),
             )
@@ -189,6 +194,32 @@ impl QueryPlanner {
         // The end, for every node (they would drop it on their own too).
         self.cancel(&qid).await;
         tracing::info!(qid = %qid, "live query ended: {why}");
+        // One audit line per live query, when it ends: what it answered
+        // over its life.
+        let (windows, rows, bytes) = live.answered;
+        let summary = QueryDone {
+            answered: asked
+                .into_iter()
+                .map(|node| NodeReport {
+                    node,
+                    ..Default::default()
+                })
+                .collect(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            ..QueryDone::default()
+        };
+        let mut line = self.audit_line(
+            "live",
+            &qid,
+            who,
+            (&req.script, &req.origin),
+            &m.payload,
+            &summary,
+            (rows, bytes),
+        );
+        line["outcome"] = serde_json::Value::from(format!("ended: {why}"));
+        line["windows"] = serde_json::Value::from(windows);
+        super::audit::record(&self.client, line).await;
         Ok(())
     }
 
@@ -197,7 +228,7 @@ impl QueryPlanner {
         qid: &QueryId,
         d: &Distributed,
         deploy: &Deploy,
-        mut live: Live,
+        live: &mut Live,
         mut deployed: BTreeSet<String>,
         (mut partials, mut leases, mut cancels): (
             async_nats::Subscriber,
@@ -273,7 +304,7 @@ impl QueryPlanner {
                     if !complete && now < next_pane + NODE_GRACE_NS + live.every {
                         continue;
                     }
-                    let done = self.close_window(qid, d, &mut live, &mut panes, next_pane, &deployed, late).await;
+                    let done = self.close_window(qid, d, live, &mut panes, next_pane, &deployed, late).await;
                     if let Err(e) = done {
                         tracing::warn!(qid = %qid, error = %e, "could not publish a window");
                     }
@@ -419,6 +450,10 @@ impl QueryPlanner {
         .await?;
         live.window_state = Some(window);
         let tables = match tables {
+            Ok(t) if super::answer_bytes(&t) > self.cfg.answer_budget => {
+                done.error = Some(self.over_budget());
+                Vec::new()
+            }
             Ok(t) => t,
             Err(e) => {
                 done.error = Some(err(
@@ -431,6 +466,9 @@ impl QueryPlanner {
         };
         done.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         let results = async_nats::Subject::from(live.results.clone());
+        live.answered.0 += 1;
+        live.answered.1 += tables.iter().map(|t| t.num_rows() as u64).sum::<u64>();
+        live.answered.2 += super::answer_bytes(&tables);
         let published = self.reply(qid, results, tables, done).await;
         // After the answer is out: the window's turn-over, if due, so the
         // next refresh does not wait for it.
@@ -464,4 +502,6 @@ struct Live {
     window_state: Option<PaneWindow>,
     /// The newest pane in the window.
     pushed_through: i64,
+    /// Windows, rows and bytes answered so far (for the audit line).
+    answered: (u64, u64, u64),
 }

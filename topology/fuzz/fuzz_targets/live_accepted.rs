@@ -1,0 +1,7 @@
+//! `LiveAccepted` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::LiveAccepted;
+
+loupe_topology_fuzz::wire_target!(LiveAccepted, Kind::LiveAccepted);

@@ -1,0 +1,7 @@
+//! `NodeStatus` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::NodeStatus;
+
+loupe_topology_fuzz::wire_target!(NodeStatus, Kind::Heartbeat);

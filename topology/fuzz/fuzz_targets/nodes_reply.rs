@@ -1,0 +1,7 @@
+//! `NodesReply` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::NodesReply;
+
+loupe_topology_fuzz::wire_target!(NodesReply, Kind::NodesReply);

@@ -1,0 +1,7 @@
+//! `PartialChunk` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::PartialChunk;
+
+loupe_topology_fuzz::wire_target!(PartialChunk, Kind::PartialChunk);

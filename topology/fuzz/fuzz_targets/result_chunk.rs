@@ -1,0 +1,7 @@
+//! `ResultChunk` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::ResultChunk;
+
+loupe_topology_fuzz::wire_target!(ResultChunk, Kind::ResultChunk);

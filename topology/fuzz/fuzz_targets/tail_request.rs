@@ -1,0 +1,7 @@
+//! `TailRequest` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::TailRequest;
+
+loupe_topology_fuzz::wire_target!(TailRequest, Kind::TailRequest);

@@ -1,0 +1,7 @@
+//! `TapAck` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::TapAck;
+
+loupe_topology_fuzz::wire_target!(TapAck, Kind::TapAck);

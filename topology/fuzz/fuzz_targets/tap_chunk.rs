@@ -1,0 +1,7 @@
+//! `TapChunk` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::TapChunk;
+
+loupe_topology_fuzz::wire_target!(TapChunk, Kind::TapChunk);

@@ -1,0 +1,7 @@
+//! `TapHold` off the wire (see `src/lib.rs`).
+#![no_main]
+
+use loupe_topology::codec::Kind;
+use loupe_topology::messages::TapHold;
+
+loupe_topology_fuzz::wire_target!(TapHold, Kind::TapHold);
