@@ -61,3 +61,8 @@ if ! command -v nats-server >/dev/null 2>&1; then
 fi
 command -v nats-server >/dev/null || { echo "setup: nats-server still not on PATH" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "setup: cargo not found (this machine kind ships Rust 1.95)" >&2; exit 1; }
+# The wire fuzz targets (scripts/fuzz_wire.sh) run under cargo-fuzz.
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz (crates.io)"
+  cargo install -q cargo-fuzz --locked
+fi

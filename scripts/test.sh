@@ -11,6 +11,8 @@ cargo build --release -p loupe-nodes
 cargo test --workspace --exclude loupe-itest
 # The end-to-end tests share the kernel's probes and the machine's CPUs: one at a time.
 LOUPE_BIN="$PWD/target/release/loupe" cargo test -p loupe-itest -- --test-threads=1
+# Every wire message type, fuzzed for a bounded time (decode, then validate).
+scripts/fuzz_wire.sh "${LOUPE_FUZZ_SECONDS:-10}"
 # Benchmarks must still build (they run with scripts/bench.sh).
 cargo bench --workspace --no-run -q
 echo "test: all passed"
