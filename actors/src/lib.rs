@@ -18,6 +18,7 @@ pub mod planner;
 pub mod protocols;
 pub mod reassembly;
 pub mod service;
+pub mod supervise;
 pub mod table_store;
 pub mod tap;
 pub mod wire;

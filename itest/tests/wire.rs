@@ -367,6 +367,26 @@ fn a_hostile_corpus_on_every_subject_leaves_every_process_answering() -> Result<
             assert!(n["wire_rejected"].as_u64() > Some(10), "{n}");
         }
     }
+    // The agent kept only what it needs after loading its programs, as the
+    // kernel sees it (CAP_DAC_READ_SEARCH is bit 2, CAP_SYS_PTRACE bit 19),
+    // and says so.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.proc.pid()))?;
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("CapEff:"), "0000000000080004", "{status}");
+    assert_eq!(field("CapPrm:"), "0000000000080004", "{status}");
+    assert_eq!(field("CapBnd:"), "0000000000080004", "{status}");
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    let check = run(loupe().args(["check", "--nats", &nats.url]))?;
+    assert!(
+        check.contains("privileges: capabilities: dac_read_search, sys_ptrace; no_new_privs: set"),
+        "{check}"
+    );
     // Logged once per kind per minute, not once per message.
     let log = std::fs::read_to_string(&agent.log)?;
     let lines = log.matches("refused a message").count();

@@ -96,6 +96,24 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .map(|c| c.detail)
         .unwrap_or_default();
 
+    // Connections of no traced protocol stop being copied by the kernel.
+    let untrace = match cap.take_untrace() {
+        Ok(mut u) => Some(
+            Box::new(move |tgid, fd, generation| u.mark(tgid, fd, generation))
+                as loupe_actors::reassembly::UntraceFn,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "untraced connections will keep being copied");
+            None
+        }
+    };
+    // Everything privileged is done: the programs are attached and their
+    // maps open. From here on, no thread has more than it needs.
+    crate::privileges::drop_to(&crate::privileges::kept(&kernel))
+        .map_err(|e| anyhow::anyhow!("could not drop privileges: {e}"))?;
+    let privileges = crate::privileges::describe();
+    tracing::info!("{privileges}");
+
     let system = actix::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
         let client = args
@@ -122,17 +140,6 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             store.clone().recipient(),
             node.to_string(),
         );
-        // Connections of no traced protocol stop being copied by the kernel.
-        let untrace = match cap.take_untrace() {
-            Ok(mut u) => Some(
-                Box::new(move |tgid, fd, generation| u.mark(tgid, fd, generation))
-                    as loupe_actors::reassembly::UntraceFn,
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "untraced connections will keep being copied");
-                None
-            }
-        };
         let taps = Arc::new(loupe_actors::tap::Taps::default());
         let t2 = taps.clone();
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
@@ -161,6 +168,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 probes_total: total,
                 retention_max_bytes: (args.retention_mb as u64) << 20,
                 clock_offset_ns: 0,
+                privileges,
             },
             store,
             counters: counters.clone(),
@@ -170,7 +178,17 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             taps,
             wire: Default::default(),
         };
-        let served = actix::spawn(service.run());
+        // The NATS service is restarted after a panic (counted); capture
+        // and the store go on regardless.
+        let served = actix::spawn(async move {
+            loop {
+                match loupe_actors::supervise::guarded("nats-service", service.clone().run()).await
+                {
+                    Ok(r) => break r,
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            }
+        });
         let c4 = counters.clone();
         let reporter = actix::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));

@@ -76,6 +76,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     s.probes_total,
                     s.counter("loupe_fragments_active")
                 );
+                println!("    privileges: {}", s.privileges);
+                let refused = loupe_actors::wire::rejected_total(&s.counters);
+                if refused > 0 {
+                    println!(
+                        "    messages refused on the wire: {refused} (loupe_wire_rejected_total)"
+                    );
+                }
                 for name in LOSS_COUNTERS {
                     println!("    {name:<52} {}", s.counter(name));
                 }

@@ -7,6 +7,7 @@ mod demo;
 mod live;
 mod nodes;
 mod planner;
+mod privileges;
 mod render;
 mod run;
 mod sim;

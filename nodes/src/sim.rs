@@ -127,6 +127,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
                     probes_total: 0,
                     retention_max_bytes: 64 << 20,
                     clock_offset_ns: args.clock_offset_ms * 1_000_000,
+                    privileges: "simulated".into(),
                 },
                 store,
                 counters: Arc::new(Counters::default()),

@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         probes_total: 28,
         counters: vec![("loupe_capture_events_total".into(), 7)],
         wall_ns: 1,
+        privileges: "capabilities: sys_ptrace; no_new_privs: set".into(),
     };
     let deploy = Deploy {
         qid: "q1".into(),

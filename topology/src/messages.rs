@@ -42,6 +42,9 @@ pub struct NodeStatus {
     /// The node's clock when it made this status (ns since the epoch): a
     /// planner compares it with its own to report the node's clock skew.
     pub wall_ns: i64,
+    /// What the agent kept of root's privileges after loading its programs
+    /// (`capabilities: …; no_new_privs: …`).
+    pub privileges: String,
 }
 
 impl NodeStatus {

@@ -173,6 +173,7 @@ impl Validate for NodeStatus {
     fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
         node_of(&self.node, a)?;
         text("a kernel release", &self.kernel)?;
+        text("privileges", &self.privileges)?;
         if self.counters.len() > MAX_COUNTERS {
             return Err(Rejected::new(Reason::Range, "too many counters"));
         }

@@ -31,6 +31,7 @@ use crate::clock::wall_now_ns;
 use crate::exec::combine::Combiner;
 use crate::exec::{Inputs, run_fragment};
 use crate::gather::{NodeAnswer, fold};
+use crate::supervise::guarded;
 use crate::table_store::{Read, TableStore};
 use crate::wire::WireGuard;
 
@@ -246,9 +247,10 @@ impl FragmentHost {
         let this = self.clone();
         if let Some(spec) = d.live.clone() {
             let task = actix::spawn(async move {
-                match this.run_live(&qid, &d, &spec).await {
-                    Ok(why) => tracing::info!(qid = %qid, "live fragment ended: {why}"),
-                    Err(e) => tracing::warn!(qid = %qid, error = %e, "live fragment failed"),
+                match guarded("fragment", this.run_live(&qid, &d, &spec)).await {
+                    Ok(Ok(why)) => tracing::info!(qid = %qid, "live fragment ended: {why}"),
+                    Ok(Err(e)) => tracing::warn!(qid = %qid, error = %e, "live fragment failed"),
+                    Err(p) => tracing::warn!(qid = %qid, "live fragment panicked: {p}"),
                 }
                 this.fragments.finished(qid.as_str());
             });
@@ -260,9 +262,14 @@ impl FragmentHost {
         let budget = Duration::from_nanos(d.timeout_ns.max(0) as u64);
         let task = actix::spawn(async move {
             let subject = Subject::query_send_to(&qid, d.send_to);
-            let out = tokio::time::timeout(budget, this.run(&qid, &d)).await;
+            let out = tokio::time::timeout(budget, guarded("fragment", this.run(&qid, &d))).await;
             let result = match out {
-                Ok(r) => r,
+                Ok(Ok(r)) => r,
+                // Said to whoever waits for it, so no one waits in vain.
+                Ok(Err(p)) => Err(QueryError::new(
+                    QueryErrorKind::Execution,
+                    format!("the fragment panicked: {p}"),
+                )),
                 Err(_) => Err(QueryError::new(
                     QueryErrorKind::Timeout,
                     "deadline passed before the fragment finished",
@@ -365,6 +372,7 @@ impl FragmentHost {
             let (parts, mut merged) = fold(&spec.children, answers, &late);
             merged.messages += messages;
             merged.bytes += bytes;
+            // A panic while combining is a JoinError here, told below.
             let combined = tokio::task::spawn_blocking(move || combiner.combine(&parts)).await;
             let subject = Subject::query_send_to(&qid, d.send_to);
             let sent = match combined {

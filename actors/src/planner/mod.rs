@@ -31,6 +31,7 @@ mod live;
 mod tree;
 use crate::exec::{Executor, Inputs};
 use crate::gather::{NodeAnswer, fold};
+use crate::supervise::guarded;
 use crate::wire::WireGuard;
 use tree::MergeTree;
 
@@ -150,21 +151,26 @@ impl QueryPlanner {
                 Some(m) = lives.next() => {
                     let this = self.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = this.answer_live(m).await {
+                        if let Ok(Err(e)) = guarded("planner-live", this.answer_live(m)).await {
                             tracing::warn!(error = %e, "could not serve a live query");
                         }
                     });
                 }
                 Some(m) = lists.next() => {
-                    if let Err(e) = self.answer_list(m).await {
+                    if let Ok(Err(e)) = guarded("planner-nodes", self.answer_list(m)).await {
                         tracing::warn!(error = %e, "could not answer a node list");
                     }
                 }
                 Some(m) = plans.next() => {
                     let this = self.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = this.answer(m).await {
-                            tracing::warn!(error = %e, "could not answer a query");
+                        let reply = m.reply.clone();
+                        match guarded("planner-query", this.answer(m)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::warn!(error = %e, "could not answer a query"),
+                            // Told to the CLI at once, rather than left to
+                            // its timeout.
+                            Err(p) => this.answer_failure(reply, p).await,
                         }
                     });
                 }
@@ -286,7 +292,12 @@ impl QueryPlanner {
             planner: self.cfg.name.clone(),
             alive_within_ms: self.cfg.alive.as_millis() as u64,
             nodes,
-            planner_counters: self.wire.counters(),
+            planner_counters: self
+                .wire
+                .counters()
+                .into_iter()
+                .chain(crate::supervise::counters())
+                .collect(),
         }
     }
 
@@ -667,6 +678,21 @@ impl QueryPlanner {
                 (Vec::new(), done)
             }
         }
+    }
+
+    /// The one answer of a query whose handling panicked.
+    async fn answer_failure(&self, reply: Option<async_nats::Subject>, why: String) {
+        let Some(reply) = reply else { return };
+        let done = QueryDone {
+            error: Some(QueryError::new(
+                QueryErrorKind::Execution,
+                format!("the planner failed on this query: {why}"),
+            )),
+            planner: self.cfg.name.clone(),
+            ..QueryDone::default()
+        };
+        let qid = QueryId::new(&self.cfg.name, self.seq.fetch_add(1, Ordering::Relaxed));
+        let _ = self.reply(&qid, reply, Vec::new(), done).await;
     }
 
     /// The error of an answer past the budget.

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::capture::CaptureShared;
 use crate::counters::{Counter, Counters};
 use crate::fragment::{FragmentHost, Fragments, LossHistory};
+use crate::supervise::guarded;
 use crate::table_store::{GetStoreStats, Scan, TableStore};
 use crate::tap::{Stage, Taps};
 use crate::wire::WireGuard;
@@ -35,6 +36,8 @@ pub struct NodeInfo {
     /// The node's clock minus the host's: 0 but for simulated nodes, which
     /// may be given a skewed clock.
     pub clock_offset_ns: i64,
+    /// What it kept of root's privileges (capabilities, no_new_privs).
+    pub privileges: String,
 }
 
 #[derive(Clone)]
@@ -91,7 +94,9 @@ impl Service {
             .await?;
         let publisher = self.taps.take_receiver().map(|rx| {
             let this = self.clone();
-            actix::spawn(async move { this.publish_taps(rx).await })
+            actix::spawn(async move {
+                let _ = guarded("tap", this.publish_taps(rx)).await;
+            })
         });
         let host = FragmentHost {
             node: n.to_string(),
@@ -103,7 +108,13 @@ impl Service {
             wire: self.wire.clone(),
         };
         let this = self.clone();
-        let beat = actix::spawn(async move { this.heartbeat().await });
+        let beat = actix::spawn(async move {
+            // The heartbeat goes on after a panic: a node that stopped
+            // beating would be reported as gone.
+            while guarded("heartbeat", this.heartbeat()).await.is_err() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
         let mut all = futures::stream::select_all(subs);
         tracing::info!(node = %n, "answering on NATS");
         loop {
@@ -111,7 +122,7 @@ impl Service {
                 Some(msg) = all.next() => {
                     let this = self.clone();
                     actix::spawn(async move {
-                        if let Err(e) = this.answer(msg).await {
+                        if let Ok(Err(e)) = guarded("tail", this.answer(msg)).await {
                             tracing::warn!(error = %e, "could not answer a request");
                         }
                     });
@@ -119,13 +130,13 @@ impl Service {
                 Some(msg) = deploys.next() => {
                     let host = host.clone();
                     actix::spawn(async move {
-                        if let Err(e) = host.deploy(msg).await {
+                        if let Ok(Err(e)) = guarded("deploy", host.deploy(msg)).await {
                             tracing::warn!(error = %e, "could not take a fragment");
                         }
                     });
                 }
                 Some(msg) = tap_holds.next() => {
-                    if let Err(e) = self.hold_tap(msg).await {
+                    if let Ok(Err(e)) = guarded("tap", self.hold_tap(msg)).await {
                         tracing::warn!(error = %e, "could not answer a tap");
                     }
                 }
@@ -328,6 +339,7 @@ impl Service {
         ));
         counters.extend(self.taps.counters());
         counters.extend(self.wire.counters());
+        counters.extend(crate::supervise::counters());
         NodeStatus {
             node: self.info.node.to_string(),
             kernel: self.info.kernel.clone(),
@@ -335,6 +347,7 @@ impl Service {
             probes_total: self.info.probes_total,
             counters,
             wall_ns: crate::clock::wall_now_ns() + self.info.clock_offset_ns,
+            privileges: self.info.privileges.clone(),
         }
     }
 
