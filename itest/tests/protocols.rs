@@ -791,3 +791,157 @@ fn connections_of_no_traced_protocol_stop_being_copied_by_the_kernel() -> Result
     );
     Ok(())
 }
+
+// ------------------------------------------------------------------ Redaction
+
+/// Every row of `table` the agent holds, as it stores them.
+fn tail_all(l: &Loupe, table: &str) -> Result<Vec<Value>> {
+    let out = run(loupe_itest::loupe().args([
+        "tail",
+        "--table",
+        table,
+        "-o",
+        "jsonl",
+        "--limit",
+        "100000",
+        "--nats",
+        &l.nats.url,
+    ]))?;
+    Ok(out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// Secrets sent to real servers by real clients, that the servers saw (they
+/// echo them back, or log them), never reach the store: PostgreSQL strings
+/// as the server reads them (a backslash does not escape in '...'), dollar
+/// quotes and comments; MariaDB's double-quoted and backslash-escaped
+/// strings; an HTTP query string's values and secret-bearing headers.
+#[test]
+fn secrets_never_reach_the_store_on_real_traffic() -> Result<()> {
+    let dir = temp_dir("secrets");
+    let l = loupe(&dir, "itest-secrets")?;
+    let pg = Postgres::start(&dir.join("pg"))?;
+    let db = Mariadb::start(&dir.join("db"))?;
+    let nginx = Nginx::start(&dir, None)?;
+    settle();
+    let echoed = pg.psql(&[
+        r"SELECT 'x\' AS loupe_r1, 'pw-secret-1' AS loupe_r1b",
+        "SELECT 1 AS loupe_r2 /* pw-secret-2 */",
+        "SELECT 2 AS loupe_r3 -- pw-secret-3",
+        "SELECT $q$pw-secret-4$q$ AS loupe_r4",
+        r"SELECT E'pw-secret-5\'' AS loupe_r5",
+    ])?;
+    // The server read the strings as strings: the secrets came back.
+    for s in ["pw-secret-1", "pw-secret-4", "pw-secret-5'"] {
+        assert!(echoed.contains(s), "{echoed}");
+    }
+    // A password in the command line of a client (a connection URL).
+    run(std::process::Command::new(Postgres::tool("psql"))
+        .arg(format!(
+            "postgresql://postgres:pw-secret-12@127.0.0.1:{}/postgres",
+            pg.port
+        ))
+        .args(["-X", "-q", "-c", "SELECT 3 AS loupe_r12"]))?;
+    let echoed =
+        db.client(r#"SELECT "pw-secret-6" AS loupe_r6; SELECT 'a\'b', 'pw-secret-7' AS loupe_r7"#)?;
+    assert!(
+        echoed.contains("pw-secret-6") && echoed.contains("pw-secret-7"),
+        "{echoed}"
+    );
+    let url = format!(
+        "http://127.0.0.1:{}/index.html?user=pw-secret-8&remember",
+        nginx.port
+    );
+    run(std::process::Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-H",
+        "X-Api-Key: pw-secret-9",
+        "-H",
+        "X-Session-Id: pw-secret-10",
+        "-H",
+        "Authorization: Bearer pw-secret-11",
+        &url,
+    ]))?;
+    assert!(
+        nginx
+            .access_log()?
+            .iter()
+            .any(|(_, path, _)| path.contains("pw-secret-8")),
+        "nginx saw the query string"
+    );
+
+    let want_pg = [
+        "SELECT ? AS loupe_r1, ? AS loupe_r1b",
+        "SELECT ? AS loupe_r2",
+        "SELECT ? AS loupe_r3",
+        "SELECT ? AS loupe_r4",
+        "SELECT ? AS loupe_r5",
+        "SELECT ? AS loupe_r12",
+    ];
+    let start = Instant::now();
+    loop {
+        let pgsql = tail_all(&l, "pgsql_events")?;
+        let mysql = tail_all(&l, "mysql_events")?;
+        let http = tail_all(&l, "http_events")?;
+        let bodies: Vec<String> = pgsql.iter().map(|r| s(r, "req_body")).collect();
+        let have_pg = want_pg.iter().all(|w| bodies.iter().any(|b| b == w));
+        let have_my = mysql
+            .iter()
+            .any(|r| s(r, "req_body") == "SELECT ? AS loupe_r6")
+            && mysql
+                .iter()
+                .any(|r| s(r, "req_body") == "SELECT ?, ? AS loupe_r7");
+        let have_http = http
+            .iter()
+            .any(|r| s(r, "req_path") == "/index.html?user=<redacted>&remember");
+        if have_pg && have_my && have_http {
+            // The command line keeps the SQL a client was given (`-c …`), whose
+            // literals are the user's own; its password-like arguments are
+            // masked. Every other column holds no secret at all.
+            for (table, rows) in [
+                ("pgsql_events", &pgsql),
+                ("mysql_events", &mysql),
+                ("http_events", &http),
+            ] {
+                for r in rows.iter() {
+                    let mut r = r.clone();
+                    let cmdline = s(&r, "cmdline");
+                    assert!(!cmdline.contains("pw-secret-12"), "{cmdline}");
+                    r["cmdline"] = Value::Null;
+                    let text = r.to_string();
+                    assert!(
+                        !text.contains("pw-secret"),
+                        "a secret stored in {table}: {text}"
+                    );
+                }
+            }
+            assert!(
+                pgsql.iter().any(|r| s(r, "cmdline")
+                    .contains("postgresql://postgres:<redacted>@127.0.0.1")),
+                "the URL's password masked in cmdline"
+            );
+            let h = http
+                .iter()
+                .find(|r| s(r, "req_path").starts_with("/index.html?user="))
+                .unwrap();
+            let headers = s(h, "req_headers");
+            for name in ["X-Api-Key", "X-Session-Id", "Authorization"] {
+                assert!(headers.contains(name), "{headers}");
+            }
+            assert_eq!(headers.matches("<redacted>").count(), 3, "{headers}");
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "the statements did not all become rows: pgsql {bodies:?}; mysql {:?}; http {:?}",
+                mysql.iter().map(|r| s(r, "req_body")).collect::<Vec<_>>(),
+                http.iter().map(|r| s(r, "req_path")).collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

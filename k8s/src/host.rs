@@ -104,11 +104,12 @@ impl HostMetadata {
     fn read(&self, pid: u32, dir: &Path, start_ticks: u64) -> ProcessInfo {
         let cmdline = std::fs::read(dir.join("cmdline"))
             .map(|b| {
-                let s: Vec<&[u8]> = b.split(|c| *c == 0).filter(|p| !p.is_empty()).collect();
-                s.iter()
-                    .map(|p| String::from_utf8_lossy(p))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                let args: Vec<String> = b
+                    .split(|c| *c == 0)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                redact_cmdline(&args)
             })
             .unwrap_or_default();
         let container = std::fs::read_to_string(dir.join("cgroup"))
@@ -248,9 +249,122 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What replaces a secret in a command line.
+const REDACTED: &str = "<redacted>";
+
+/// Words that make an option (or a `NAME=value` argument) a secret's.
+const SECRET_WORDS: [&str; 8] = [
+    "password", "passwd", "token", "secret", "api-key", "api_key", "apikey", "auth",
+];
+
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| n.contains(w))
+}
+
+/// A process's arguments joined by spaces, with the values of password-like
+/// arguments masked before anything stores them: `--password=x`,
+/// `--token x` (any option or `NAME=value` whose name has `password`,
+/// `passwd`, `token`, `secret`, `api-key` or `auth` in it), MySQL's `-pSECRET`,
+/// and the password of a URL (`scheme://user:SECRET@host`).
+///
+/// ```
+/// let args: Vec<String> = ["mysql", "-uroot", "-phunter2", "--token", "t0k",
+///     "postgres://app:pw@db/x", "--api-key=k"].iter().map(|s| s.to_string()).collect();
+/// assert_eq!(loupe_k8s::host::redact_cmdline(&args),
+///     "mysql -uroot -p<redacted> --token <redacted> postgres://app:<redacted>@db/x --api-key=<redacted>");
+/// ```
+pub fn redact_cmdline(args: &[String]) -> String {
+    let mut out: Vec<String> = Vec::with_capacity(args.len());
+    let mut next_is_secret = false;
+    for (i, a) in args.iter().enumerate() {
+        if next_is_secret {
+            next_is_secret = false;
+            out.push(REDACTED.into());
+            continue;
+        }
+        let a = redact_url_password(a);
+        if i > 0
+            && let Some((name, _)) = a.split_once('=')
+            && secret_name(name)
+        {
+            out.push(format!("{name}={REDACTED}"));
+        } else if i > 0 && a.starts_with("-p") && !a.starts_with("--") && a.len() > 2 {
+            // MySQL's clients: the password glued to -p.
+            out.push(format!("-p{REDACTED}"));
+        } else if i > 0 && a.starts_with('-') && secret_name(&a) {
+            // `--password VALUE`: the value is the next argument (unless it
+            // is another option).
+            next_is_secret = args.get(i + 1).is_some_and(|n| !n.starts_with('-'));
+            out.push(a);
+        } else {
+            out.push(a);
+        }
+    }
+    out.join(" ")
+}
+
+/// `scheme://user:password@host…` with the password masked.
+fn redact_url_password(a: &str) -> String {
+    let Some(s) = a.find("://") else {
+        return a.to_string();
+    };
+    let rest = &a[s + 3..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return a.to_string();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return a.to_string();
+    };
+    format!(
+        "{}{}{REDACTED}{}",
+        &a[..s + 3],
+        &rest[..colon + 1],
+        &rest[at..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn password_like_arguments_are_masked() {
+        for (given, want) in [
+            (
+                &["psql", "postgresql://u:pw@h:5432/db"][..],
+                "psql postgresql://u:<redacted>@h:5432/db",
+            ),
+            (
+                &["x", "--password", "hunter2", "--port", "5"],
+                "x --password <redacted> --port 5",
+            ),
+            (&["x", "--db-password=a=b"], "x --db-password=<redacted>"),
+            (
+                &["x", "--client-secret", "--verbose"],
+                "x --client-secret --verbose",
+            ),
+            (&["x", "API_TOKEN=abc", "run"], "x API_TOKEN=<redacted> run"),
+            (&["mysql", "-p", "mydb"], "mysql -p mydb"),
+            (&["mysql", "-psecret"], "mysql -p<redacted>"),
+            (
+                &["redis-server", "--port", "6379"],
+                "redis-server --port 6379",
+            ),
+            (
+                &["curl", "https://user@host/a:b@c"],
+                "curl https://user@host/a:b@c",
+            ),
+            (&["nginx", "-g", "daemon off;"], "nginx -g daemon off;"),
+        ] {
+            assert_eq!(redact_cmdline(&args(given)), want, "{given:?}");
+        }
+    }
 
     #[test]
     fn otel_environment() {

@@ -6,10 +6,15 @@
 
 /// `SELECT * FROM t WHERE id = 42 AND name = 'x'` → `SELECT * FROM t WHERE id = ? AND name = ?`.
 ///
-/// Literals are quoted strings (`'...'` with `''` escapes, `E'...'`,
-/// dollar-quoted `$tag$...$tag$`) and numbers that do not belong to an
-/// identifier. Bind parameters (`$1`, `?`), identifiers (also `"quoted"`) and
-/// keywords stay. Runs of white space become one space.
+/// Literals are quoted strings and numbers that do not belong to an
+/// identifier. Strings follow PostgreSQL with `standard_conforming_strings`
+/// on (its default since 9.1): in `'...'` a backslash is an ordinary
+/// character and only `''` escapes a quote; in `E'...'` a backslash escapes
+/// too; dollar quotes `$tag$...$tag$` end at the same tag. Comments (`--` to
+/// the end of the line, `/* ... */`, nested as PostgreSQL nests them) are
+/// dropped: they may carry anything. Bind parameters (`$1`, `?`),
+/// identifiers (also `"quoted"`) and keywords stay. Runs of white space
+/// become one space.
 ///
 /// ```
 /// let mut out = String::new();
@@ -17,6 +22,10 @@
 /// assert_eq!(out, "select a from t where id=? and s = ?");
 /// loupe_protocol_parsers::normalize::normalize_sql("update t set a = a + -5, b = b -1 where c = -2.5", &mut out);
 /// assert_eq!(out, "update t set a = a + ?, b = b -? where c = ?");
+/// // A backslash does not escape in a standard string, so the next quote
+/// // starts the next literal, which is redacted too.
+/// loupe_protocol_parsers::normalize::normalize_sql(r"select 1 where a = 'x\' or pw = 'hunter2' -- note", &mut out);
+/// assert_eq!(out, "select ? where a = ? or pw = ?");
 /// ```
 pub fn normalize_sql(sql: &str, out: &mut String) {
     out.clear();
@@ -32,6 +41,17 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
             i += 1;
             continue;
         }
+        // Comments are dropped, like white space.
+        if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            i = sql[i..].find('\n').map_or(b.len(), |e| i + e);
+            space = true;
+            continue;
+        }
+        if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            i = skip_block_comment(b, i);
+            space = true;
+            continue;
+        }
         if space && !out.is_empty() {
             out.push(' ');
         }
@@ -42,15 +62,15 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
             .is_some_and(|&p| ident(p) || p == b'$');
         match c {
             b'\'' => {
-                i = skip_quoted(b, i + 1, b'\'');
+                i = skip_quoted(b, i + 1, b'\'', false);
                 out.push('?');
             }
             b'e' | b'E' if b.get(i + 1) == Some(&b'\'') && !prev_ident => {
-                i = skip_quoted(b, i + 2, b'\'');
+                i = skip_quoted(b, i + 2, b'\'', true);
                 out.push('?');
             }
             b'"' => {
-                let end = skip_quoted(b, i + 1, b'"');
+                let end = skip_quoted(b, i + 1, b'"', false);
                 out.push_str(&sql[i..end]);
                 i = end;
             }
@@ -88,12 +108,6 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
                 i = skip_number(b, i);
                 drop_unary_minus(out);
                 out.push('?');
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                // A comment to the end of the line: kept as written.
-                let end = sql[i..].find('\n').map_or(b.len(), |e| i + e);
-                out.push_str(&sql[i..end]);
-                i = end;
             }
             _ => {
                 let len = utf8_len(c);
@@ -134,10 +148,11 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
-/// Index after the closing quote (doubled quotes and backslash escapes stay inside).
-fn skip_quoted(b: &[u8], mut i: usize, q: u8) -> usize {
+/// Index after the closing quote: a doubled quote stays inside, and so does
+/// a backslash's next byte when `escapes` (`E'...'`).
+fn skip_quoted(b: &[u8], mut i: usize, q: u8, escapes: bool) -> usize {
     while i < b.len() {
-        if b[i] == b'\\' {
+        if escapes && b[i] == b'\\' {
             i += 2;
             continue;
         }
@@ -149,6 +164,29 @@ fn skip_quoted(b: &[u8], mut i: usize, q: u8) -> usize {
             return i + 1;
         }
         i += 1;
+    }
+    b.len()
+}
+
+/// Index after a `/* ... */` comment at `i` (nested ones inside it too, as
+/// PostgreSQL reads them); the end of the input when it is not closed.
+fn skip_block_comment(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i + 1 < b.len() {
+        match (b[i], b[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
     }
     b.len()
 }
@@ -273,7 +311,19 @@ mod tests {
             sql("SELECT abalance FROM pgbench_accounts WHERE aid = 1234;"),
             "SELECT abalance FROM pgbench_accounts WHERE aid = ?;"
         );
-        assert_eq!(sql("x -- note 5\n= 5"), "x -- note 5 = ?");
+        // Comments are dropped (they may carry anything), nested ones too.
+        assert_eq!(sql("x -- note 5\n= 5"), "x = ?");
+        assert_eq!(
+            sql("select /* a /* nested 'x' */ still */ 1 /* open"),
+            "select ?"
+        );
+        // standard_conforming_strings: a backslash ends nothing in '...'.
+        assert_eq!(
+            sql(r"select * from u where name = 'a\' and pw = 'hunter2'"),
+            "select * from u where name = ? and pw = ?"
+        );
+        assert_eq!(sql(r"select E'a\'b' , 'c\'"), "select ? , ?");
+        assert_eq!(sql("select $tag$ it's $ x $tag$, 2"), "select ?, ?");
         assert_eq!(sql("select 'unterminated"), "select ?");
         assert_eq!(sql("select é, 'ü' from t"), "select é, ? from t");
     }

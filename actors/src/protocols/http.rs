@@ -83,9 +83,13 @@ fn emit(
     clock: &MonoToWall,
     builder: &mut HttpBatchBuilder,
 ) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
     for mut record in records.drain(..) {
         http::redact_headers(&mut record.req.headers);
         http::redact_headers(&mut record.resp.headers);
+        SCRATCH.with(|s| http::redact_query(&mut record.req.path, &mut s.borrow_mut()));
         let time_ns = clock.wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
         builder.append_record(conn, time_ns, &record);
         // Its strings' capacity serves the connection's next messages.

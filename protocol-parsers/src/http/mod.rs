@@ -180,15 +180,40 @@ impl HttpConnection {
 }
 
 /// Header fields whose values are credentials.
-const SECRET_HEADERS: [&str; 4] = [
+const SECRET_HEADERS: [&str; 6] = [
     "authorization",
     "cookie",
     "set-cookie",
     "proxy-authorization",
+    "x-api-key",
+    "x-auth-token",
 ];
 
-/// Masks in place the values of Authorization, Cookie, Set-Cookie and Proxy-Authorization
-/// (names compared case-insensitively) with `"<redacted>"`.
+/// Any header whose name contains one of these (case-insensitively) carries a secret.
+const SECRET_WORDS: [&str; 7] = [
+    "token", "secret", "password", "session", "api-key", "api_key", "apikey",
+];
+
+/// What replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// Whether a header of this name carries a secret: Authorization, Cookie, Set-Cookie,
+/// Proxy-Authorization, X-Api-Key, X-Auth-Token, and any name that contains `token`,
+/// `secret`, `password`, `session` or `api-key` (case-insensitively).
+pub fn is_secret_header(name: &str) -> bool {
+    SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
+        || SECRET_WORDS.iter().any(|w| contains_ignore_case(name, w))
+}
+
+/// Masks in place the values of the headers [`is_secret_header`] names with
+/// `"<redacted>"`.
 ///
 /// ```
 /// use loupe_protocol_parsers::http::redact_headers;
@@ -199,9 +224,47 @@ const SECRET_HEADERS: [&str; 4] = [
 /// ```
 pub fn redact_headers(headers: &mut [(String, String)]) {
     for (name, value) in headers {
-        if SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+        if is_secret_header(name) {
             value.clear();
-            value.push_str("<redacted>");
+            value.push_str(REDACTED);
+        }
+    }
+}
+
+/// Masks in place every value of a path's query string, keeping its keys:
+/// `/login?user=bob&next=/` becomes `/login?user=<redacted>&next=<redacted>`. A key
+/// without a value stays as it is; a fragment (`#…`) is dropped. Uses `scratch`
+/// (reused) rather than allocating.
+///
+/// ```
+/// use loupe_protocol_parsers::http::redact_query;
+/// let mut p = "/login?user=bob&remember&pw=x".to_string();
+/// redact_query(&mut p, &mut String::new());
+/// assert_eq!(p, "/login?user=<redacted>&remember&pw=<redacted>");
+/// ```
+pub fn redact_query(path: &mut String, scratch: &mut String) {
+    let Some(q) = path.find('?') else {
+        if let Some(f) = path.find('#') {
+            path.truncate(f);
+        }
+        return;
+    };
+    scratch.clear();
+    let tail = &path[q + 1..];
+    let tail = tail.split('#').next().unwrap_or("");
+    scratch.push_str(tail);
+    path.truncate(q + 1);
+    for (i, pair) in scratch.split('&').enumerate() {
+        if i > 0 {
+            path.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) => {
+                path.push_str(key);
+                path.push('=');
+                path.push_str(REDACTED);
+            }
+            None => path.push_str(pair),
         }
     }
 }

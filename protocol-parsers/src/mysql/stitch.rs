@@ -189,7 +189,8 @@ fn cut(mut s: String, max: usize, truncated: bool) -> String {
 
 /// Replaces MySQL string literals (`'...'` and `"..."`, with backslash and doubled-quote
 /// escapes) by `?`, so that [`normalize_sql`], which knows standard SQL strings only, sees
-/// no quote. Backquoted identifiers stay.
+/// no quote, and drops `#` comments (MySQL's own; `--` and `/* */` comments are
+/// normalize_sql's to drop). Backquoted identifiers stay.
 fn strip_mysql_strings(sql: &str, out: &mut String) {
     out.clear();
     let mut chars = sql.chars().peekable();
@@ -201,6 +202,15 @@ fn strip_mysql_strings(sql: &str, out: &mut String) {
                     // A quote inside an identifier would start a string for normalize_sql.
                     out.push(if d == '\'' || d == '"' { '?' } else { d });
                     if d == '`' {
+                        break;
+                    }
+                }
+            }
+            '#' => {
+                // A comment to the end of the line.
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        out.push(' ');
                         break;
                     }
                 }

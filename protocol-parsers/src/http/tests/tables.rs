@@ -534,6 +534,55 @@ fn redact_headers_masks_credentials() {
     assert_eq!(h[1].0, "COOKIE", "names are kept as sent");
 }
 
+#[test]
+fn redact_headers_masks_every_secret_bearing_name() {
+    for name in [
+        "X-Api-Key",
+        "x-auth-token",
+        "X-CSRF-Token",
+        "X-Client-Secret",
+        "X-Password",
+        "X-Session-Id",
+        "My-Api-Key-2",
+        "x_apikey",
+    ] {
+        let mut h = vec![(name.to_string(), "s3cr3t".to_string())];
+        redact_headers(&mut h);
+        assert_eq!(h[0].1, "<redacted>", "{name}");
+    }
+    for name in [
+        "Accept",
+        "Content-Type",
+        "X-Request-Id",
+        "Host",
+        "User-Agent",
+    ] {
+        let mut h = vec![(name.to_string(), "kept".to_string())];
+        redact_headers(&mut h);
+        assert_eq!(h[0].1, "kept", "{name}");
+    }
+}
+
+#[test]
+fn redact_query_keeps_keys_not_values() {
+    let mut scratch = String::new();
+    for (path, want) in [
+        ("/", "/"),
+        ("/a/b", "/a/b"),
+        ("/login?user=bob", "/login?user=<redacted>"),
+        ("/s?q=a%20b&page=2", "/s?q=<redacted>&page=<redacted>"),
+        ("/s?flag&x=1", "/s?flag&x=<redacted>"),
+        ("/s?", "/s?"),
+        ("/s?a=1#frag", "/s?a=<redacted>"),
+        ("/s#frag", "/s"),
+        ("/s?a==b&&c=", "/s?a=<redacted>&&c=<redacted>"),
+    ] {
+        let mut p = path.to_string();
+        redact_query(&mut p, &mut scratch);
+        assert_eq!(p, want, "{path}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Gaps.
 
