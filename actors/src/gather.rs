@@ -12,7 +12,7 @@ use crate::exec::combine::Channels;
 
 /// What one sender sent for one query (or one pane of a live query).
 pub struct NodeAnswer {
-    next_seq: u32,
+    seq: loupe_topology::stream::Sequence,
     pub done: bool,
     pub error: Option<QueryError>,
     pub report: Option<NodeReport>,
@@ -30,7 +30,7 @@ impl Default for NodeAnswer {
 impl NodeAnswer {
     pub fn new() -> Self {
         NodeAnswer {
-            next_seq: 0,
+            seq: Default::default(),
             done: false,
             error: None,
             report: None,
@@ -44,19 +44,14 @@ impl NodeAnswer {
         if self.done {
             return;
         }
-        if c.seq != self.next_seq {
+        if let Err(missed) = self.seq.take(u64::from(c.seq)) {
             self.error = Some(QueryError::new(
                 QueryErrorKind::Unavailable,
-                format!(
-                    "chunk {} arrived after chunk {}: chunks were lost on the way",
-                    c.seq,
-                    i64::from(self.next_seq) - 1
-                ),
+                missed.to_string(),
             ));
             self.done = true;
             return;
         }
-        self.next_seq += 1;
         if let Some(e) = c.error {
             self.error = Some(e);
             self.done = true;

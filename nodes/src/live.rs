@@ -176,7 +176,8 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
     let renew = Duration::from_nanos((acc.lease_ns / 2).max(100_000_000) as u64);
     let mut renewals = tokio::time::interval(renew);
     let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
-    let mut next_seq = 0u32;
+    // Each window is one stream of chunks, numbered from 0.
+    let mut seq = loupe_topology::stream::Sequence::default();
     let mut windows = 0u64;
     let mut lost_windows = 0u64;
     let mut lost_current = false;
@@ -212,7 +213,7 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                     results = client.subscribe(results_of(&acc)?).await?;
                     lease_bytes = codec::encode(Kind::Lease, &Lease { qid: acc.qid.clone() })?;
                     pieces.clear();
-                    next_seq = 0;
+                    seq = Default::default();
                     last_window = tokio::time::Instant::now();
                 }
                 if client
@@ -230,15 +231,14 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                 let Ok(c) = codec::receive::<ResultChunk>(Kind::ResultChunk, &m.payload, &arrival) else {
                     continue;
                 };
-                if c.seq != next_seq {
+                if seq.take(u64::from(c.seq)).is_err() {
                     // A slow terminal or pipe: NATS dropped part of a window.
                     lost_current = true;
                 }
-                next_seq = c.seq + 1;
                 match c.done {
                     None => pieces.push((c.table, c.ipc)),
                     Some(done) => {
-                        next_seq = 0;
+                        seq = Default::default();
                         last_window = tokio::time::Instant::now();
                         let got = std::mem::take(&mut pieces);
                         if std::mem::take(&mut lost_current) {

@@ -136,7 +136,9 @@ pub async fn ask(
     let progress = std::io::stderr().is_terminal();
     let first_wait = node_timeout + Duration::from_secs(5);
     let mut deadline = tokio::time::Instant::now() + first_wait;
-    let mut next_seq = 0u32;
+    let mut seq = loupe_topology::stream::Sequence::default();
+    // Every chunk of the answer is of the query the first one names.
+    let mut qid: Option<String> = None;
     let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let done = loop {
@@ -150,7 +152,7 @@ pub async fn ask(
         let msg = match msg {
             Ok(Some(m)) => m,
             Ok(None) => anyhow::bail!("the NATS connection closed while waiting for the answer"),
-            Err(_) if next_seq == 0 => {
+            Err(_) if seq.next() == 0 => {
                 clear(progress);
                 anyhow::bail!(
                     "no answer from a planner on {subject} via {} within {}s: is `loupe planner` running?",
@@ -162,7 +164,7 @@ pub async fn ask(
                 clear(progress);
                 anyhow::bail!(
                     "the planner stopped answering mid-reply (after chunk {})",
-                    next_seq - 1
+                    seq.next() - 1
                 )
             }
         };
@@ -173,16 +175,16 @@ pub async fn ask(
                 nats.url
             );
         }
-        let c: ResultChunk = codec::decode(Kind::ResultChunk, &msg.payload)?;
-        if c.seq != next_seq {
+        let arrival = loupe_topology::validate::Arrival {
+            qid: qid.as_deref(),
+            node: None,
+        };
+        let c: ResultChunk = codec::receive(Kind::ResultChunk, &msg.payload, &arrival)?;
+        qid.get_or_insert_with(|| c.qid.clone());
+        if let Err(missed) = seq.take(u64::from(c.seq)) {
             clear(progress);
-            anyhow::bail!(
-                "answer chunk {} arrived after chunk {}: chunks were lost on the way (slow consumer?)",
-                c.seq,
-                i64::from(next_seq) - 1
-            );
+            anyhow::bail!("answer {missed} (slow consumer?)");
         }
-        next_seq += 1;
         deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         if let Some(done) = c.done {
             break done;

@@ -63,8 +63,8 @@ const TABLE_COLUMNS: &[&str] = &[
 
 struct NodeAnswer {
     batches: Vec<RecordBatch>,
-    /// Sequence number of the next chunk: a jump means a chunk was lost.
-    next_seq: u32,
+    /// The chunk numbers: a jump means a chunk was lost.
+    seq: loupe_topology::stream::Sequence,
     done: bool,
     status: Option<NodeStatus>,
     error: Option<String>,
@@ -158,7 +158,7 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
         let chunk: TailChunk = codec::receive(Kind::TailChunk, &msg.payload, &Arrival::any())?;
         let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer {
             batches: Vec::new(),
-            next_seq: 0,
+            seq: Default::default(),
             done: false,
             status: None,
             error: None,
@@ -166,17 +166,14 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
         if entry.done {
             continue;
         }
-        if chunk.seq != entry.next_seq {
+        if let Err(missed) = entry.seq.take(u64::from(chunk.seq)) {
             entry.error = Some(format!(
-                "node {} answered chunk {} after chunk {}: chunks were lost on the way (is this NATS server dropping a slow consumer?)",
-                chunk.node,
-                chunk.seq,
-                i64::from(entry.next_seq) - 1
+                "node {}: {missed} (is this NATS server dropping a slow consumer?)",
+                chunk.node
             ));
             entry.done = true;
             continue;
         }
-        entry.next_seq += 1;
         if !chunk.ipc.is_empty() {
             let reader =
                 arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(chunk.ipc), None)?;

@@ -97,7 +97,10 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
     let mut renew = tokio::time::interval(LEASE);
     renew.tick().await;
     let (mut frames, mut lines, mut dropped, mut missed) = (0u64, 0u64, 0u64, 0u64);
-    let (mut first_seq, mut last_seq) = (None::<u64>, None::<u64>);
+    // A tap joins the stage's numbering where it is: the first frame it
+    // gets starts its sequence.
+    let mut first_seq = None::<u64>;
+    let mut seq = None::<loupe_topology::stream::Sequence>;
     let stdout = std::io::stdout();
     let result: anyhow::Result<()> = async {
         loop {
@@ -115,11 +118,11 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
                     frames += 1;
                     dropped = c.dropped;
                     // Frames lost between the node and here (NATS is at most once).
-                    if let Some(s) = last_seq && c.seq > s + 1 {
-                        missed += c.seq - s - 1;
+                    let s = seq.get_or_insert(loupe_topology::stream::Sequence::starting_at(c.seq));
+                    if let Err(m) = s.take(c.seq) {
+                        missed += m.lost();
                     }
                     first_seq.get_or_insert(c.seq);
-                    last_seq = Some(c.seq);
                     let mut out = stdout.lock();
                     for l in &c.lines {
                         writeln!(out, "{l}")?;
@@ -156,8 +159,11 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
         Err(e) => eprintln!("error: {e:#}"),
         Ok(()) => {}
     }
-    let seqs = match (first_seq, last_seq) {
-        (Some(a), Some(b)) => format!(" (#{a} to #{b} of the node's frames of this stage)"),
+    let seqs = match (first_seq, seq) {
+        (Some(a), Some(s)) => format!(
+            " (#{a} to #{} of the node's frames of this stage)",
+            s.next().saturating_sub(1)
+        ),
         _ => String::new(),
     };
     eprintln!(

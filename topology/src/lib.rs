@@ -7,5 +7,6 @@ pub mod messages;
 pub mod plan;
 pub mod pxl;
 pub mod schema;
+pub mod stream;
 pub mod subjects;
 pub mod validate;

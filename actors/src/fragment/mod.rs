@@ -570,7 +570,7 @@ pub async fn publish(
     outputs: Vec<(u32, Vec<RecordBatch>)>,
     tail: Tail,
 ) -> anyhow::Result<()> {
-    let limit = (client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+    let limit = loupe_topology::stream::chunk_limit(client.server_info().max_payload);
     let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
     for (channel, batches) in &outputs {
         for ipc in crate::service::encode_chunks(batches, limit)? {

@@ -420,7 +420,7 @@ impl QueryPlanner {
         tables: Vec<RecordBatch>,
         done: QueryDone,
     ) -> anyhow::Result<()> {
-        let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+        let limit = loupe_topology::stream::chunk_limit(self.client.server_info().max_payload);
         let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
         for (i, t) in tables.iter().enumerate() {
             for ipc in crate::service::encode_chunks(std::slice::from_ref(t), limit)? {

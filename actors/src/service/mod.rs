@@ -200,7 +200,7 @@ impl Service {
     async fn publish_taps(&self, mut rx: tokio::sync::mpsc::Receiver<crate::tap::Frame>) {
         let mut seq = [0u64; 4];
         while let Some(f) = rx.recv().await {
-            let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+            let limit = loupe_topology::stream::chunk_limit(self.client.server_info().max_payload);
             let i = f.stage as usize;
             let (table, ipc) = f.ipc.unwrap_or_default();
             let pieces = if ipc.is_empty() {
@@ -382,7 +382,7 @@ impl Service {
                     .await;
             }
         };
-        let limit = (self.client.server_info().max_payload / 2).clamp(16 << 10, 512 << 10);
+        let limit = loupe_topology::stream::chunk_limit(self.client.server_info().max_payload);
         let chunks = encode_chunks(&batches, limit)?;
         let status = self.status().await;
         // An empty answer is still one (last) chunk, carrying the status.
