@@ -67,12 +67,17 @@ pub struct QueryId(String);
 
 impl QueryId {
     /// A fresh id: the planner's name, a time and a counter.
+    /// Its 64 random bits make it unguessable: knowing a query's id is
+    /// what it takes to renew, cancel or read it, so no client can end or
+    /// read another's by trying ids. It stays one subject token of at most
+    /// 128 bytes (the planner's name is cut to 64).
     pub fn new(planner: &str, seq: u64) -> QueryId {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        QueryId(format!("{}-{t:x}-{seq}", NodeName::sanitized(planner)))
+        let name: String = NodeName::sanitized(planner).0.chars().take(64).collect();
+        QueryId(format!("{name}-{t:x}-{seq}-{:016x}", random_u64()))
     }
 
     pub fn parse(s: &str) -> Result<QueryId, SubjectError> {
@@ -82,6 +87,28 @@ impl QueryId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// 64 bits from the kernel's random source (`/dev/urandom`), else from the
+/// standard library's per-process random hasher keys.
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
 }
 
 impl fmt::Display for QueryId {
@@ -434,6 +461,16 @@ mod tests {
         let n = NodeName::new("n1").unwrap();
         assert_eq!(Subject::node_tail(&n).as_str(), "loupe.v1.node.n1.tail");
         assert_eq!(Subject::tail_all().as_str(), "loupe.v1.nodes.tail");
+    }
+
+    #[test]
+    fn query_ids_are_tokens_and_unguessable() {
+        let long = "p".repeat(300);
+        let a = QueryId::new(&long, 1);
+        let b = QueryId::new(&long, 1);
+        assert!(QueryId::parse(a.as_str()).is_ok(), "{a}");
+        assert!(a.as_str().len() <= 128);
+        assert_ne!(a, b, "the same planner, time and counter still differ");
     }
 
     #[test]
