@@ -141,14 +141,19 @@ pub struct NatsArgs {
 pub const CLI_SUBSCRIPTION_CAPACITY: usize = 1024;
 
 impl NatsArgs {
+    /// This command's credentials file: `--creds`, else its role's file in
+    /// `--auth-dir`.
+    fn creds_for(&self, role: Role) -> Option<std::path::PathBuf> {
+        self.creds
+            .clone()
+            .or_else(|| self.auth_dir.as_ref().map(|d| auth::creds_path(d, role)))
+    }
+
     /// Connection options with this command's credentials and TLS. A
     /// server without auth needs none of them.
     pub fn options(&self, role: Role) -> anyhow::Result<async_nats::ConnectOptions> {
         let mut opts = async_nats::ConnectOptions::new();
-        let creds = self
-            .creds
-            .clone()
-            .or_else(|| self.auth_dir.as_ref().map(|d| auth::creds_path(d, role)));
+        let creds = self.creds_for(role);
         if let Some(path) = creds {
             if auth::has_jwt(&path) {
                 let text = std::fs::read_to_string(&path)
@@ -182,10 +187,7 @@ impl NatsArgs {
     /// credentials.
     pub fn signature(&self, role: Role, payload: &[u8]) -> anyhow::Result<async_nats::HeaderMap> {
         let mut h = async_nats::HeaderMap::new();
-        let creds = self
-            .creds
-            .clone()
-            .or_else(|| self.auth_dir.as_ref().map(|d| auth::creds_path(d, role)));
+        let creds = self.creds_for(role);
         if let Some(path) = creds {
             let key = nkeys::KeyPair::from_seed(&auth::read_seed(&path)?).map_err(|_| {
                 anyhow::anyhow!("credentials {}: not a usable NKey seed", path.display())
