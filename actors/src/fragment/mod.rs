@@ -176,6 +176,26 @@ impl FragmentHost {
         wall_now_ns() + self.clock_offset_ns
     }
 
+    /// Answers a deploy (when it has a reply subject): taken, or why not.
+    async fn ack(
+        &self,
+        reply: Option<async_nats::Subject>,
+        qid: &str,
+        error: Option<QueryError>,
+    ) -> anyhow::Result<()> {
+        if let Some(r) = reply {
+            let ack = DeployAck {
+                node: self.node.clone(),
+                qid: qid.to_string(),
+                error,
+            };
+            self.client
+                .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Handles a deploy request: checks it, acks, then runs the fragment
     /// in the background. Where it sends, listens and renews is derived
     /// from the query id, never read from the message.
@@ -193,17 +213,7 @@ impl FragmentHost {
         let (qid, d) = match checked {
             Ok(x) => x,
             Err(e) => {
-                let ack = DeployAck {
-                    node: self.node.clone(),
-                    qid: String::new(),
-                    error: Some(e),
-                };
-                if let Some(r) = reply {
-                    self.client
-                        .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
-                        .await?;
-                }
-                return Ok(());
+                return self.ack(reply, "", Some(e)).await;
             }
         };
         // A planner deploys again to a node that missed a pane: one
@@ -215,31 +225,12 @@ impl FragmentHost {
                 .lock()
                 .is_ok_and(|m| m.contains_key(qid.as_str()));
         if !again && let Some(e) = self.fragments.full() {
-            let ack = DeployAck {
-                node: self.node.clone(),
-                qid: d.qid.clone(),
-                error: Some(e),
-            };
-            if let Some(r) = reply {
-                self.client
-                    .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
-                    .await?;
-            }
-            return Ok(());
+            return self.ack(reply, &d.qid, Some(e)).await;
         }
         if let Some(spec) = &d.merge {
             return self.deploy_merge(reply, qid, d.clone(), spec.clone()).await;
         }
-        let ack = DeployAck {
-            node: self.node.clone(),
-            qid: d.qid.clone(),
-            error: None,
-        };
-        if let Some(r) = reply {
-            self.client
-                .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
-                .await?;
-        }
+        self.ack(reply, &d.qid, None).await?;
         if again {
             return Ok(());
         }
@@ -325,16 +316,8 @@ impl FragmentHost {
                 )),
             ),
         };
-        let ack = DeployAck {
-            node: self.node.clone(),
-            qid: d.qid.clone(),
-            error: combiner.as_ref().err().cloned(),
-        };
-        if let Some(r) = reply {
-            self.client
-                .publish(r, codec::encode(Kind::DeployAck, &ack)?.into())
-                .await?;
-        }
+        self.ack(reply, &d.qid, combiner.as_ref().err().cloned())
+            .await?;
         let (Some(mut sub), Ok(combiner)) = (sub, combiner) else {
             return Ok(());
         };
