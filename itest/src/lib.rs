@@ -523,8 +523,22 @@ http {{
     }
 
     /// Access-log lines as (method, uri, status).
+    ///
+    /// nginx writes a request's line after it sends the response, so a
+    /// client can finish first: the log is read once it has stopped growing
+    /// for 100 ms (at most 5 s), so the last request is not missed.
     pub fn access_log(&self) -> Result<Vec<(String, String, i64)>> {
-        let text = std::fs::read_to_string(self.dir.join("access.log"))?;
+        let path = self.dir.join("access.log");
+        let start = std::time::Instant::now();
+        let mut text = std::fs::read_to_string(&path)?;
+        while start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(100));
+            let again = std::fs::read_to_string(&path)?;
+            if again.len() == text.len() {
+                break;
+            }
+            text = again;
+        }
         let mut out = Vec::new();
         for l in text.lines() {
             let f: Vec<&str> = l.split(' ').collect();

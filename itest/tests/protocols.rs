@@ -866,13 +866,20 @@ fn secrets_never_reach_the_store_on_real_traffic() -> Result<()> {
         "Authorization: Bearer pw-secret-11",
         &url,
     ]))?;
-    assert!(
-        nginx
-            .access_log()?
-            .iter()
-            .any(|(_, path, _)| path.contains("pw-secret-8")),
-        "nginx saw the query string"
-    );
+    // nginx writes its log line after the response is sent, so curl can
+    // return first: wait for the line rather than race it.
+    let seen = Instant::now();
+    while !nginx
+        .access_log()?
+        .iter()
+        .any(|(_, path, _)| path.contains("pw-secret-8"))
+    {
+        assert!(
+            seen.elapsed() < Duration::from_secs(10),
+            "nginx saw the query string"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let want_pg = [
         "SELECT ? AS loupe_r1, ? AS loupe_r1b",
