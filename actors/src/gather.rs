@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use arrow::record_batch::RecordBatch;
-use loupe_topology::messages::{Merged, NodeReport, PartialChunk, QueryError, QueryErrorKind};
+use loupe_topology::messages::{
+    Covers, Merged, NodeReport, PartialChunk, QueryError, QueryErrorKind,
+};
+use loupe_topology::stream::Step;
 
 use crate::exec::combine::Channels;
 
@@ -44,37 +47,47 @@ impl NodeAnswer {
         if self.done {
             return;
         }
-        if let Err(missed) = self.seq.take(u64::from(c.seq)) {
-            self.error = Some(QueryError::new(
-                QueryErrorKind::Unavailable,
-                missed.to_string(),
-            ));
-            self.done = true;
+        let (part, ipc, end) = match c.read(&mut self.seq) {
+            Err(missed) => {
+                self.fail(QueryError::new(
+                    QueryErrorKind::Unavailable,
+                    missed.to_string(),
+                ));
+                return;
+            }
+            Ok(Step::Rows(part, ipc)) => (part, ipc, None),
+            Ok(Step::Last(part, ipc, end)) => (part, ipc, Some(end)),
+        };
+        if let Some(Err(e)) = end {
+            self.fail(e);
             return;
         }
-        if let Some(e) = c.error {
-            self.error = Some(e);
-            self.done = true;
-            return;
-        }
-        if !c.ipc.is_empty() {
-            match read_ipc(&c.ipc) {
-                Ok(bs) => self.batches.extend(bs.into_iter().map(|b| (c.channel, b))),
+        if !ipc.is_empty() {
+            match read_ipc(&ipc) {
+                Ok(bs) => self
+                    .batches
+                    .extend(bs.into_iter().map(|b| (part.channel, b))),
                 Err(e) => {
-                    self.error = Some(QueryError::new(
+                    self.fail(QueryError::new(
                         QueryErrorKind::Wire,
                         format!("unreadable partial: {e}"),
                     ));
-                    self.done = true;
                     return;
                 }
             }
         }
-        if c.last {
+        if let Some(Ok(covers)) = end {
             self.done = true;
-            self.report = c.report;
-            self.merged = c.merged;
+            match covers {
+                Covers::Report(r) => self.report = Some(r),
+                Covers::Merged(m) => self.merged = Some(m),
+            }
         }
+    }
+
+    fn fail(&mut self, e: QueryError) {
+        self.error = Some(e);
+        self.done = true;
     }
 
     /// The batches, by channel.

@@ -212,8 +212,11 @@ fn a_hostile_corpus_on_every_subject_leaves_every_process_answering() -> Result<
     let far_pane = PartialChunk::failure(
         "evil-1",
         "n1",
+        Channel {
+            channel: 0,
+            pane_ns: i64::MAX,
+        },
         QueryError::new(QueryErrorKind::Execution, "x"),
-        i64::MAX,
     );
     let cancel = Cancel {
         qid: "other-query".into(),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{Cancel, Lease, LiveAccepted, LiveRequest, QueryDone, ResultChunk};
+use loupe_topology::stream::Step;
 use loupe_topology::subjects::{QueryId, Subject};
 use loupe_topology::validate::Arrival;
 
@@ -231,13 +232,27 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                 let Ok(c) = codec::receive::<ResultChunk>(Kind::ResultChunk, &m.payload, &arrival) else {
                     continue;
                 };
-                if seq.take(u64::from(c.seq)).is_err() {
+                if seq.take(c.seq).is_err() {
                     // A slow terminal or pipe: NATS dropped part of a window.
                     lost_current = true;
                 }
-                match c.done {
-                    None => pieces.push((c.table, c.ipc)),
-                    Some(done) => {
+                let end = match c.into_step() {
+                    Step::Rows(table, ipc) => {
+                        pieces.push((table, ipc));
+                        None
+                    }
+                    Step::Last(table, ipc, end) => {
+                        pieces.push((table, ipc));
+                        Some(end)
+                    }
+                };
+                match end {
+                    None => {}
+                    Some(Err(e)) => {
+                        eprintln!("the planner could not answer: {e}");
+                        break "the planner failed the query";
+                    }
+                    Some(Ok(done)) => {
                         seq = Default::default();
                         last_window = tokio::time::Instant::now();
                         let got = std::mem::take(&mut pieces);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{QueryDone, QueryRequest, ResultChunk};
+use loupe_topology::stream::Step;
 use loupe_topology::subjects::Subject;
 
 use crate::render::{self, Table};
@@ -180,16 +181,25 @@ pub async fn ask(
             node: None,
         };
         let c: ResultChunk = codec::receive(Kind::ResultChunk, &msg.payload, &arrival)?;
-        qid.get_or_insert_with(|| c.qid.clone());
-        if let Err(missed) = seq.take(u64::from(c.seq)) {
-            clear(progress);
-            anyhow::bail!("answer {missed} (slow consumer?)");
-        }
+        qid.get_or_insert_with(|| c.stream.clone());
         deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        if let Some(done) = c.done {
-            break done;
+        match c.read(&mut seq) {
+            Ok(Step::Rows(table, ipc)) => pieces.push((table, ipc)),
+            Ok(Step::Last(table, ipc, end)) => {
+                pieces.push((table, ipc));
+                match end {
+                    Ok(done) => break done,
+                    Err(e) => {
+                        clear(progress);
+                        anyhow::bail!("{e}");
+                    }
+                }
+            }
+            Err(missed) => {
+                clear(progress);
+                anyhow::bail!("answer {missed} (slow consumer?)");
+            }
         }
-        pieces.push((c.table, c.ipc));
     };
     clear(progress);
     let tables = assemble(&done, pieces)?;
@@ -200,7 +210,7 @@ pub async fn ask(
 pub fn assemble(done: &QueryDone, pieces: Vec<(u32, Vec<u8>)>) -> anyhow::Result<Vec<Table>> {
     let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> =
         vec![Vec::new(); done.tables.len()];
-    for (t, ipc) in pieces {
+    for (t, ipc) in pieces.into_iter().filter(|(_, ipc)| !ipc.is_empty()) {
         let bs = loupe_actors::planner::read_ipc(&ipc)?;
         if let Some(slot) = batches.get_mut(t as usize) {
             slot.extend(bs);

@@ -4,6 +4,7 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest};
+use loupe_topology::stream::Step;
 use loupe_topology::subjects::{NodeName, Subject};
 use loupe_topology::validate::Arrival;
 use std::collections::BTreeMap;
@@ -156,7 +157,8 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let chunk: TailChunk = codec::receive(Kind::TailChunk, &msg.payload, &Arrival::any())?;
-        let entry = answers.entry(chunk.node.clone()).or_insert(NodeAnswer {
+        let node = chunk.from.clone();
+        let entry = answers.entry(node.clone()).or_insert(NodeAnswer {
             batches: Vec::new(),
             seq: Default::default(),
             done: false,
@@ -166,25 +168,33 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
         if entry.done {
             continue;
         }
-        if let Err(missed) = entry.seq.take(u64::from(chunk.seq)) {
-            entry.error = Some(format!(
-                "node {}: {missed} (is this NATS server dropping a slow consumer?)",
-                chunk.node
-            ));
-            entry.done = true;
-            continue;
-        }
-        if !chunk.ipc.is_empty() {
-            let reader =
-                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(chunk.ipc), None)?;
+        let (ipc, end) = match chunk.read(&mut entry.seq) {
+            Ok(Step::Rows((), ipc)) => (ipc, None),
+            Ok(Step::Last((), ipc, end)) => (ipc, Some(end)),
+            Err(missed) => {
+                entry.error = Some(format!(
+                    "node {node}: {missed} (is this NATS server dropping a slow consumer?)"
+                ));
+                entry.done = true;
+                continue;
+            }
+        };
+        if !ipc.is_empty() {
+            let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)?;
             for b in reader {
                 entry.batches.push(b?);
             }
         }
-        entry.error = entry.error.take().or(chunk.error.map(|e| e.message));
-        if chunk.last {
-            entry.done = true;
-            entry.status = chunk.status;
+        match end {
+            None => {}
+            Some(Ok(status)) => {
+                entry.done = true;
+                entry.status = Some(status);
+            }
+            Some(Err(e)) => {
+                entry.done = true;
+                entry.error = Some(e.message);
+            }
         }
         let pending = answers.values().any(|a| !a.done);
         deadline = tokio::time::Instant::now() + if pending { CHUNK_GAP } else { args.wait };

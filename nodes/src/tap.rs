@@ -116,7 +116,7 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
                     let Some(m) = m else { anyhow::bail!("the NATS subscription closed") };
                     let c = codec::receive::<TapChunk>(Kind::TapChunk, &m.payload, &Arrival::node(node.as_str()))?;
                     frames += 1;
-                    dropped = c.dropped;
+                    dropped = c.part.dropped;
                     // Frames lost between the node and here (NATS is at most once).
                     let s = seq.get_or_insert(loupe_topology::stream::Sequence::starting_at(c.seq));
                     if let Err(m) = s.take(c.seq) {
@@ -124,7 +124,7 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
                     }
                     first_seq.get_or_insert(c.seq);
                     let mut out = stdout.lock();
-                    for l in &c.lines {
+                    for l in &c.part.lines {
                         writeln!(out, "{l}")?;
                         lines += 1;
                     }
@@ -137,7 +137,7 @@ async fn tap(args: TapArgs) -> anyhow::Result<ExitCode> {
                                 // {"table": ..., then the row's columns}
                                 let body = row.strip_prefix('{').unwrap_or(row);
                                 let sep = if body.starts_with('}') { "" } else { "," };
-                                writeln!(out, "{{\"table\":\"{}\"{sep}{body}", c.table)?;
+                                writeln!(out, "{{\"table\":\"{}\"{sep}{body}", c.part.table)?;
                                 lines += 1;
                             }
                         }

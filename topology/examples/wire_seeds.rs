@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         merge: None,
         ..deploy.clone()
     };
-    let error = Some(QueryError::new(QueryErrorKind::NotFound, "unknown table"));
+    let error = QueryError::new(QueryErrorKind::NotFound, "unknown table");
     let seeds: Vec<(&str, Vec<Vec<u8>>)> = vec![
         (
             "tail_request",
@@ -77,17 +77,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         (
             "tail_chunk",
-            vec![codec::encode(
-                Kind::TailChunk,
-                &TailChunk {
-                    node: "n1".into(),
-                    seq: 0,
-                    last: true,
-                    ipc: vec![1, 2, 3],
-                    status: Some(status.clone()),
-                    error: error.clone(),
-                },
-            )?],
+            vec![
+                codec::encode(
+                    Kind::TailChunk,
+                    &TailChunk {
+                        stream: String::new(),
+                        from: "n1".into(),
+                        seq: 0,
+                        part: (),
+                        ipc: vec![1, 2, 3],
+                        end: Some(End::Done(status.clone())),
+                    },
+                )?,
+                codec::encode(
+                    Kind::TailChunk,
+                    &TailChunk::failure("", "n1", (), error.clone()),
+                )?,
+            ],
         ),
         (
             "node_status",
@@ -137,32 +143,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &DeployAck {
                     node: "n1".into(),
                     qid: "q1".into(),
-                    error: error.clone(),
+                    error: Some(error.clone()),
                 },
             )?],
         ),
         (
             "partial_chunk",
-            vec![codec::encode(
-                Kind::PartialChunk,
-                &PartialChunk {
-                    qid: "q1".into(),
-                    node: "n1".into(),
-                    seq: 0,
-                    channel: 0,
-                    ipc: vec![],
-                    last: true,
-                    report: Some(report.clone()),
-                    error: None,
-                    pane_ns: 0,
-                    merged: Some(Merged {
-                        answered: vec![report.clone()],
-                        missing: vec![("n2".into(), "gone".into())],
-                        messages: 1,
-                        bytes: 2,
-                    }),
-                },
-            )?],
+            vec![
+                codec::encode(
+                    Kind::PartialChunk,
+                    &PartialChunk {
+                        stream: "q1".into(),
+                        from: "n1".into(),
+                        seq: 0,
+                        part: Channel {
+                            channel: 1,
+                            pane_ns: 0,
+                        },
+                        ipc: vec![],
+                        end: Some(End::Done(Covers::Merged(Merged {
+                            answered: vec![report.clone()],
+                            missing: vec![("n2".into(), "gone".into())],
+                            messages: 1,
+                            bytes: 2,
+                        }))),
+                    },
+                )?,
+                codec::encode(
+                    Kind::PartialChunk,
+                    &PartialChunk {
+                        stream: "q1".into(),
+                        from: "n1".into(),
+                        seq: 3,
+                        part: Channel::default(),
+                        ipc: vec![],
+                        end: Some(End::Done(Covers::Report(report.clone()))),
+                    },
+                )?,
+            ],
         ),
         (
             "cancel",
@@ -202,15 +220,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             vec![codec::encode(
                 Kind::ResultChunk,
                 &ResultChunk {
-                    qid: "q1".into(),
+                    stream: "q1".into(),
+                    from: "p".into(),
                     seq: 1,
-                    table: 0,
+                    part: 0,
                     ipc: vec![],
-                    done: Some(QueryDone {
+                    end: Some(End::Done(QueryDone {
                         tables: vec!["slow".into()],
                         answered: vec![report],
                         ..Default::default()
-                    }),
+                    })),
                 },
             )?],
         ),
@@ -230,7 +249,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Kind::TapAck,
                 &TapAck {
                     node: "n1".into(),
-                    error,
+                    error: Some(error),
                 },
             )?],
         ),
@@ -239,13 +258,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             vec![codec::encode(
                 Kind::TapChunk,
                 &TapChunk {
-                    node: "n1".into(),
-                    stage: "rows".into(),
+                    stream: "rows".into(),
+                    from: "n1".into(),
                     seq: 1,
-                    lines: vec!["{}".into()],
-                    table: "http_events".into(),
+                    part: TapFrame {
+                        lines: vec!["{}".into()],
+                        table: "http_events".into(),
+                        dropped: 0,
+                    },
                     ipc: vec![],
-                    dropped: 0,
+                    end: None,
                 },
             )?],
         ),

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::stream::{Chunk, End};
+
 /// Read rows of one table from a node's store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TailRequest {
@@ -15,20 +17,10 @@ pub struct TailRequest {
     pub columns: Vec<String>,
 }
 
-/// One piece of a node's answer. Large answers come as several chunks (NATS
-/// messages have a size limit); the last one has `last = true` and the
+/// One piece of a node's answer to a tail. Large answers come as several
+/// chunks (NATS messages have a size limit); the last one carries the
 /// node's status, so the reader knows it has everything.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TailChunk {
-    pub node: String,
-    pub seq: u32,
-    pub last: bool,
-    /// Arrow IPC stream bytes (schema + batches); empty when no rows.
-    pub ipc: Vec<u8>,
-    pub status: Option<NodeStatus>,
-    /// Set when the node could not answer (unknown table, ...).
-    pub error: Option<QueryError>,
-}
+pub type TailChunk = Chunk<(), NodeStatus>;
 
 /// What a node says about itself: where its data could be incomplete.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -261,44 +253,27 @@ impl Losses {
     }
 }
 
-/// One piece of what a node sends for a query. Each channel's batches come
-/// as numbered chunks; the last chunk of the node's whole answer has
-/// `last = true` and the node's report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PartialChunk {
-    pub qid: String,
-    pub node: String,
-    pub seq: u32,
+/// One piece of what a node (or a merge node) sends for a query: each
+/// channel's batches as numbered chunks, the last chunk of the sender's
+/// whole answer with what it covers.
+pub type PartialChunk = Chunk<Channel, Covers>;
+
+/// What a partial chunk's rows are of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
     pub channel: u32,
-    /// Arrow IPC stream bytes; empty when the channel has no rows.
-    pub ipc: Vec<u8>,
-    pub last: bool,
-    pub report: Option<NodeReport>,
-    /// The node could not run its fragment.
-    pub error: Option<QueryError>,
     /// For a live fragment: the end of the pane (ns since the epoch, by the
     /// node's clock) these rows are of; 0 for a one-shot query.
     pub pane_ns: i64,
-    /// From a merge node, on the last chunk: what its combination covers.
-    pub merged: Option<Merged>,
 }
 
-impl PartialChunk {
-    /// The one chunk of a sender that could not answer: why.
-    pub fn failure(qid: &str, node: &str, error: QueryError, pane_ns: i64) -> PartialChunk {
-        PartialChunk {
-            qid: qid.to_string(),
-            node: node.to_string(),
-            seq: 0,
-            channel: 0,
-            ipc: Vec::new(),
-            last: true,
-            report: None,
-            error: Some(error),
-            pane_ns,
-            merged: None,
-        }
-    }
+/// What a partial covers, on its last chunk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Covers {
+    /// A node's own partial: its report.
+    Report(NodeReport),
+    /// A merge node's combination: whom it covers.
+    Merged(Merged),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -391,17 +366,10 @@ impl From<crate::codec::Rejected> for QueryError {
     }
 }
 
-/// One piece of the answer, planner to CLI. Tables come as numbered
-/// chunks; the last chunk carries [`QueryDone`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ResultChunk {
-    pub qid: String,
-    pub seq: u32,
-    /// Index into `QueryDone::tables`.
-    pub table: u32,
-    pub ipc: Vec<u8>,
-    pub done: Option<QueryDone>,
-}
+/// One piece of the answer, planner to CLI: tables as numbered chunks
+/// (the part is the index into `QueryDone::tables`), the last chunk with
+/// [`QueryDone`].
+pub type ResultChunk = Chunk<u32, QueryDone>;
 
 /// How complete an answer is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -453,18 +421,16 @@ pub struct TapAck {
     pub error: Option<QueryError>,
 }
 
-/// One batch of a tapped stage.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TapChunk {
-    pub node: String,
-    pub stage: String,
-    /// Frames this node published for the stage, this one included.
-    pub seq: u64,
+/// One frame of a tapped stage (the stream is the stage; it never ends,
+/// and its numbering goes on across readers: a tap joins where it is).
+pub type TapChunk = Chunk<TapFrame, ()>;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapFrame {
     /// One JSON object per line (capture, reassembly, records).
     pub lines: Vec<String>,
-    /// For rows: the table and its rows as Arrow IPC.
+    /// For rows: their table (the rows are the chunk's IPC bytes).
     pub table: String,
-    pub ipc: Vec<u8>,
     /// Frames of the stage dropped on the node so far (its queue was full).
     pub dropped: u64,
 }

@@ -159,13 +159,26 @@ impl Validate for TailRequest {
     }
 }
 
+/// The end of any stream: a failure's message is bounded text, a success
+/// is checked by `done`.
+fn end<E>(
+    e: &Option<End<E>>,
+    done: impl FnOnce(&E) -> Result<(), Rejected>,
+) -> Result<(), Rejected> {
+    match e {
+        None => Ok(()),
+        Some(End::Failed(e)) => text("an error message", &e.message),
+        Some(End::Done(d)) => done(d),
+    }
+}
+
 impl Validate for TailChunk {
     fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
-        node_of(&self.node, a)?;
-        if let Some(s) = &self.status {
-            s.validate(&Arrival::node(&self.node))?;
+        node_of(&self.from, a)?;
+        if !self.stream.is_empty() {
+            return Err(Rejected::new(Reason::Range, "a tail names no stream"));
         }
-        error(&self.error)
+        end(&self.end, |s| s.validate(&Arrival::node(&self.from)))
     }
 }
 
@@ -345,35 +358,38 @@ impl Validate for Lease {
 
 impl Validate for PartialChunk {
     fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
-        qid_of(&self.qid, a)?;
-        token("node name", &self.node)?;
-        if self.pane_ns < 0 {
+        qid_of(&self.stream, a)?;
+        token("node name", &self.from)?;
+        if self.part.pane_ns < 0 {
             return Err(Rejected::new(Reason::Range, "a pane before the epoch"));
         }
-        if let Some(m) = &self.merged {
-            if m.answered.len() + m.missing.len() > MAX_COVERED {
-                return Err(Rejected::new(
-                    Reason::Range,
-                    "a merge covering too many nodes",
-                ));
+        end(&self.end, |c| match c {
+            Covers::Report(r) => token("a reporting node", &r.node),
+            Covers::Merged(m) => {
+                if m.answered.len() + m.missing.len() > MAX_COVERED {
+                    return Err(Rejected::new(
+                        Reason::Range,
+                        "a merge covering too many nodes",
+                    ));
+                }
+                for r in &m.answered {
+                    token("a covered node", &r.node)?;
+                }
+                Ok(())
             }
-            for r in &m.answered {
-                token("a covered node", &r.node)?;
-            }
-        }
-        error(&self.error)
+        })
     }
 }
 
 impl Validate for ResultChunk {
     fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
-        qid_of(&self.qid, a)?;
-        if let Some(d) = &self.done
-            && (self.table as usize) > d.tables.len()
-        {
-            return Err(Rejected::new(Reason::Range, "a result table out of range"));
-        }
-        Ok(())
+        qid_of(&self.stream, a)?;
+        end(&self.end, |d| {
+            if (self.part as usize) > d.tables.len() {
+                return Err(Rejected::new(Reason::Range, "a result table out of range"));
+            }
+            error(&d.error)
+        })
     }
 }
 
@@ -404,7 +420,8 @@ impl Validate for TapAck {
 
 impl Validate for TapChunk {
     fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
-        node_of(&self.node, a)?;
-        text("a stage", &self.stage)
+        node_of(&self.from, a)?;
+        text("a stage", &self.stream)?;
+        end(&self.end, |()| Ok(()))
     }
 }

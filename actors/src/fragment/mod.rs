@@ -20,8 +20,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Deploy, DeployAck, LiveSpec, Losses, MergeSpec, Merged, NodeReport, PartialChunk, QueryError,
-    QueryErrorKind,
+    Channel, Covers, Deploy, DeployAck, End, LiveSpec, Losses, MergeSpec, NodeReport,
+    PartialChunk, QueryError, QueryErrorKind,
 };
 use loupe_topology::plan::NodeFragment;
 use loupe_topology::subjects::{Inbound, QueryId, Subject};
@@ -268,7 +268,7 @@ impl FragmentHost {
             };
             if let Err(e) = result {
                 tracing::warn!(qid = %qid, error = %e, "fragment failed");
-                let chunk = PartialChunk::failure(qid.as_str(), &this.node, e, 0);
+                let chunk = PartialChunk::failure(qid.as_str(), &this.node, Channel::default(), e);
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = this
                         .client
@@ -345,7 +345,7 @@ impl FragmentHost {
                     Kind::PartialChunk,
                     &m.payload,
                     &arrival,
-                ) && let Some(a) = answers.get_mut(&c.node)
+                ) && let Some(a) = answers.get_mut(&c.from)
                 {
                     a.take(c);
                 }
@@ -368,7 +368,7 @@ impl FragmentHost {
                         pane_ns: 0,
                     },
                     c.into_iter().collect(),
-                    Tail::Merged(merged),
+                    Covers::Merged(merged),
                 )
                 .await
                 .map_err(|e| QueryError::new(QueryErrorKind::Unavailable, format!("{e:#}"))),
@@ -383,7 +383,7 @@ impl FragmentHost {
             };
             if let Err(e) = sent {
                 tracing::warn!(qid = d.qid, error = %e, "merge failed");
-                let chunk = PartialChunk::failure(&d.qid, &this.node, e, 0);
+                let chunk = PartialChunk::failure(&d.qid, &this.node, Channel::default(), e);
                 if let Ok(b) = codec::encode(Kind::PartialChunk, &chunk) {
                     let _ = this.client.publish(String::from(subject), b.into()).await;
                 }
@@ -448,7 +448,11 @@ impl FragmentHost {
                 .await
             {
                 tracing::warn!(qid = d.qid, error = %e, "live pane failed");
-                let chunk = PartialChunk::failure(&d.qid, &self.node, e, pane_end);
+                let part = Channel {
+                    channel: 0,
+                    pane_ns: pane_end,
+                };
+                let chunk = PartialChunk::failure(&d.qid, &self.node, part, e);
                 let bytes = codec::encode(Kind::PartialChunk, &chunk)?;
                 self.client
                     .publish(String::from(subject.clone()), bytes.into())
@@ -523,7 +527,7 @@ impl FragmentHost {
                 pane_ns,
             },
             outputs,
-            Tail::Report(report),
+            Covers::Report(report),
         )
         .await
         .map_err(|e| unavailable(format!("could not send the partial: {e:#}")))
@@ -538,50 +542,35 @@ pub struct Publish<'a> {
     pub pane_ns: i64,
 }
 
-/// What the last chunk of a partial carries.
-pub enum Tail {
-    /// A node's own partial: its report.
-    Report(NodeReport),
-    /// A merge node's combination: whom it covers.
-    Merged(Merged),
-}
-
-/// Sends every channel's batches as chunks, the last one with the tail.
+/// Sends every channel's batches as one stream of chunks, the last one
+/// saying what it covers.
 pub async fn publish(
     client: &async_nats::Client,
     to: Publish<'_>,
     outputs: Vec<(u32, Vec<RecordBatch>)>,
-    tail: Tail,
+    covers: Covers,
 ) -> anyhow::Result<()> {
     let limit = loupe_topology::stream::chunk_limit(client.server_info().max_payload);
-    let mut pieces: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut pieces = Vec::new();
     for (channel, batches) in &outputs {
+        let part = Channel {
+            channel: *channel,
+            pane_ns: to.pane_ns,
+        };
         for ipc in crate::service::encode_chunks(batches, limit)? {
-            pieces.push((*channel, ipc));
+            pieces.push((part, ipc));
         }
     }
     if pieces.is_empty() {
-        pieces.push((0, Vec::new()));
+        pieces.push((
+            Channel {
+                channel: 0,
+                pane_ns: to.pane_ns,
+            },
+            Vec::new(),
+        ));
     }
-    let total = pieces.len();
-    let (mut report, mut merged) = match tail {
-        Tail::Report(r) => (Some(r), None),
-        Tail::Merged(m) => (None, Some(m)),
-    };
-    for (seq, (channel, ipc)) in pieces.into_iter().enumerate() {
-        let last = seq + 1 == total;
-        let chunk = PartialChunk {
-            qid: to.qid.to_string(),
-            node: to.node.to_string(),
-            seq: seq as u32,
-            channel,
-            ipc,
-            last,
-            report: if last { report.take() } else { None },
-            error: None,
-            pane_ns: to.pane_ns,
-            merged: if last { merged.take() } else { None },
-        };
+    for chunk in PartialChunk::stream(to.qid, to.node, pieces, End::Done(covers)) {
         client
             .publish(
                 to.subject.to_string(),

@@ -262,21 +262,22 @@ impl QueryPlanner {
                     // the window (a node's clock may be off by a few
                     // minutes, no more): anything else would be kept for
                     // nothing.
+                    let pane = c.part.pane_ns;
                     let horizon = next_pane + live.every + PANE_HORIZON_NS;
-                    if c.pane_ns % live.every != 0 || c.pane_ns > horizon {
-                        let e = codec::Rejected::new(codec::Reason::Range, format!("a pane ending {} off the query's panes or too far ahead", c.pane_ns));
+                    if pane % live.every != 0 || pane > horizon {
+                        let e = codec::Rejected::new(codec::Reason::Range, format!("a pane ending {} off the query's panes or too far ahead", pane));
                         self.wire.rejected(Inbound::Partial, &e);
                         continue;
                     }
                     // Panes already in the window, and live panes whose
                     // window closed, are late; earlier ones are the backfill.
-                    if c.pane_ns <= live.pushed_through || (c.pane_ns < next_pane && c.pane_ns >= first_pane) {
-                        if c.last {
+                    if pane <= live.pushed_through || (pane < next_pane && pane >= first_pane) {
+                        if c.end.is_some() {
                             late += 1;
                         }
                         continue;
                     }
-                    let a = panes.entry(c.pane_ns).or_default().entry(c.node.clone()).or_default();
+                    let a = panes.entry(pane).or_default().entry(c.from.clone()).or_default();
                     a.take(c);
                 }
                 m = leases.next() => {

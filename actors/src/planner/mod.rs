@@ -18,7 +18,7 @@ use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
     Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeSeen, NodeStatus, NodesReply,
-    PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk, SendTo,
+    Channel, End, PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk, SendTo,
 };
 use loupe_topology::plan::split;
 use loupe_topology::subjects::{Inbound, NodeName, PLANNER_GROUP, QueryId, Subject, node_in};
@@ -427,15 +427,7 @@ impl QueryPlanner {
                 pieces.push((i as u32, ipc));
             }
         }
-        let n = pieces.len();
-        for (seq, (table, ipc)) in pieces.into_iter().enumerate() {
-            let chunk = ResultChunk {
-                qid: qid.to_string(),
-                seq: seq as u32,
-                table,
-                ipc,
-                done: None,
-            };
+        for chunk in ResultChunk::stream(qid.as_str(), &self.cfg.name, pieces, End::Done(done)) {
             self.client
                 .publish(
                     reply.clone(),
@@ -443,16 +435,6 @@ impl QueryPlanner {
                 )
                 .await?;
         }
-        let last = ResultChunk {
-            qid: qid.to_string(),
-            seq: n as u32,
-            table: 0,
-            ipc: Vec::new(),
-            done: Some(done),
-        };
-        self.client
-            .publish(reply, codec::encode(Kind::ResultChunk, &last)?.into())
-            .await?;
         self.client.flush().await?;
         Ok(())
     }
@@ -560,7 +542,7 @@ impl QueryPlanner {
             } else {
                 // Said on its behalf to its merge node, so that does not
                 // wait for it either.
-                let chunk = PartialChunk::failure(qid.as_str(), n, why.clone(), 0);
+                let chunk = PartialChunk::failure(qid.as_str(), n, Channel::default(), why.clone());
                 if let Ok(bytes) = codec::encode(Kind::PartialChunk, &chunk) {
                     let to = Subject::query_send_to(qid, l.send_to);
                     let _ = self.client.publish(String::from(to), bytes.into()).await;
@@ -592,7 +574,7 @@ impl QueryPlanner {
             ) else {
                 continue;
             };
-            if let Some(a) = answers.get_mut(&c.node) {
+            if let Some(a) = answers.get_mut(&c.from) {
                 a.take(c);
             }
         }

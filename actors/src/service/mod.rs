@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, NodeStatus, QueryError, QueryErrorKind, TailChunk, TailRequest, TapAck, TapChunk,
+    Cancel, NodeStatus, QueryError, QueryErrorKind, End, TailChunk, TailRequest, TapAck, TapChunk, TapFrame,
     TapHold,
 };
 use loupe_topology::subjects::{Inbound, NodeName, Subject, qid_in};
@@ -211,15 +211,18 @@ impl Service {
             let subject = String::from(Subject::node_tap(&self.info.node, f.stage.name()));
             for lines in pieces {
                 let chunk = TapChunk {
-                    node: self.info.node.to_string(),
-                    stage: f.stage.name().to_string(),
+                    stream: f.stage.name().to_string(),
+                    from: self.info.node.to_string(),
                     // Numbered when sent: a piece NATS refused is counted as
                     // dropped here, not again as a gap by the reader.
                     seq: seq[i] + 1,
-                    lines,
-                    table: table.clone(),
+                    part: TapFrame {
+                        lines,
+                        table: table.clone(),
+                        dropped: self.taps.dropped(f.stage),
+                    },
                     ipc: ipc.clone(),
-                    dropped: self.taps.dropped(f.stage),
+                    end: None,
                 };
                 let sent = match codec::encode(Kind::TapChunk, &chunk) {
                     Ok(b) => self.client.publish(subject.clone(), b.into()).await.is_ok(),
@@ -306,14 +309,7 @@ impl Service {
         reply: async_nats::Subject,
         error: QueryError,
     ) -> anyhow::Result<()> {
-        let chunk = TailChunk {
-            node: self.info.node.to_string(),
-            seq: 0,
-            last: true,
-            ipc: Vec::new(),
-            status: None,
-            error: Some(error),
-        };
+        let chunk = TailChunk::failure("", self.info.node.as_str(), (), error);
         self.client
             .publish(reply, codec::encode(Kind::TailChunk, &chunk)?.into())
             .await?;
@@ -385,23 +381,8 @@ impl Service {
         let limit = loupe_topology::stream::chunk_limit(self.client.server_info().max_payload);
         let chunks = encode_chunks(&batches, limit)?;
         let status = self.status().await;
-        // An empty answer is still one (last) chunk, carrying the status.
-        let mut chunks = chunks;
-        if chunks.is_empty() {
-            chunks.push(Vec::new());
-        }
-        let total = chunks.len();
-        let mut status = Some(status);
-        for (i, ipc) in chunks.into_iter().enumerate() {
-            let last = i + 1 == total;
-            let chunk = TailChunk {
-                node: self.info.node.to_string(),
-                seq: i as u32,
-                last,
-                ipc,
-                status: if last { status.take() } else { None },
-                error: None,
-            };
+        let pieces = chunks.into_iter().map(|ipc| ((), ipc)).collect();
+        for chunk in TailChunk::stream("", self.info.node.as_str(), pieces, End::Done(status)) {
             self.client
                 .publish(
                     reply.clone(),
