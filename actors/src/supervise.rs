@@ -40,12 +40,57 @@ pub fn caught(component: &'static str, payload: &(dyn std::any::Any + Send)) {
     );
 }
 
+/// Faults injected by the environment: `LOUPE_FAULT=fragment:1,tail:2`
+/// makes the next task of `fragment` and the next two of `tail` panic as
+/// they start. A hook for integration tests, which must show a real panic
+/// contained; no flag, query or message can set it, only whoever starts
+/// the process.
+fn faults() -> &'static Mutex<BTreeMap<String, u64>> {
+    static F: OnceLock<Mutex<BTreeMap<String, u64>>> = OnceLock::new();
+    F.get_or_init(|| {
+        let spec = std::env::var("LOUPE_FAULT").unwrap_or_default();
+        let mut m = BTreeMap::new();
+        for item in spec.split(',').filter(|s| !s.is_empty()) {
+            let (c, n) = item.split_once(':').unwrap_or((item, "1"));
+            match n.parse::<u64>() {
+                Ok(n) => {
+                    tracing::warn!(component = c, times = n, "LOUPE_FAULT: panics will be injected");
+                    m.insert(c.to_string(), n);
+                }
+                Err(_) => tracing::warn!("LOUPE_FAULT: {item:?} ignored (COMPONENT:TIMES)"),
+            }
+        }
+        Mutex::new(m)
+    })
+}
+
+/// Panics if `LOUPE_FAULT` asks for a fault of `component` now.
+fn inject(component: &str) {
+    let fire = faults()
+        .lock()
+        .map(|mut f| match f.get_mut(component) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false);
+    if fire {
+        panic!("a fault injected in {component} (LOUPE_FAULT)");
+    }
+}
+
 /// Runs `fut`, catching a panic: `Err` carries its message (after it was
 /// counted and logged).
 pub async fn guarded<T>(
     component: &'static str,
     fut: impl Future<Output = T>,
 ) -> Result<T, String> {
+    let fut = async move {
+        inject(component);
+        fut.await
+    };
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(v) => Ok(v),
         Err(p) => {

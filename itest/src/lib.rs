@@ -361,12 +361,24 @@ impl Agent {
 
     /// An agent told to use `nats_url`, whether or not a server answers there yet.
     pub fn start_with_url(nats_url: &str, node: &str, dir: &Path, extra: &[&str]) -> Result<Agent> {
+        Self::start_env(nats_url, node, dir, extra, &[])
+    }
+
+    /// An agent with more in its environment (`LOUPE_FAULT`, ...).
+    pub fn start_env(
+        nats_url: &str,
+        node: &str,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Agent> {
         let log = dir.join(format!("agent-{node}.log"));
         let proc = Proc::spawn(
             "loupe agent",
             loupe()
                 .args(["agent", "--node", node, "--nats", nats_url])
-                .args(extra),
+                .args(extra)
+                .envs(env.iter().copied()),
             &log,
         )?;
         let a = Agent {
@@ -576,12 +588,24 @@ impl Planner {
     }
 
     pub fn start_with(nats_url: &str, name: &str, dir: &Path, extra: &[&str]) -> Result<Planner> {
+        Self::start_env(nats_url, name, dir, extra, &[])
+    }
+
+    /// A planner with more in its environment (`LOUPE_FAULT`, ...).
+    pub fn start_env(
+        nats_url: &str,
+        name: &str,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Planner> {
         let log = dir.join(format!("planner-{name}.log"));
         let proc = Proc::spawn(
             "loupe planner",
             loupe()
                 .args(["planner", "--name", name, "--nats", nats_url])
-                .args(extra),
+                .args(extra)
+                .envs(env.iter().copied()),
             &log,
         )?;
         let start = Instant::now();

@@ -952,3 +952,107 @@ fn secrets_never_reach_the_store_on_real_traffic() -> Result<()> {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// An operator widens capture per table in the agent's config file, and
+/// only there: what the file keeps is kept on real traffic, every other
+/// table and header stays redacted, `loupe check` says what is widened,
+/// and a typo in the file stops the agent with the line it is on.
+#[test]
+fn the_agent_config_widens_capture_per_table_and_nothing_else() -> Result<()> {
+    let dir = temp_dir("widened");
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        "[capture.http_events]\nquery_values = true\nheaders = [\"X-Session-Id\"]\nbody_bytes = 16\n\n[capture.pgsql_events]\nliterals = true\n",
+    )?;
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[capture.http_events]\nquery_value = true\n")?;
+    let nats = Nats::start(&dir)?;
+    let out = loupe_itest::loupe()
+        .args(["agent", "--node", "bad", "--nats", &nats.url, "--config"])
+        .arg(&bad)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 2") && stderr.contains("query_value"),
+        "{stderr}"
+    );
+    let planner = Planner::start(&nats.url, "p1", &dir)?;
+    let agent = Agent::start(
+        &nats,
+        "itest-widened",
+        &dir,
+        &["--config", config.to_str().unwrap()],
+    )?;
+    let l = Loupe {
+        nats,
+        _planner: planner,
+        agent,
+    };
+    let pg = Postgres::start(&dir.join("pg"))?;
+    let db = Mariadb::start(&dir.join("db"))?;
+    let nginx = Nginx::start(&dir, None)?;
+    settle();
+    pg.psql(&["SELECT 'kept-literal-1' AS loupe_w1"])?;
+    db.client("SELECT 'hidden-literal-2' AS loupe_w2")?;
+    run(std::process::Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-H",
+        "X-Session-Id: kept-session-3",
+        "-H",
+        "Authorization: Bearer hidden-4",
+        "--data-binary",
+        "body-kept-5-and-not-this",
+        &format!("http://127.0.0.1:{}/index.html?user=kept-6", nginx.port),
+    ]))?;
+
+    let start = Instant::now();
+    loop {
+        let pgsql = tail_all(&l, "pgsql_events")?;
+        let mysql = tail_all(&l, "mysql_events")?;
+        let http: Vec<Value> = tail_all(&l, "http_events")?
+            .into_iter()
+            .filter(|r| s(r, "req_path").starts_with("/index.html?user="))
+            .collect();
+        let have_pg = pgsql
+            .iter()
+            .any(|r| s(r, "req_body") == "SELECT 'kept-literal-1' AS loupe_w1");
+        let have_my = mysql
+            .iter()
+            .any(|r| s(r, "req_body") == "SELECT ? AS loupe_w2");
+        if have_pg && have_my && !http.is_empty() {
+            for r in &mysql {
+                assert!(!r.to_string().contains("hidden-literal-2"), "{r}");
+            }
+            for r in &http {
+                assert_eq!(s(r, "req_path"), "/index.html?user=kept-6");
+                let headers = s(r, "req_headers");
+                assert!(headers.contains("kept-session-3"), "{headers}");
+                assert!(!r.to_string().contains("hidden-4"), "{r}");
+                assert!(!r.to_string().contains("not-this"), "{r}");
+            }
+            assert!(
+                http.iter().any(|r| s(r, "req_body") == "body-kept-5-and-"),
+                "{http:?}"
+            );
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "the statements did not all become rows: pgsql {:?}; mysql {:?}; http {http:?}",
+                pgsql.iter().map(|r| s(r, "req_body")).collect::<Vec<_>>(),
+                mysql.iter().map(|r| s(r, "req_body")).collect::<Vec<_>>(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let check = run(loupe_itest::loupe().args(["check", "--nats", &l.nats.url]))?;
+    assert!(
+        check.contains("capture widened by the agent's config: http_events: query values, headers X-Session-Id, 16 body bytes; pgsql_events: SQL literals"),
+        "{check}"
+    );
+    Ok(())
+}

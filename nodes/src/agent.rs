@@ -42,6 +42,10 @@ pub struct AgentArgs {
     /// it is refused as busy, and the planner names this node.
     #[arg(long, default_value_t = loupe_actors::fragment::DEFAULT_MAX_FRAGMENTS)]
     max_fragments: usize,
+    /// The agent's config file (TOML): what to keep, per table, beyond the
+    /// default redaction (see README, "Capture and redaction").
+    #[arg(long, env = "LOUPE_AGENT_CONFIG")]
+    config: Option<std::path::PathBuf>,
 }
 
 /// The inode of a network namespace, by `ip netns` name or path.
@@ -73,6 +77,16 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         Some(n) => NodeName::new(n)?,
         None => NodeName::sanitized(&hostname()),
     };
+    let config = match &args.config {
+        Some(path) => crate::agent_config::AgentConfig::load(path)?,
+        None => Default::default(),
+    };
+    let mut reassembly = ReassemblyConfig::default();
+    config.apply(&mut reassembly.parsers);
+    let capture_widened = config.widened();
+    for w in &capture_widened {
+        tracing::warn!("capture widened by the agent's config: {w}");
+    }
     let cfg = CaptureConfig {
         payload_cap: args
             .payload_cap
@@ -143,7 +157,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let taps = Arc::new(loupe_actors::tap::Taps::default());
         let t2 = taps.clone();
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
-            let r = Reassembly::new(ReassemblyConfig::default(), &n2, s2, c3).with_taps(t2);
+            let r = Reassembly::new(reassembly, &n2, s2, c3).with_taps(t2);
             match untrace {
                 Some(f) => r.with_untrace(f),
                 None => r,
@@ -169,6 +183,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 retention_max_bytes: (args.retention_mb as u64) << 20,
                 clock_offset_ns: 0,
                 privileges,
+                capture: capture_widened,
             },
             store,
             counters: counters.clone(),

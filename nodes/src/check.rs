@@ -77,6 +77,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     s.counter("loupe_fragments_active")
                 );
                 println!("    privileges: {}", s.privileges);
+                if s.capture.is_empty() {
+                    println!("    capture: default redaction");
+                } else {
+                    println!(
+                        "    capture widened by the agent's config: {}",
+                        s.capture.join("; ")
+                    );
+                }
                 let refused = loupe_actors::wire::rejected_total(&s.counters);
                 if refused > 0 {
                     println!(
@@ -86,9 +94,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 for name in LOSS_COUNTERS {
                     println!("    {name:<52} {}", s.counter(name));
                 }
-                // Every protocol's lost messages, whatever the registry holds.
+                // Every protocol's lost messages, whatever the registry
+                // holds, and every component's caught panics.
                 for (name, v) in &s.counters {
-                    if name.ends_with("_messages_lost_total") {
+                    if name.ends_with("_messages_lost_total") || name.starts_with("loupe_panics_total")
+                    {
                         println!("    {name:<52} {v}");
                     }
                 }

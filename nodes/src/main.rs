@@ -1,6 +1,7 @@
 //! `loupe`: the agent and the command line.
 
 mod agent;
+mod agent_config;
 mod auth;
 mod check;
 mod demo;

@@ -176,6 +176,7 @@ fn json(r: &NodesReply) -> serde_json::Value {
                 "fragments_active": s.counter("loupe_fragments_active"),
                 "clock_skew_ms": (n.clock_skew_ms * 1000.0).round() / 1000.0,
                 "wire_rejected": rejected_total(&s.counters),
+                "capture_widened": s.capture,
             })
         })
         .collect();
@@ -284,6 +285,14 @@ fn print_table(r: &NodesReply) {
         println!(
             "messages refused on the wire (loupe_wire_rejected_total): {}",
             refused.join(", ")
+        );
+    }
+    // Data a reader would otherwise assume redacted.
+    for n in r.nodes.iter().filter(|n| !n.status.capture.is_empty()) {
+        println!(
+            "{}: capture widened by its config: {}",
+            n.status.node,
+            n.status.capture.join("; ")
         );
     }
 }

@@ -128,6 +128,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
                     retention_max_bytes: 64 << 20,
                     clock_offset_ns: args.clock_offset_ms * 1_000_000,
                     privileges: "simulated".into(),
+                    capture: Vec::new(),
                 },
                 store,
                 counters: Arc::new(Counters::default()),

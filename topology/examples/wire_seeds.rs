@@ -36,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counters: vec![("loupe_capture_events_total".into(), 7)],
         wall_ns: 1,
         privileges: "capabilities: sys_ptrace; no_new_privs: set".into(),
+        capture: vec!["http_events: query values".into()],
     };
     let deploy = Deploy {
         qid: "q1".into(),

@@ -37,6 +37,9 @@ pub struct NodeStatus {
     /// What the agent kept of root's privileges after loading its programs
     /// (`capabilities: …; no_new_privs: …`).
     pub privileges: String,
+    /// What its config file keeps beyond the default redaction, one entry
+    /// per table (`http_events: query values`); empty: nothing.
+    pub capture: Vec<String>,
 }
 
 impl NodeStatus {

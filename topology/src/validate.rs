@@ -187,6 +187,12 @@ impl Validate for NodeStatus {
         node_of(&self.node, a)?;
         text("a kernel release", &self.kernel)?;
         text("privileges", &self.privileges)?;
+        if self.capture.len() > 16 {
+            return Err(Rejected::new(Reason::Range, "too many capture entries"));
+        }
+        for c in &self.capture {
+            text("a capture entry", c)?;
+        }
         if self.counters.len() > MAX_COUNTERS {
             return Err(Rejected::new(Reason::Range, "too many counters"));
         }

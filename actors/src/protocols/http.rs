@@ -9,6 +9,45 @@ use loupe_protocol_parsers::http::{self, HttpConnection, HttpRecord, Inference};
 
 pub struct Http;
 
+/// What an operator keeps of `http_events` beyond the default redaction
+/// (the agent's config file; nothing on the wire can set it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpKeep {
+    /// Query-string values as sent.
+    pub query_values: bool,
+    /// Every header's value, secret-looking names included.
+    pub all_headers: bool,
+    /// Headers (lower case) whose values are kept although their names
+    /// look secret.
+    pub headers: Vec<String>,
+}
+
+impl HttpKeep {
+    /// Masks what is not kept, in place.
+    fn redact(&self, record: &mut HttpRecord, scratch: &mut String) {
+        for h in [&mut record.req.headers, &mut record.resp.headers] {
+            if self.all_headers {
+                continue;
+            }
+            if self.headers.is_empty() {
+                http::redact_headers(h);
+                continue;
+            }
+            for (name, value) in h.iter_mut() {
+                if http::is_secret_header(name)
+                    && !self.headers.iter().any(|k| name.eq_ignore_ascii_case(k))
+                {
+                    value.clear();
+                    value.push_str(http::REDACTED);
+                }
+            }
+        }
+        if !self.query_values {
+            http::redact_query(&mut record.req.path, scratch);
+        }
+    }
+}
+
 impl Protocol for Http {
     fn name(&self) -> &'static str {
         "http"
@@ -28,6 +67,7 @@ impl Protocol for Http {
         Box::new(HttpParser {
             conn: HttpConnection::new(cfg.http.clone()),
             records: Vec::new(),
+            keep: cfg.http_keep.clone(),
         })
     }
     fn rows(&self) -> TableRows {
@@ -38,6 +78,7 @@ impl Protocol for Http {
 struct HttpParser {
     conn: HttpConnection,
     records: Vec<HttpRecord>,
+    keep: HttpKeep,
 }
 
 impl ConnParser for HttpParser {
@@ -62,7 +103,14 @@ impl ConnParser for HttpParser {
             self.records.clear();
             return;
         };
-        emit(&mut self.conn, &mut self.records, conn, clock, builder);
+        emit(
+            &mut self.conn,
+            &mut self.records,
+            &self.keep,
+            conn,
+            clock,
+            builder,
+        );
     }
     fn counts(&self) -> ParserCounts {
         let s = self.conn.stats();
@@ -79,6 +127,7 @@ impl ConnParser for HttpParser {
 fn emit(
     parser: &mut HttpConnection,
     records: &mut Vec<HttpRecord>,
+    keep: &HttpKeep,
     conn: &ConnMeta,
     clock: &MonoToWall,
     builder: &mut HttpBatchBuilder,
@@ -87,9 +136,7 @@ fn emit(
         static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     for mut record in records.drain(..) {
-        http::redact_headers(&mut record.req.headers);
-        http::redact_headers(&mut record.resp.headers);
-        SCRATCH.with(|s| http::redact_query(&mut record.req.path, &mut s.borrow_mut()));
+        SCRATCH.with(|s| keep.redact(&mut record, &mut s.borrow_mut()));
         let time_ns = clock.wall(record.resp.ts_end_ns.max(record.req.ts_start_ns));
         builder.append_record(conn, time_ns, &record);
         // Its strings' capacity serves the connection's next messages.

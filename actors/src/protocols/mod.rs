@@ -13,6 +13,7 @@
 mod columns;
 mod dns;
 mod http;
+pub use http::HttpKeep;
 mod mysql;
 mod pgsql;
 mod redis;
@@ -72,6 +73,8 @@ pub struct ParserConfig {
     pub mysql: loupe_protocol_parsers::mysql::MysqlConfig,
     pub redis: loupe_protocol_parsers::redis::RedisConfig,
     pub dns: loupe_protocol_parsers::dns::DnsConfig,
+    /// What `http_events` keeps beyond the default redaction.
+    pub http_keep: HttpKeep,
 }
 
 /// One registry entry: a protocol, its table and how to start its parser.

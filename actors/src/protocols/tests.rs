@@ -157,6 +157,35 @@ fn redaction_happens_before_rows() {
 }
 
 #[test]
+fn http_keeps_only_what_the_operator_widened() {
+    let clock = MonoToWall::now();
+    let p = PROTOCOLS[index_of("http").unwrap()];
+    let req = b"POST /login?user=bob HTTP/1.1\r\nHost: a\r\nX-Session-Id: s1\r\nAuthorization: Bearer t1\r\nContent-Length: 11\r\n\r\nhello world";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let text = |cfg: &ParserConfig| {
+        let mut parser = p.open(cfg, Transport::Tcp);
+        parser.push(Request, 1, req);
+        parser.push(Response, 2, resp);
+        let mut rows = p.rows();
+        parser.emit(&meta(), &clock, &mut rows);
+        format!("{:?}", rows.finish().unwrap().0)
+    };
+    let default = text(&ParserConfig::default());
+    for secret in ["bob", "s1", "t1", "hello"] {
+        assert!(!default.contains(secret), "{secret}: {default}");
+    }
+    let mut widened = ParserConfig::default();
+    widened.http_keep.query_values = true;
+    widened.http_keep.headers = vec!["x-session-id".into()];
+    widened.http.keep_body_prefix = 5;
+    let kept = text(&widened);
+    for shown in ["/login?user=bob", "s1", "\"hello\""] {
+        assert!(kept.contains(shown), "{shown}: {kept}");
+    }
+    assert!(!kept.contains("t1") && !kept.contains("world"), "{kept}");
+}
+
+#[test]
 fn connection_starts_go_to_the_right_protocol() {
     let (mysql, pgsql) = (index_of("mysql").unwrap(), index_of("pgsql").unwrap());
     // MariaDB 10.11's greeting, as it sent it (also a valid PostgreSQL CopyData).

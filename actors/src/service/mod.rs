@@ -38,6 +38,8 @@ pub struct NodeInfo {
     pub clock_offset_ns: i64,
     /// What it kept of root's privileges (capabilities, no_new_privs).
     pub privileges: String,
+    /// What the agent's config file keeps beyond the default redaction.
+    pub capture: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -122,8 +124,22 @@ impl Service {
                 Some(msg) = all.next() => {
                     let this = self.clone();
                     actix::spawn(async move {
-                        if let Ok(Err(e)) = guarded("tail", this.answer(msg)).await {
-                            tracing::warn!(error = %e, "could not answer a request");
+                        let reply = msg.reply.clone();
+                        let tail = msg.subject.as_str().ends_with(".tail");
+                        match guarded("tail", this.answer(msg)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::warn!(error = %e, "could not answer a request"),
+                            // Told to the reader at once, rather than left
+                            // to its timeout.
+                            Err(p) => {
+                                if let (true, Some(reply)) = (tail, reply) {
+                                    let e = QueryError::new(
+                                        QueryErrorKind::Execution,
+                                        format!("the node's tail panicked: {p}"),
+                                    );
+                                    let _ = this.send_error(reply, e).await;
+                                }
+                            }
                         }
                     });
                 }
@@ -344,6 +360,7 @@ impl Service {
             counters,
             wall_ns: crate::clock::wall_now_ns() + self.info.clock_offset_ns,
             privileges: self.info.privileges.clone(),
+            capture: self.info.capture.clone(),
         }
     }
 

@@ -23,7 +23,7 @@ pub struct ConnMeta {
 }
 
 /// One `http_events` row before it is columnar. Headers are already
-/// redacted; bodies were never kept.
+/// redacted; bodies kept only as far as the agent's config file says.
 #[derive(Debug)]
 pub struct HttpRow {
     pub conn: Arc<ConnMeta>,
@@ -36,9 +36,17 @@ pub struct HttpRow {
 /// is in the `*_body_size` column).
 pub const REDACTED_BODY: &str = "<redacted>";
 
-/// What a body column holds: never the content, only that there was one.
-fn body_marker(size: u64) -> &'static str {
-    if size > 0 { REDACTED_BODY } else { "" }
+/// What a body column holds: by default never the content, only that
+/// there was one; the leading bytes an operator chose to keep (the agent's
+/// config file) when there are any.
+fn body_marker(size: u64, prefix: &[u8]) -> std::borrow::Cow<'_, str> {
+    if !prefix.is_empty() {
+        String::from_utf8_lossy(prefix)
+    } else if size > 0 {
+        REDACTED_BODY.into()
+    } else {
+        "".into()
+    }
 }
 
 /// Builds `http_events` record batches.
@@ -219,14 +227,16 @@ impl HttpBatchBuilder {
         self.req_headers.append_value(&self.json);
         self.req_method.append_value(&r.req.method);
         self.req_path.append_value(&r.req.path);
-        self.req_body.append_value(body_marker(r.req.body_size));
+        self.req_body
+            .append_value(body_marker(r.req.body_size, &r.req.body_prefix));
         self.req_body_size
             .append_value(r.req.body_size.min(i64::MAX as u64) as i64);
         headers_json(&mut self.json, &r.resp.headers);
         self.resp_headers.append_value(&self.json);
         self.resp_status.append_value(r.resp.status as i64);
         self.resp_message.append_value(&r.resp.reason);
-        self.resp_body.append_value(body_marker(r.resp.body_size));
+        self.resp_body
+            .append_value(body_marker(r.resp.body_size, &r.resp.body_prefix));
         self.resp_body_size
             .append_value(r.resp.body_size.min(i64::MAX as u64) as i64);
         self.resp_latency
