@@ -54,7 +54,11 @@ fn faults() -> &'static Mutex<BTreeMap<String, u64>> {
             let (c, n) = item.split_once(':').unwrap_or((item, "1"));
             match n.parse::<u64>() {
                 Ok(n) => {
-                    tracing::warn!(component = c, times = n, "LOUPE_FAULT: panics will be injected");
+                    tracing::warn!(
+                        component = c,
+                        times = n,
+                        "LOUPE_FAULT: panics will be injected"
+                    );
                     m.insert(c.to_string(), n);
                 }
                 Err(_) => tracing::warn!("LOUPE_FAULT: {item:?} ignored (COMPONENT:TIMES)"),

@@ -96,7 +96,15 @@ fn a_panic_is_answered_at_once_counted_and_capture_goes_on() -> Result<()> {
     );
     // 3. The agent's tail handler panics: the reader is told.
     let tail = loupe()
-        .args(["tail", "--table", "http_events", "--node", "n1", "--nats", &nats.url])
+        .args([
+            "tail",
+            "--table",
+            "http_events",
+            "--node",
+            "n1",
+            "--nats",
+            &nats.url,
+        ])
         .output()?;
     let stderr = String::from_utf8_lossy(&tail.stderr);
     assert!(
@@ -120,7 +128,11 @@ fn a_panic_is_answered_at_once_counted_and_capture_goes_on() -> Result<()> {
             }
         }
         if start.elapsed() > Duration::from_secs(20) {
-            bail!("the requests after the panics never became rows: {}{}", out.stdout, out.stderr);
+            bail!(
+                "the requests after the panics never became rows: {}{}",
+                out.stdout,
+                out.stderr
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -98,11 +98,7 @@ impl AgentConfig {
                     h.body_bytes
                 );
             }
-            if let Some(bad) = h
-                .headers
-                .iter()
-                .find(|n| n.as_str() != "*" && !is_token(n))
-            {
+            if let Some(bad) = h.headers.iter().find(|n| n.as_str() != "*" && !is_token(n)) {
                 anyhow::bail!("capture.http_events.headers: {bad:?} is not a header name");
             }
         }

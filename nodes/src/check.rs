@@ -97,7 +97,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 // Every protocol's lost messages, whatever the registry
                 // holds, and every component's caught panics.
                 for (name, v) in &s.counters {
-                    if name.ends_with("_messages_lost_total") || name.starts_with("loupe_panics_total")
+                    if name.ends_with("_messages_lost_total")
+                        || name.starts_with("loupe_panics_total")
                     {
                         println!("    {name:<52} {v}");
                     }

@@ -180,7 +180,8 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
             }
         };
         if !ipc.is_empty() {
-            let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)?;
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)?;
             for b in reader {
                 entry.batches.push(b?);
             }

@@ -218,11 +218,18 @@ mod tests {
             "q",
             "n1",
             vec![],
-            End::Failed(QueryError::new(crate::messages::QueryErrorKind::Busy, "busy")),
+            End::Failed(QueryError::new(
+                crate::messages::QueryErrorKind::Busy,
+                "busy",
+            )),
         )
         .collect();
         assert_eq!(empty.len(), 1);
-        let step = empty.into_iter().next().unwrap().read(&mut Sequence::default());
+        let step = empty
+            .into_iter()
+            .next()
+            .unwrap()
+            .read(&mut Sequence::default());
         assert!(matches!(step, Ok(Step::Last(0, _, Err(e))) if e.message == "busy"));
         // A chunk that skips numbers is reported, not read.
         let mut seq = Sequence::default();

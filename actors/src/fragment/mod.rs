@@ -20,8 +20,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Channel, Covers, Deploy, DeployAck, End, LiveSpec, Losses, MergeSpec, NodeReport,
-    PartialChunk, QueryError, QueryErrorKind,
+    Channel, Covers, Deploy, DeployAck, End, LiveSpec, Losses, MergeSpec, NodeReport, PartialChunk,
+    QueryError, QueryErrorKind,
 };
 use loupe_topology::plan::NodeFragment;
 use loupe_topology::subjects::{Inbound, QueryId, Subject};

@@ -17,8 +17,9 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, Deploy, DeployAck, ErrorDomain, NodeReport, NodeSeen, NodeStatus, NodesReply,
-    Channel, End, PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk, SendTo,
+    Cancel, Channel, Deploy, DeployAck, End, ErrorDomain, NodeReport, NodeSeen, NodeStatus,
+    NodesReply, PartialChunk, QueryDone, QueryError, QueryErrorKind, QueryRequest, ResultChunk,
+    SendTo,
 };
 use loupe_topology::plan::split;
 use loupe_topology::subjects::{Inbound, NodeName, PLANNER_GROUP, QueryId, Subject, node_in};

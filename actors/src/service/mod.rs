@@ -9,8 +9,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{
-    Cancel, NodeStatus, QueryError, QueryErrorKind, End, TailChunk, TailRequest, TapAck, TapChunk, TapFrame,
-    TapHold,
+    Cancel, End, NodeStatus, QueryError, QueryErrorKind, TailChunk, TailRequest, TapAck, TapChunk,
+    TapFrame, TapHold,
 };
 use loupe_topology::subjects::{Inbound, NodeName, Subject, qid_in};
 use loupe_topology::validate::Arrival;

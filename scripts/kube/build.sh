@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the real Kubernetes peers the itests run, from upstream Go modules
+# through the Go module proxy, once per machine: kube-apiserver (the way
+# controller-runtime's envtest runs it: no kubelet, no controller-manager)
+# and etcd. Prints the directory that holds them. Quick when cached.
+#
+#   scripts/kube/build.sh            # -> $LOUPE_KUBE_DIR (default ~/.cache/loupe/kube-v1.37.2)
+#
+# k8s.io/kubernetes is built as a dependency of a small module here, with
+# each of its staging modules (`=> ./staging/...` in its own go.mod)
+# replaced by the matching v0.37.2 release.
+set -euo pipefail
+K8S_VERSION=v1.37.2
+STAGING_VERSION=v0.37.2
+ETCD_VERSION=v3.6.16
+out="${LOUPE_KUBE_DIR:-$HOME/.cache/loupe/kube-$K8S_VERSION}"
+if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ]; then
+  echo "$out"
+  exit 0
+fi
+mkdir -p "$out"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
+  cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
+  cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt
+  kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
+  mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller streaming)
+export GOFLAGS=-mod=mod
+if [ ! -x "$out/kube-apiserver" ]; then
+  echo "kube: building kube-apiserver $K8S_VERSION from the Go module proxy (once per machine, a few minutes)" >&2
+  mkdir -p "$work/apiserver"
+  cd "$work/apiserver"
+  {
+    echo "module loupe.local/kube"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    for m in "${staging[@]}"; do echo "	k8s.io/$m => k8s.io/$m $STAGING_VERSION"; done
+    echo ")"
+  } >go.mod
+  go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" >&2
+  go build -tags providerless -trimpath -ldflags="-s -w" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+  mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
+fi
+if [ ! -x "$out/etcd" ]; then
+  echo "kube: building etcd $ETCD_VERSION from the Go module proxy (once per machine)" >&2
+  mkdir -p "$work/etcd"
+  cd "$work/etcd"
+  printf 'module loupe.local/etcd\n\ngo 1.26.0\n' >go.mod
+  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
+  go build -trimpath -ldflags="-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3 >&2
+  mv "$out/etcd.tmp" "$out/etcd"
+fi
+echo "$out"
