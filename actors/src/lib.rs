@@ -14,6 +14,7 @@ pub mod counters;
 pub mod exec;
 pub mod fragment;
 pub mod gather;
+pub mod metadata;
 pub mod planner;
 pub mod protocols;
 pub mod reassembly;

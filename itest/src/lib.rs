@@ -4,6 +4,7 @@
 //! truth comes from the other side (nginx's access log, the servers' own logs).
 
 pub mod cluster;
+pub mod kube;
 pub mod servers;
 
 use anyhow::{Context, Result, bail};
@@ -225,6 +226,10 @@ impl Nats {
                 "127.0.0.1",
                 "-p",
                 &port.to_string(),
+                // JetStream, for the cluster metadata bucket.
+                "-js",
+                "-sd",
+                &dir.join(format!("js-{port}")).to_string_lossy(),
             ]),
             &dir.join("nats.log"),
         )?;

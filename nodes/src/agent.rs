@@ -46,6 +46,11 @@ pub struct AgentArgs {
     /// default redaction (see README, "Capture and redaction").
     #[arg(long, env = "LOUPE_AGENT_CONFIG")]
     config: Option<std::path::PathBuf>,
+    /// In a cluster, names come from the metadata bucket a planner writes
+    /// (this agent never asks the API server); the flag only says the
+    /// agent is in one (see `loupe planner --kubeconfig`).
+    #[command(flatten)]
+    kube: crate::kube::KubeArgs,
 }
 
 /// The inode of a network namespace, by `ip netns` name or path.
@@ -84,6 +89,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let mut reassembly = ReassemblyConfig::default();
     config.apply(&mut reassembly.parsers);
     let capture_widened = config.widened();
+    let in_cluster = args.kube.source().is_some();
     for w in &capture_widened {
         tracing::warn!("capture widened by the agent's config: {w}");
     }
@@ -132,13 +138,25 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let result: anyhow::Result<()> = system.block_on(async move {
         let client = args
             .nats
-            .connect_daemon(
+            .connect_daemon_in(
                 &format!("loupe-agent-{node}"),
                 loupe_topology::subjects::Role::Agent,
+                Some(loupe_topology::subjects::agent_inbox(node.as_str())),
             )
             .await?;
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(CaptureShared::default());
+        let wire = Arc::new(loupe_actors::wire::WireGuard::default());
+        // In a cluster: follow the metadata bucket (names of pods and
+        // services); the last known state stays while NATS is away.
+        let meta = in_cluster.then(loupe_actors::metadata::Shared::default);
+        if let Some(m) = &meta {
+            actix::spawn(loupe_actors::metadata::follow(
+                client.clone(),
+                m.clone(),
+                wire.clone(),
+            ));
+        }
         let retention = RetentionConfig {
             max_bytes: args.retention_mb << 20,
             max_age: args.retention,
@@ -191,7 +209,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             fragments: Arc::new(loupe_actors::fragment::Fragments::new(args.max_fragments)),
             history: Default::default(),
             taps,
-            wire: Default::default(),
+            wire,
+            meta,
         };
         // The NATS service is restarted after a panic (counted); capture
         // and the store go on regardless.

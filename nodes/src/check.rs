@@ -99,6 +99,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 for (name, v) in &s.counters {
                     if name.ends_with("_messages_lost_total")
                         || name.starts_with("loupe_panics_total")
+                        || name.starts_with("loupe_metadata_")
                     {
                         println!("    {name:<52} {v}");
                     }

@@ -5,6 +5,7 @@ mod agent_config;
 mod auth;
 mod check;
 mod demo;
+mod kube;
 mod live;
 mod nodes;
 mod planner;
@@ -214,9 +215,23 @@ impl NatsArgs {
         name: &str,
         role: Role,
     ) -> anyhow::Result<async_nats::Client> {
+        self.connect_daemon_in(name, role, None).await
+    }
+
+    /// [`Self::connect_daemon`] with its own inbox prefix (an agent's:
+    /// [`loupe_topology::subjects::agent_inbox`]).
+    pub async fn connect_daemon_in(
+        &self,
+        name: &str,
+        role: Role,
+        inbox: Option<String>,
+    ) -> anyhow::Result<async_nats::Client> {
         let url = self.url.clone();
-        let opts = self
-            .options(role)?
+        let mut opts = self.options(role)?;
+        if let Some(prefix) = inbox {
+            opts = opts.custom_inbox_prefix(prefix);
+        }
+        let opts = opts
             .name(name)
             .retry_on_initial_connect()
             .max_reconnects(None)

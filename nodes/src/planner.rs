@@ -22,6 +22,12 @@ pub struct PlannerArgs {
     answer_budget_mib: u64,
     #[command(flatten)]
     nats: crate::NatsArgs,
+    #[command(flatten)]
+    kube: crate::kube::KubeArgs,
+    /// In a cluster: how long a deleted pod or service still names the
+    /// rows of its time (its IP may be reused meanwhile).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    metadata_retention: std::time::Duration,
 }
 
 pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
@@ -41,6 +47,27 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                 loupe_topology::subjects::Role::Planner,
             )
             .await?;
+        // In a cluster: one planner of the group (the lease holder) watches
+        // the API server for all; every planner follows what it writes.
+        let kube = args.kube.client().await?;
+        let meta = match kube {
+            Some(kube) => {
+                let shared = loupe_actors::metadata::Shared::default();
+                tokio::spawn(loupe_actors::metadata::lead(
+                    client.clone(),
+                    kube,
+                    name.clone(),
+                    args.metadata_retention,
+                ));
+                tokio::spawn(loupe_actors::metadata::follow(
+                    client.clone(),
+                    shared.clone(),
+                    Default::default(),
+                ));
+                Some(shared)
+            }
+            None => None,
+        };
         let planner = QueryPlanner::new(
             client,
             PlannerConfig {
@@ -54,6 +81,7 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .map(crate::auth::read_users)
                     .unwrap_or_default(),
+                meta,
                 ..PlannerConfig::default()
             },
         );

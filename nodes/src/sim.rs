@@ -137,6 +137,7 @@ pub fn simulate(args: SimArgs) -> anyhow::Result<()> {
                 history: Default::default(),
                 taps: Default::default(),
                 wire: Default::default(),
+                meta: None,
             };
             served.push(actix::spawn(service.run()));
         }

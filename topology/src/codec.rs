@@ -43,6 +43,8 @@ pub enum Kind {
     TapHold = 18,
     TapAck = 19,
     TapChunk = 20,
+    /// An entry of the cluster metadata bucket ([`crate::meta::Object`]).
+    Meta = 21,
 }
 
 /// The largest message any Loupe process accepts: NATS's own ceiling for

@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod messages;
+pub mod meta;
 pub mod plan;
 pub mod pxl;
 pub mod schema;

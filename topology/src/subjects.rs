@@ -258,6 +258,8 @@ pub enum Inbound {
     /// A query's partials, to a merge node.
     Merge,
     Lease,
+    /// Entries of the cluster metadata bucket.
+    Meta,
     /// Replies that come to an inbox (acks, answers, windows, taps).
     Reply,
 }
@@ -277,6 +279,7 @@ impl Inbound {
             Inbound::Partial => "partial",
             Inbound::Merge => "merge",
             Inbound::Lease => "lease",
+            Inbound::Meta => "meta",
             Inbound::Reply => "reply",
         }
     }
@@ -315,6 +318,25 @@ pub const SIGNATURE_HEADER: &str = "Loupe-Signature";
 /// Where request-reply answers come (async-nats's default inbox prefix).
 pub const INBOX: &str = "_INBOX";
 
+/// An agent's own inbox prefix (`_INBOX.agent.<node>`): its replies from
+/// JetStream (the metadata bucket) come there, and it may read no one
+/// else's inbox.
+pub fn agent_inbox(node: &str) -> String {
+    format!("{INBOX}.agent.{node}")
+}
+
+/// The JetStream subjects of reading the metadata bucket: its stream's
+/// info, an ordered consumer's creation and deletion, flow control.
+fn meta_reads() -> Vec<String> {
+    let stream = format!("KV_{}", crate::meta::BUCKET);
+    vec![
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.DELETE.{stream}.>"),
+        format!("$JS.FC.{stream}.>"),
+    ]
+}
+
 impl Role {
     pub const ALL: [Role; 4] = [Role::Agent, Role::Planner, Role::Reader, Role::Admin];
 
@@ -336,13 +358,17 @@ impl Role {
         let inbox = format!("{INBOX}.>");
         let (publish, subscribe, responds) = match self {
             Role::Agent => (
-                vec![
+                [
                     format!("{PREFIX}.node.{n}.heartbeat"),
                     format!("{PREFIX}.node.{n}.tap.>"),
                     q("partial"),
                     q("merge.>"),
-                ],
+                ]
+                .into_iter()
+                .chain(meta_reads())
+                .collect(),
                 vec![
+                    format!("{}.>", agent_inbox(n)),
                     format!("{PREFIX}.node.{n}.deploy"),
                     format!("{PREFIX}.node.{n}.tail"),
                     format!("{PREFIX}.node.{n}.status"),
@@ -364,6 +390,11 @@ impl Role {
                     q("partial"),
                     q("merge.>"),
                     String::from(Subject::audit()),
+                    // The metadata lease and bucket (JetStream).
+                    "$JS.API.>".into(),
+                    "$JS.FC.>".into(),
+                    format!("$KV.{}.>", crate::meta::BUCKET),
+                    "$KV.loupe_lease.>".into(),
                 ],
                 vec![
                     format!("{} {PLANNER_GROUP}", Subject::plan()),

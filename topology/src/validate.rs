@@ -182,6 +182,113 @@ impl Validate for TailChunk {
     }
 }
 
+/// Most IPs, containers, taints or addresses one object lists; most pods
+/// behind one EndpointSlice (the API server's own limit is 1000).
+const MAX_META_LIST: usize = 256;
+const MAX_SLICE_PODS: usize = 1000;
+
+/// A uid or name that ends a bucket key: key characters only (a node
+/// name may hold dots, as DNS names do).
+fn meta_id(what: &str, s: &str) -> Result<(), Rejected> {
+    if s.is_empty()
+        || s.len() > 253
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'.'))
+    {
+        return Err(Rejected::new(
+            Reason::Range,
+            format!("{what}: not a Kubernetes uid or name"),
+        ));
+    }
+    Ok(())
+}
+
+fn meta_list<T>(what: &str, v: &[T], max: usize) -> Result<(), Rejected> {
+    if v.len() > max {
+        return Err(Rejected::new(Reason::Range, format!("too many {what}")));
+    }
+    Ok(())
+}
+
+fn meta_texts(v: &[String]) -> Result<(), Rejected> {
+    meta_list("entries", v, MAX_META_LIST)?;
+    v.iter().try_for_each(|t| text("a metadata value", t))
+}
+
+impl Validate for crate::meta::Object {
+    /// `a.qid` holds the bucket key it came under: the object must be the
+    /// one that key names.
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        use crate::meta::Object;
+        match self {
+            Object::Pod(p) => {
+                meta_id("a pod uid", &p.uid)?;
+                for t in [&p.name, &p.namespace, &p.node, &p.phase, &p.reason] {
+                    text("a pod field", t)?;
+                }
+                for t in [&p.owner_kind, &p.owner_uid, &p.owner_name] {
+                    text("a pod owner", t)?;
+                }
+                meta_texts(&p.ips)?;
+                meta_list("containers", &p.containers, MAX_META_LIST)?;
+                for c in &p.containers {
+                    for t in [&c.id, &c.name, &c.state, &c.reason] {
+                        text("a container field", t)?;
+                    }
+                }
+            }
+            Object::Service(s) => {
+                meta_id("a service uid", &s.uid)?;
+                text("a service name", &s.name)?;
+                text("a namespace", &s.namespace)?;
+                meta_texts(&s.cluster_ips)?;
+            }
+            Object::Endpoints(e) => {
+                meta_id("an EndpointSlice uid", &e.uid)?;
+                text("a namespace", &e.namespace)?;
+                text("a service name", &e.service)?;
+                meta_list("pods", &e.pods, MAX_SLICE_PODS)?;
+                e.pods.iter().try_for_each(|u| meta_id("a pod uid", u))?;
+            }
+            Object::Node(n) => {
+                meta_id("a node name", &n.name)?;
+                text("a node uid", &n.uid)?;
+                text("an OS", &n.os)?;
+                meta_texts(&n.taints)?;
+                meta_texts(&n.addresses)?;
+            }
+            Object::Namespace(n) => {
+                meta_id("a namespace", &n.name)?;
+                text("a namespace uid", &n.uid)?;
+            }
+            Object::ReplicaSet(o) | Object::Deployment(o) => {
+                meta_id("a uid", &o.uid)?;
+                for t in [
+                    &o.name,
+                    &o.namespace,
+                    &o.owner_kind,
+                    &o.owner_uid,
+                    &o.owner_name,
+                ] {
+                    text("an owner field", t)?;
+                }
+            }
+            Object::Source(s) => {
+                token("a leader", &s.leader)?;
+                text("an error", &s.error)?;
+            }
+        }
+        match a.qid {
+            Some(key) if key != self.key() => Err(Rejected::new(
+                Reason::Subject,
+                format!("an object of key {:?} under key {key:?}", self.key()),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Validate for NodeStatus {
     fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
         node_of(&self.node, a)?;

@@ -58,6 +58,8 @@ pub struct PlannerConfig {
     /// The roles of the NKeys `loupe auth init` made (public key -> role),
     /// for the audit line.
     pub users: HashMap<String, String>,
+    /// In a cluster: what the planner knows of it (the metadata bucket).
+    pub meta: Option<crate::metadata::Shared>,
 }
 
 impl Default for PlannerConfig {
@@ -68,6 +70,7 @@ impl Default for PlannerConfig {
             forget: Duration::from_secs(300),
             deploy_timeout: Duration::from_secs(2),
             merge_fanin: 32,
+            meta: None,
             max_nodes: 10_000,
             answer_budget: 256 << 20,
             users: HashMap::new(),

@@ -55,6 +55,8 @@ pub struct Service {
     pub taps: Arc<Taps>,
     /// What it refused of what it received.
     pub wire: Arc<WireGuard>,
+    /// In a cluster: what the node knows of it (the metadata bucket).
+    pub meta: Option<crate::metadata::Shared>,
 }
 
 /// How often a node says it is alive (planners expect an answer from every
@@ -352,6 +354,9 @@ impl Service {
         counters.extend(self.taps.counters());
         counters.extend(self.wire.counters());
         counters.extend(crate::supervise::counters());
+        if let Some(m) = &self.meta {
+            counters.extend(crate::metadata::gauges(m, crate::clock::wall_now_ns()));
+        }
         NodeStatus {
             node: self.info.node.to_string(),
             kernel: self.info.kernel.clone(),

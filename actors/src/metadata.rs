@@ -1,0 +1,363 @@
+//! Cluster metadata over NATS. One planner per cluster holds a lease (a
+//! key of the `loupe_lease` bucket that expires unless renewed) and, while
+//! it holds it, watches the Kubernetes API ([`loupe_k8s::watch`]) and
+//! writes what it sees to the `loupe_meta` key-value bucket, one entry
+//! per object, only when an object changed. Every agent and planner
+//! follows the bucket into a [`ClusterState`]: the last value of every key
+//! first, then each change. A thousand agents read one bucket; none of
+//! them talks to the API server. When the API server or NATS is lost, the
+//! last known state stays, and its age (from the leader's
+//! [`Source`] entry) shows in `loupe nodes` and in answers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use loupe_k8s::cluster::ClusterState;
+use loupe_k8s::watch::{Change, watch_cluster};
+use loupe_topology::codec::{self, Kind};
+use loupe_topology::meta::{self, Object, Source};
+use loupe_topology::subjects::Inbound;
+use loupe_topology::validate::Arrival;
+
+use crate::clock::wall_now_ns;
+use crate::wire::WireGuard;
+
+/// What a process knows of its cluster, shared by whoever resolves names.
+pub type Shared = Arc<RwLock<ClusterState>>;
+
+/// The lease bucket and its key.
+pub const LEASE_BUCKET: &str = "loupe_lease";
+const LEASE_KEY: &str = "meta";
+/// A lease not renewed for this long expires; it is renewed every third.
+const LEASE_TTL: Duration = Duration::from_secs(15);
+const RENEW: Duration = Duration::from_secs(5);
+/// The kinds the leader watches (their key prefixes).
+const KINDS: [&str; 7] = ["pod.", "svc.", "eps.", "node.", "ns.", "rs.", "deploy."];
+
+async fn bucket(js: &jetstream::Context, config: kv::Config) -> anyhow::Result<kv::Store> {
+    match js.get_key_value(config.bucket.clone()).await {
+        Ok(s) => Ok(s),
+        Err(_) => Ok(js.create_key_value(config).await?),
+    }
+}
+
+fn meta_config() -> kv::Config {
+    kv::Config {
+        bucket: meta::BUCKET.into(),
+        description: "Loupe: the cluster's objects, as the metadata leader watches them".into(),
+        history: 1,
+        max_value_size: 1 << 20,
+        ..Default::default()
+    }
+}
+
+/// Gauges of what `state` holds: `loupe_metadata_age_ms` (how old the
+/// knowledge is; absent without any) and `loupe_metadata_objects{kind}`.
+pub fn gauges(state: &Shared, now_ns: i64) -> Vec<(String, u64)> {
+    let Ok(s) = state.read() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, u64)> = s
+        .counts()
+        .iter()
+        .map(|(k, n)| (format!("loupe_metadata_objects{{kind=\"{k}\"}}"), *n as u64))
+        .collect();
+    out.push(("loupe_metadata_synced".into(), u64::from(s.synced)));
+    if let Some(age) = s.age_ns(now_ns) {
+        out.push(("loupe_metadata_age_ms".into(), (age / 1_000_000) as u64));
+    }
+    out
+}
+
+/// Follows the bucket into `state` for as long as the process runs,
+/// resuming after a lost connection (the state is kept meanwhile).
+pub async fn follow(client: async_nats::Client, state: Shared, wire: Arc<WireGuard>) {
+    let js = jetstream::new(client);
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match follow_once(&js, &state, &wire).await {
+            Ok(()) => tracing::warn!("the metadata watch ended; resuming"),
+            Err(e) => tracing::debug!(error = %e, "no cluster metadata yet; retrying"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn follow_once(
+    js: &jetstream::Context,
+    state: &Shared,
+    wire: &WireGuard,
+) -> anyhow::Result<()> {
+    let kv = js.get_key_value(meta::BUCKET).await?;
+    let mut entries = kv.watch_with_history(">").await?;
+    while let Some(e) = entries.next().await {
+        let e = e?;
+        let now = wall_now_ns();
+        let mut s = state
+            .write()
+            .map_err(|_| anyhow::anyhow!("metadata lock poisoned"))?;
+        match e.operation {
+            kv::Operation::Put => {
+                let arrival = Arrival {
+                    qid: Some(&e.key),
+                    node: None,
+                };
+                if let Ok(o) = wire.receive::<Object>(Inbound::Meta, Kind::Meta, &e.value, &arrival)
+                {
+                    s.apply(o, now);
+                }
+            }
+            kv::Operation::Delete | kv::Operation::Purge => s.remove(&e.key, now),
+        }
+        if e.delta == 0 || e.seen_current {
+            s.synced = true;
+        }
+    }
+    Ok(())
+}
+
+/// Takes the metadata lease whenever it is free and, while holding it,
+/// watches the cluster and writes the bucket. Runs for as long as the
+/// process does; `retention` is how long deleted pods and services stay.
+pub async fn lead(
+    client: async_nats::Client,
+    kube: kube::Client,
+    name: String,
+    retention: Duration,
+) {
+    let js = jetstream::new(client);
+    loop {
+        match lead_once(&js, &kube, &name, retention).await {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "metadata leadership ended"),
+        }
+        tokio::time::sleep(RENEW).await;
+    }
+}
+
+/// Aborts a task when dropped (the watchers stop with the leadership).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn lead_once(
+    js: &jetstream::Context,
+    kube: &kube::Client,
+    name: &str,
+    retention: Duration,
+) -> anyhow::Result<()> {
+    let store = bucket(js, meta_config()).await?;
+    let lease = bucket(
+        js,
+        kv::Config {
+            bucket: LEASE_BUCKET.into(),
+            description: "Loupe: which planner watches the cluster".into(),
+            history: 1,
+            max_age: LEASE_TTL,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut rev = loop {
+        match lease.create(LEASE_KEY, name.to_string().into()).await {
+            Ok(r) => break r,
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                tokio::time::sleep(RENEW).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    tracing::info!(
+        planner = name,
+        "holding the metadata lease: watching the cluster"
+    );
+    let mut w = Writer::new(store, name, retention).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    let _watchers = AbortOnDrop(tokio::spawn(watch_cluster(kube.clone(), tx)));
+    let mut renew = tokio::time::interval(RENEW);
+    let mut purge = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            c = rx.recv() => match c {
+                Some(c) => w.change(c).await?,
+                None => anyhow::bail!("the watchers stopped"),
+            },
+            _ = renew.tick() => {
+                rev = lease
+                    .update(LEASE_KEY, name.to_string().into(), rev)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("lost the metadata lease: {e}"))?;
+                w.beat().await?;
+            }
+            _ = purge.tick() => w.purge().await?,
+        }
+    }
+}
+
+/// The leader's side of the bucket: what it wrote, so an unchanged object
+/// is not written again and a relist can tell what was deleted.
+struct Writer {
+    store: kv::Store,
+    leader: String,
+    retention: Duration,
+    written: HashMap<String, Object>,
+    /// Kinds listed at least once, and kinds whose watch is failing (why).
+    listed: HashSet<&'static str>,
+    failing: HashMap<&'static str, String>,
+    api_ok_ns: i64,
+}
+
+impl Writer {
+    /// Starts from what the bucket holds (a previous leader's writes).
+    async fn new(store: kv::Store, leader: &str, retention: Duration) -> anyhow::Result<Writer> {
+        let mut written = HashMap::new();
+        let mut keys = store.keys().await?;
+        let mut all = Vec::new();
+        while let Some(k) = keys.next().await {
+            all.push(k?);
+        }
+        for k in all {
+            if let Some(v) = store.get(&k).await?
+                && let Ok(o) = codec::decode::<Object>(Kind::Meta, &v)
+            {
+                written.insert(k, o);
+            }
+        }
+        Ok(Writer {
+            store,
+            leader: leader.to_string(),
+            retention,
+            written,
+            listed: HashSet::new(),
+            failing: HashMap::new(),
+            api_ok_ns: 0,
+        })
+    }
+
+    async fn put(&mut self, o: Object) -> anyhow::Result<()> {
+        let key = o.key();
+        if self.written.get(&key) == Some(&o) {
+            return Ok(());
+        }
+        let bytes = codec::encode(Kind::Meta, &o)?;
+        self.store.put(&key, bytes.into()).await?;
+        self.written.insert(key, o);
+        Ok(())
+    }
+
+    /// Pods and services stay as tombstones, so rows of their time still
+    /// resolve; other kinds go at once.
+    async fn deleted(&mut self, o: Object) -> anyhow::Result<()> {
+        let now = wall_now_ns();
+        match o {
+            Object::Pod(mut p) => {
+                if p.deleted_ns == 0 {
+                    p.deleted_ns = now;
+                }
+                self.put(Object::Pod(p)).await
+            }
+            Object::Service(mut s) => {
+                if s.deleted_ns == 0 {
+                    s.deleted_ns = now;
+                }
+                self.put(Object::Service(s)).await
+            }
+            o => {
+                let key = o.key();
+                if self.written.remove(&key).is_some() {
+                    self.store.purge(&key).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn change(&mut self, c: Change) -> anyhow::Result<()> {
+        match c {
+            Change::Put(o) => {
+                self.ok(&o.key());
+                self.put(o).await
+            }
+            Change::Deleted(o) => {
+                self.ok(&o.key());
+                self.deleted(o).await
+            }
+            Change::Listed { kind, keys } => {
+                self.listed.insert(kind);
+                self.failing.remove(kind);
+                let keys: HashSet<String> = keys.into_iter().collect();
+                let gone: Vec<Object> = self
+                    .written
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(kind) && !keys.contains(*k))
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                for o in gone {
+                    self.deleted(o).await?;
+                }
+                Ok(())
+            }
+            Change::Failing { kind, error } => {
+                self.failing.insert(kind, error);
+                Ok(())
+            }
+        }
+    }
+
+    fn ok(&mut self, key: &str) {
+        if let Some(kind) = KINDS.iter().find(|k| key.starts_with(**k)) {
+            self.failing.remove(kind);
+        }
+    }
+
+    /// Says who writes and how current the bucket is.
+    async fn beat(&mut self) -> anyhow::Result<()> {
+        let now = wall_now_ns();
+        if self.failing.is_empty() && self.listed.len() == KINDS.len() {
+            self.api_ok_ns = now;
+        }
+        let mut error: Vec<String> = self
+            .failing
+            .iter()
+            .map(|(k, e)| format!("{}: {e}", k.trim_end_matches('.')))
+            .collect();
+        error.sort();
+        let source = Object::Source(Source {
+            leader: self.leader.clone(),
+            at_ns: now,
+            api_ok_ns: self.api_ok_ns,
+            error: error.join("; ").chars().take(1000).collect(),
+        });
+        let bytes = codec::encode(Kind::Meta, &source)?;
+        self.store.put(meta::SOURCE_KEY, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Forgets tombstones older than the retention.
+    async fn purge(&mut self) -> anyhow::Result<()> {
+        let cutoff = wall_now_ns() - self.retention.as_nanos() as i64;
+        let old: Vec<String> = self
+            .written
+            .iter()
+            .filter(|(_, o)| match o {
+                Object::Pod(p) => p.deleted_ns != 0 && p.deleted_ns < cutoff,
+                Object::Service(s) => s.deleted_ns != 0 && s.deleted_ns < cutoff,
+                _ => false,
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old {
+            self.store.purge(&k).await?;
+            self.written.remove(&k);
+        }
+        Ok(())
+    }
+}
