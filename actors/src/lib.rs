@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod clock;
 pub mod counters;
+pub mod enrich;
 pub mod exec;
 pub mod fragment;
 pub mod gather;

@@ -75,7 +75,7 @@ fn one_planner_watches_the_cluster_and_agents_follow_over_nats() -> Result<()> {
             break;
         }
         if start.elapsed() > Duration::from_secs(60) {
-            bail!("the agent never held the cluster's objects:\n{c}");
+            panic!("the agent never held the cluster's objects:\n{c}");
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -18,11 +18,18 @@ pub struct ProcessInfo {
     pub cmdline: String,
     /// Container id from the cgroup path, or "".
     pub container: String,
+    /// The container's name in its pod (from the cluster), or "".
+    pub container_name: String,
     /// `namespace/name` (or `name` without a namespace), or "".
     pub service: String,
     pub namespace: String,
     /// `namespace/name`, or "".
     pub pod: String,
+    /// The pod's uid: from the cgroup path, then the cluster; or "".
+    pub pod_id: String,
+    /// `namespace/name` of the pod's ReplicaSet and Deployment, or "".
+    pub replicaset: String,
+    pub deployment: String,
 }
 
 /// What the kernel reported of a process at the time it used a socket.
@@ -112,9 +119,13 @@ impl HostMetadata {
                 redact_cmdline(&args)
             })
             .unwrap_or_default();
-        let container = std::fs::read_to_string(dir.join("cgroup"))
-            .map(|c| container_id(&c))
-            .unwrap_or_default();
+        let cgroup = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+        let k8s = crate::cgroup::identity(&cgroup);
+        let container = if k8s.container_id.is_empty() {
+            container_id(&cgroup)
+        } else {
+            k8s.container_id
+        };
         let env = std::fs::read(dir.join("environ")).unwrap_or_default();
         let otel = OtelIdentity::from_environ(&env);
         ProcessInfo {
@@ -127,6 +138,8 @@ impl HostMetadata {
             service: otel.service(),
             namespace: otel.namespace().to_string(),
             pod: otel.pod(),
+            pod_id: k8s.pod_uid,
+            ..ProcessInfo::default()
         }
     }
 }

@@ -166,12 +166,19 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let store = TableStore::start_in_arbiter(&store_arbiter.handle(), move |_| {
             TableStore::new(retention, c2)
         });
-        let reasm_arbiter = Arbiter::new();
-        let (c3, s2, n2) = (
-            counters.clone(),
+        // Reassembly -> Enrich (names from the cluster, per process) -> store.
+        let (s1, u1, m1, c1) = (
             store.clone().recipient(),
-            node.to_string(),
+            store.clone().recipient(),
+            meta.clone(),
+            counters.clone(),
         );
+        let enrich =
+            loupe_actors::enrich::Enrich::start_in_arbiter(&store_arbiter.handle(), move |_| {
+                loupe_actors::enrich::Enrich::new(s1, u1, m1, c1)
+            });
+        let reasm_arbiter = Arbiter::new();
+        let (c3, s2, n2) = (counters.clone(), enrich.recipient(), node.to_string());
         let taps = Arc::new(loupe_actors::tap::Taps::default());
         let t2 = taps.clone();
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {

@@ -58,6 +58,7 @@ fn store_for(i: usize, node: &str, rows: usize, now: i64) -> TableStore {
         service: "sim/api".into(),
         namespace: "sim".into(),
         pod: format!("sim/api-{i}"),
+        ..Default::default()
     });
     let conn = Arc::new(ConnMeta {
         local_addr: "10.0.0.1".into(),

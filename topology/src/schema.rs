@@ -131,6 +131,10 @@ pub const METADATA_COLUMNS: &[&str] = &[
     "namespace",
     "service",
     "pod",
+    "pod_id",
+    "container_id",
+    "deployment",
+    "replicaset",
 ];
 
 fn build(def: &TableDef) -> SchemaRef {

@@ -331,6 +331,9 @@ fn meta_reads() -> Vec<String> {
     let stream = format!("KV_{}", crate::meta::BUCKET);
     vec![
         format!("$JS.API.STREAM.INFO.{stream}"),
+        // An ordered consumer is created without a name (older servers'
+        // form) or with its name and filter in the subject.
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
         format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
         format!("$JS.API.CONSUMER.DELETE.{stream}.>"),
         format!("$JS.FC.{stream}.>"),

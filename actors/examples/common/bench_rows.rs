@@ -53,6 +53,7 @@ pub fn store_with_rows(rows: usize, now: i64, span: i64) -> TableStore {
                 service: svc.clone(),
                 namespace: ns.into(),
                 pod: format!("{svc}-{i}"),
+                ..Default::default()
             })
         })
         .collect();

@@ -240,6 +240,10 @@ impl QueryPlanner {
         }
         let until = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Some(m)) = tokio::time::timeout_at(until, sub.next()).await {
+            // No agent yet: the server says so (an empty message), not garbage.
+            if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                break;
+            }
             self.heard(Inbound::Reply, Kind::Status, &m.payload, &Arrival::any());
         }
     }

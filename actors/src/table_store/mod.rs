@@ -264,10 +264,22 @@ impl TableStore {
                     arrow::compute::take(&pids, keys, None).map_err(|e| e.to_string())?
                 }
                 "cmdline" => dict(|p| &p.cmdline)?,
-                "container" => dict(|p| &p.container)?,
+                // Pixie's `container` is the container's name; a host's
+                // container (no cluster) is named by its id.
+                "container" => dict(|p| {
+                    if p.container_name.is_empty() {
+                        &p.container
+                    } else {
+                        &p.container_name
+                    }
+                })?,
+                "container_id" => dict(|p| &p.container)?,
                 "namespace" => dict(|p| &p.namespace)?,
                 "service" => dict(|p| &p.service)?,
                 "pod" => dict(|p| &p.pod)?,
+                "pod_id" => dict(|p| &p.pod_id)?,
+                "deployment" => dict(|p| &p.deployment)?,
+                "replicaset" => dict(|p| &p.replicaset)?,
                 name => b
                     .column_by_name(name)
                     .ok_or_else(|| format!("table has no column {name:?}"))?
@@ -420,6 +432,17 @@ impl Handler<TableBatch> for TableStore {
 
     fn handle(&mut self, msg: TableBatch, _: &mut Self::Context) {
         self.insert(msg);
+    }
+}
+
+impl Handler<crate::enrich::UpdateProcesses> for TableStore {
+    type Result = ();
+
+    /// Better names for processes already stored (their pod became known).
+    fn handle(&mut self, msg: crate::enrich::UpdateProcesses, _: &mut Self::Context) {
+        for p in msg.0 {
+            self.procs.put(p.upid.clone(), p);
+        }
     }
 }
 

@@ -141,6 +141,7 @@ fn process(s: &Svc) -> Arc<ProcessInfo> {
         service: s.service.into(),
         namespace: s.namespace.into(),
         pod: s.pod.into(),
+        ..Default::default()
     })
 }
 
