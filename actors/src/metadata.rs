@@ -18,6 +18,7 @@ use futures::StreamExt;
 use loupe_k8s::cluster::ClusterState;
 use loupe_k8s::watch::{Change, watch_cluster};
 use loupe_topology::codec::{self, Kind};
+use loupe_topology::messages::{ClusterNode, Coverage};
 use loupe_topology::meta::{self, Object, Source};
 use loupe_topology::subjects::Inbound;
 use loupe_topology::validate::Arrival;
@@ -72,9 +73,123 @@ pub fn gauges(state: &Shared, now_ns: i64) -> Vec<(String, u64)> {
     out
 }
 
+/// How old `state`'s knowledge is at `now_ns`, in ms (u64::MAX: never in
+/// step with the API server); `None` without cluster metadata.
+pub fn age_ms(state: &Shared, now_ns: i64) -> Option<u64> {
+    let s = state.read().ok()?;
+    s.age_ns(now_ns).map(|a| {
+        if a == i64::MAX {
+            u64::MAX
+        } else {
+            (a / 1_000_000) as u64
+        }
+    })
+}
+
+/// The cluster's Nodes against the agents that report (`reporting`: names
+/// of nodes heard within the alive window). An agent is a pod of the
+/// DaemonSet `agents` (`namespace/name`) on the node; where there is none,
+/// or it is not running, the reason is what the cluster says of it.
+pub fn coverage(
+    state: &Shared,
+    reporting: &std::collections::BTreeSet<String>,
+    agents: &str,
+    now_ns: i64,
+) -> Option<Coverage> {
+    let s = state.read().ok()?;
+    s.source.as_ref()?;
+    let (ds_ns, ds_name) = agents.split_once('/').unwrap_or(("", agents));
+    let mut nodes: Vec<ClusterNode> = s
+        .nodes()
+        .map(|n| {
+            let needs_agent = !n.unschedulable && (n.os.is_empty() || n.os == "linux");
+            let covered = reporting.contains(&n.name);
+            let reason = if covered {
+                String::new()
+            } else {
+                why_uncovered(&s, n, ds_ns, ds_name, needs_agent)
+            };
+            ClusterNode {
+                name: n.name.clone(),
+                needs_agent,
+                ready: n.ready,
+                covered,
+                reason,
+            }
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let src = s.source.clone().unwrap_or_default();
+    drop(s);
+    Some(Coverage {
+        nodes,
+        metadata_age_ms: age_ms(state, now_ns),
+        watcher: src.leader,
+        watch_error: src.error,
+    })
+}
+
+fn why_uncovered(
+    s: &ClusterState,
+    n: &loupe_topology::meta::Node,
+    ds_ns: &str,
+    ds_name: &str,
+    needs_agent: bool,
+) -> String {
+    if !needs_agent {
+        return if n.unschedulable {
+            "cordoned (no agent needed)".into()
+        } else {
+            format!("{} node (no agent needed)", n.os)
+        };
+    }
+    let agent = s
+        .pods()
+        .filter(|p| {
+            p.node == n.name
+                && p.deleted_ns == 0
+                && p.owner_kind == "DaemonSet"
+                && p.owner_name == ds_name
+                && (ds_ns.is_empty() || p.namespace == ds_ns)
+        })
+        .max_by_key(|p| p.created_ns);
+    let not_ready = if n.ready { "" } else { " (node not Ready)" };
+    match agent {
+        None if !n.taints.is_empty() => format!(
+            "no agent pod: the DaemonSet may not tolerate the node's taints {}{not_ready}",
+            n.taints.join(", ")
+        ),
+        None => format!("no agent pod scheduled on this node{not_ready}"),
+        Some(p) => {
+            let waiting = p
+                .containers
+                .iter()
+                .find(|c| c.state != "Running" && !c.reason.is_empty());
+            let why = match waiting {
+                Some(c) => format!("container {} {}: {}", c.name, c.state, c.reason),
+                None if !p.reason.is_empty() => p.reason.clone(),
+                None if p.phase == "Running" => {
+                    "running but silent: no heartbeat reached the planners".into()
+                }
+                None => format!(
+                    "phase {}",
+                    if p.phase.is_empty() {
+                        "Unknown"
+                    } else {
+                        &p.phase
+                    }
+                ),
+            };
+            format!("agent pod {}/{} {why}{not_ready}", p.namespace, p.name)
+        }
+    }
+}
+
 /// Follows the bucket into `state` for as long as the process runs,
-/// resuming after a lost connection (the state is kept meanwhile).
+/// resuming after a lost connection (the state is kept meanwhile). The
+/// process's metadata functions (`px.ip_to_pod_id`, ...) answer from it.
 pub async fn follow(client: async_nats::Client, state: Shared, wire: Arc<WireGuard>) {
+    crate::exec::meta::install(state.clone());
     let js = jetstream::new(client);
     let mut wait = Duration::from_secs(1);
     loop {

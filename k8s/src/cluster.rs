@@ -203,6 +203,14 @@ impl ClusterState {
         self.services.get(uid)
     }
 
+    pub fn replicaset(&self, uid: &str) -> Option<&Owned> {
+        self.replicasets.get(uid)
+    }
+
+    pub fn deployment(&self, uid: &str) -> Option<&Owned> {
+        self.deployments.get(uid)
+    }
+
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values()
     }
@@ -324,6 +332,7 @@ mod tests {
                 name: "app".into(),
                 state: "Running".into(),
                 reason: String::new(),
+                message: String::new(),
             }],
             ..Default::default()
         }

@@ -58,23 +58,15 @@ fn controller(m: &ObjectMeta) -> (String, String, String) {
 }
 
 fn container(s: &ContainerStatus) -> Container {
-    let (state, reason) = match &s.state {
-        Some(st) if st.running.is_some() => ("Running", String::new()),
-        Some(st) if st.terminated.is_some() => (
-            "Terminated",
-            st.terminated
-                .as_ref()
-                .and_then(|t| t.reason.clone())
-                .unwrap_or_default(),
-        ),
-        Some(st) if st.waiting.is_some() => (
-            "Waiting",
-            st.waiting
-                .as_ref()
-                .and_then(|w| w.reason.clone())
-                .unwrap_or_default(),
-        ),
-        _ => ("Unknown", String::new()),
+    let st = s.state.as_ref();
+    let (state, reason, message) = if let Some(t) = st.and_then(|st| st.terminated.as_ref()) {
+        ("Terminated", t.reason.clone(), t.message.clone())
+    } else if let Some(w) = st.and_then(|st| st.waiting.as_ref()) {
+        ("Waiting", w.reason.clone(), w.message.clone())
+    } else if st.is_some_and(|st| st.running.is_some()) {
+        ("Running", None, None)
+    } else {
+        ("Unknown", None, None)
     };
     Container {
         id: s
@@ -84,8 +76,9 @@ fn container(s: &ContainerStatus) -> Container {
             .unwrap_or("")
             .to_string(),
         name: s.name.clone(),
-        state: state.into(),
-        reason,
+        state: state.to_string(),
+        reason: reason.unwrap_or_default(),
+        message: message.unwrap_or_default().chars().take(200).collect(),
     }
 }
 
@@ -151,6 +144,17 @@ pub fn pod(p: &K8sPod) -> Pod {
         owner_uid,
         owner_name,
         containers,
+        ready: status
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        message: status
+            .and_then(|s| s.message.as_deref())
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect(),
     }
 }
 

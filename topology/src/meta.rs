@@ -90,6 +90,10 @@ pub struct Pod {
     pub owner_uid: String,
     pub owner_name: String,
     pub containers: Vec<Container>,
+    /// Its `Ready` condition is true.
+    pub ready: bool,
+    /// `status.message` (at most 200 characters).
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +105,8 @@ pub struct Container {
     pub state: String,
     /// The waiting or terminated reason (`CrashLoopBackOff`, `Completed`).
     pub reason: String,
+    /// The waiting or terminated message (at most 200 characters).
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

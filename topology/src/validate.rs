@@ -224,7 +224,14 @@ impl Validate for crate::meta::Object {
         match self {
             Object::Pod(p) => {
                 meta_id("a pod uid", &p.uid)?;
-                for t in [&p.name, &p.namespace, &p.node, &p.phase, &p.reason] {
+                for t in [
+                    &p.name,
+                    &p.namespace,
+                    &p.node,
+                    &p.phase,
+                    &p.reason,
+                    &p.message,
+                ] {
                     text("a pod field", t)?;
                 }
                 for t in [&p.owner_kind, &p.owner_uid, &p.owner_name] {
@@ -233,7 +240,7 @@ impl Validate for crate::meta::Object {
                 meta_texts(&p.ips)?;
                 meta_list("containers", &p.containers, MAX_META_LIST)?;
                 for c in &p.containers {
-                    for t in [&c.id, &c.name, &c.state, &c.reason] {
+                    for t in [&c.id, &c.name, &c.state, &c.reason, &c.message] {
                         text("a container field", t)?;
                     }
                 }
@@ -320,6 +327,15 @@ impl Validate for NodesReply {
     fn validate(&self, _: &Arrival<'_>) -> Result<(), Rejected> {
         for n in &self.nodes {
             n.status.validate(&Arrival::any())?;
+        }
+        if let Some(c) = &self.cluster {
+            meta_list("cluster nodes", &c.nodes, 10_000)?;
+            text("a planner name", &c.watcher)?;
+            text("a watch error", &c.watch_error)?;
+            for n in &c.nodes {
+                text("a node name", &n.name)?;
+                text("a reason", &n.reason)?;
+            }
         }
         Ok(())
     }

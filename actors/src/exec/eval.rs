@@ -275,7 +275,7 @@ fn modulo(a: &Value, b: &Value) -> Result<ArrayRef, ExecError> {
     Ok(Arc::new(out))
 }
 
-fn scalar_str(v: &Value) -> Option<String> {
+pub(super) fn scalar_str(v: &Value) -> Option<String> {
     match v {
         Value::Scalar(s) => {
             let p = plain(s).ok()?;
@@ -299,7 +299,7 @@ fn scalar_i64(v: &Value) -> Option<i64> {
 
 /// Applies a string -> T function once per distinct value of a dictionary
 /// column (then gathers by key), or once per row of a plain one.
-fn per_string(
+pub(super) fn per_string(
     v: &Value,
     f: &mut dyn FnMut(&StringArray) -> Result<ArrayRef, ExecError>,
 ) -> Result<Value, ExecError> {
@@ -324,7 +324,7 @@ fn per_string(
     })
 }
 
-fn strings_by(s: &StringArray, mut f: impl FnMut(&str, &mut String)) -> ArrayRef {
+pub(super) fn strings_by(s: &StringArray, mut f: impl FnMut(&str, &mut String)) -> ArrayRef {
     let mut b = StringBuilder::with_capacity(s.len(), s.value_data().len());
     let mut buf = String::new();
     for v in s.iter() {
@@ -341,6 +341,9 @@ fn strings_by(s: &StringArray, mut f: impl FnMut(&str, &mut String)) -> ArrayRef
 }
 
 fn call(f: Func, mut args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
+    if let Func::Meta(m) = f {
+        return super::meta::call(m, args, len);
+    }
     let arg = |i: usize| -> Result<&Value, ExecError> {
         args.get(i)
             .ok_or_else(|| ExecError::Plan(format!("{} is missing argument {}", f.name(), i + 1)))

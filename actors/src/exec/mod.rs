@@ -13,6 +13,7 @@ pub mod combine;
 pub mod eval;
 mod funcs;
 mod join;
+pub mod meta;
 
 use std::collections::HashMap;
 use std::sync::Arc;

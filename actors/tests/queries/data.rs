@@ -229,3 +229,89 @@ pub fn exact_quantiles() -> HashMap<&'static str, (f64, f64)> {
         })
         .collect()
 }
+
+/// The cluster the corpus's metadata functions answer from: the callee of
+/// every row (10.0.0.2) is pod `shop/db-1` for the first five minutes of
+/// the data, then the IP goes to `shop/db-2` (a pod deleted and its IP
+/// reused); both back the service `shop/db`, owned by Deployment `shop/db`;
+/// the service's cluster IP is 10.96.0.20.
+pub fn install_cluster() {
+    use loupe_k8s::cluster::ClusterState;
+    use loupe_topology::meta::{Container, Endpoints, Object, Owned, Pod, Service};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut s = ClusterState::default();
+        let half = NOW - 300_000_000_000;
+        for (uid, name, created, deleted) in
+            [("pod-db-1", "db-1", 0, half), ("pod-db-2", "db-2", half, 0)]
+        {
+            s.apply(
+                Object::Pod(Pod {
+                    uid: uid.into(),
+                    name: name.into(),
+                    namespace: "shop".into(),
+                    node: "node-b".into(),
+                    ips: vec!["10.0.0.2".into()],
+                    phase: "Running".into(),
+                    ready: true,
+                    created_ns: created,
+                    start_ns: created,
+                    deleted_ns: deleted,
+                    owner_kind: "ReplicaSet".into(),
+                    owner_uid: "rs-db".into(),
+                    owner_name: "db-6f".into(),
+                    containers: vec![Container {
+                        id: format!("{uid}-c"),
+                        name: "postgres".into(),
+                        state: "Running".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                0,
+            );
+        }
+        s.apply(
+            Object::ReplicaSet(Owned {
+                uid: "rs-db".into(),
+                name: "db-6f".into(),
+                namespace: "shop".into(),
+                owner_kind: "Deployment".into(),
+                owner_uid: "dep-db".into(),
+                owner_name: "db".into(),
+            }),
+            0,
+        );
+        s.apply(
+            Object::Deployment(Owned {
+                uid: "dep-db".into(),
+                name: "db".into(),
+                namespace: "shop".into(),
+                ..Default::default()
+            }),
+            0,
+        );
+        s.apply(
+            Object::Service(Service {
+                uid: "svc-db".into(),
+                name: "db".into(),
+                namespace: "shop".into(),
+                cluster_ips: vec!["10.96.0.20".into()],
+                created_ns: 0,
+                deleted_ns: 0,
+            }),
+            0,
+        );
+        s.apply(
+            Object::Endpoints(Endpoints {
+                uid: "eps-db".into(),
+                namespace: "shop".into(),
+                service: "db".into(),
+                pods: vec!["pod-db-1".into(), "pod-db-2".into()],
+            }),
+            0,
+        );
+        s.synced = true;
+        loupe_actors::exec::meta::install(Arc::new(std::sync::RwLock::new(s)));
+    });
+}

@@ -322,6 +322,7 @@ fn same_answer(
 
 #[test]
 fn corpus_answers_match_golden_files_on_1_2_and_3_nodes() {
+    data::install_cluster();
     let mut failures = Vec::new();
     for case in cases("cases") {
         let src = std::fs::read_to_string(&case).unwrap();

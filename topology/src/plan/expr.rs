@@ -5,6 +5,7 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::meta_fn::MetaFn;
 use super::types::{DType, Scalar, Schema};
 
 /// The deepest expression a plan may hold (an operand inside a call
@@ -166,6 +167,8 @@ pub enum Func {
     Pluck,
     PluckInt64,
     PluckFloat64,
+    /// A metadata function (`px.ip_to_pod_id`, ...): see [`MetaFn`].
+    Meta(MetaFn),
 }
 
 impl Func {
@@ -195,6 +198,7 @@ impl Func {
             Func::Pluck => "px.pluck",
             Func::PluckInt64 => "px.pluck_int64",
             Func::PluckFloat64 => "px.pluck_float64",
+            Func::Meta(m) => m.name(),
         }
     }
 
@@ -307,6 +311,7 @@ impl Func {
                 want(&[&[String], &[String]])?;
                 Float64
             }
+            Func::Meta(m) => return m.result(args),
         })
     }
 }

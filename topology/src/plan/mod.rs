@@ -3,6 +3,7 @@
 
 pub mod expr;
 pub mod logical;
+pub mod meta_fn;
 pub mod split;
 pub mod types;
 
@@ -11,5 +12,6 @@ pub use logical::{
     AggFunc, AggMode, AggSpec, JoinHow, NodeId, Op, Plan, PlanNode, QUANTILE_RELATIVE_ERROR, Sink,
     SortKey,
 };
+pub use meta_fn::{META_FNS, MetaDef, MetaFn};
 pub use split::{ChannelOut, Combine, Distributed, NodeFragment, split};
 pub use types::{DType, Field, Scalar, Schema};

@@ -10,8 +10,8 @@ use std::rc::Rc;
 use super::ast::{self, BinOpKind, BoolKind, CmpKind, ExprKind, Keyword, Stmt, UnaryKind};
 use super::error::{CompileError, Span};
 use crate::plan::{
-    AggFunc, AggMode, AggSpec, BinOp, DType, Expr, Func, JoinHow, NodeId, Op, Plan, Scalar, Sink,
-    SortKey,
+    AggFunc, AggMode, AggSpec, BinOp, DType, Expr, Func, JoinHow, MetaFn, NodeId, Op, Plan, Scalar,
+    Sink, SortKey,
 };
 
 /// How to compile: the file name for messages, the time relative times are
@@ -179,17 +179,108 @@ const PX_FUNCS: &[&str] = &[
     "count_distinct",
     "quantiles",
     "otel",
-    "upid_to_pod_name",
-    "upid_to_service_name",
-    "upid_to_namespace",
-    "upid_to_node_name",
-    "upid_to_container_name",
-    "upid_to_cmdline",
-    "upid_to_pid",
-    "ip_to_pod_id",
-    "pod_id_to_service_name",
-    "nslookup",
 ];
+
+/// `px.upid_to_*(df.upid)`: what each reads of the row's process.
+enum OfUpid {
+    /// A metadata column derived from the upid when the table is read.
+    Column(&'static str),
+    /// A metadata function of the process's pod id.
+    OfPodId(MetaFn),
+    /// A metadata function of the process's pod name.
+    OfPodName(MetaFn),
+    /// A metadata function of the upid itself.
+    Upid(MetaFn),
+    /// The upid as a string.
+    Itself,
+}
+
+const UPID_FNS: &[(&str, OfUpid)] = &[
+    ("upid_to_pod_name", OfUpid::Column("pod")),
+    ("upid_to_pod_id", OfUpid::Column("pod_id")),
+    ("upid_to_service_name", OfUpid::Column("service")),
+    (
+        "upid_to_service_id",
+        OfUpid::OfPodId(MetaFn::PodIdToServiceId),
+    ),
+    ("upid_to_namespace", OfUpid::Column("namespace")),
+    ("upid_to_node_name", OfUpid::Column("node")),
+    ("upid_to_hostname", OfUpid::Column("node")),
+    ("upid_to_container_name", OfUpid::Column("container")),
+    ("upid_to_container_id", OfUpid::Column("container_id")),
+    ("upid_to_cmdline", OfUpid::Column("cmdline")),
+    ("upid_to_pid", OfUpid::Column("pid")),
+    ("upid_to_deployment_name", OfUpid::Column("deployment")),
+    (
+        "upid_to_deployment_id",
+        OfUpid::OfPodId(MetaFn::PodIdToDeploymentId),
+    ),
+    ("upid_to_replicaset_name", OfUpid::Column("replicaset")),
+    (
+        "upid_to_replicaset_id",
+        OfUpid::OfPodId(MetaFn::PodIdToReplicaSetId),
+    ),
+    (
+        "upid_to_pod_status",
+        OfUpid::OfPodName(MetaFn::PodNameToStatus),
+    ),
+    ("upid_to_asid", OfUpid::Upid(MetaFn::UpidToAsid)),
+    ("upid_to_string", OfUpid::Itself),
+];
+
+/// Pixie names Loupe does not answer yet: refused naming themselves.
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        "upid_to_start_ts",
+        "the process start time is not kept per upid yet",
+    ),
+    ("upid_to_pod_qos", "pods' QoS classes are not collected yet"),
+    ("pod_id_to_pod_labels", "pods' labels are not collected yet"),
+    (
+        "pod_id_to_owner_references",
+        "owner references are not collected yet",
+    ),
+    (
+        "pod_name_to_owner_references",
+        "owner references are not collected yet",
+    ),
+    (
+        "container_id_to_start_time",
+        "container start times are not collected yet",
+    ),
+    (
+        "container_id_to_stop_time",
+        "container stop times are not collected yet",
+    ),
+    (
+        "container_name_to_container_id",
+        "a container name is not unique in a cluster: use df.ctx['container_id']",
+    ),
+    (
+        "service_id_to_external_ips",
+        "services' external IPs are not collected yet",
+    ),
+    (
+        "get_cidrs",
+        "the cluster's CIDR ranges are not collected yet",
+    ),
+];
+
+/// Whether `px.<name>` names a function, of any registry.
+fn is_px_func(name: &str) -> bool {
+    PX_FUNCS.contains(&name)
+        || MetaFn::lookup(name).is_some()
+        || UPID_FNS.iter().any(|(n, _)| *n == name)
+        || NOT_YET.iter().any(|(n, _)| *n == name)
+}
+
+/// Every `px.` function name, for "did you mean".
+fn px_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = PX_FUNCS.to_vec();
+    v.extend(crate::plan::META_FNS.iter().map(|d| d.name));
+    v.extend(UPID_FNS.iter().map(|(n, _)| *n));
+    v
+}
 
 /// Other names of columns (TABLES.md).
 const COLUMN_ALIASES: &[(&str, &str)] = &[
@@ -221,6 +312,13 @@ const CTX_KEYS: &[(&str, &str)] = &[
     ("cmd", "cmdline"),
     ("cmdline", "cmdline"),
     ("upid", "upid"),
+];
+
+/// Other `ctx[...]` keys of Pixie's: metadata functions of the row's pod.
+const CTX_OF_POD: &[(&str, MetaFn)] = &[
+    ("service_id", MetaFn::PodIdToServiceId),
+    ("deployment_id", MetaFn::PodIdToDeploymentId),
+    ("replicaset_id", MetaFn::PodIdToReplicaSetId),
 ];
 
 pub(super) struct Compiler<'s> {
@@ -611,7 +709,7 @@ impl<'s> Compiler<'s> {
     fn attr(&mut self, v: Value, attr: &str, aspan: Span, ospan: Span) -> R<Value> {
         match v {
             Value::Px => {
-                if PX_FUNCS.contains(&attr) {
+                if is_px_func(attr) {
                     Ok(match attr {
                         "count" => Value::Agg(AggFunc::Count),
                         "sum" => Value::Agg(AggFunc::Sum),
@@ -626,7 +724,10 @@ impl<'s> Compiler<'s> {
                 } else {
                     Err(self.err(
                         aspan,
-                        format!("unknown function px.{attr}{}", did_you_mean(attr, PX_FUNCS)),
+                        format!(
+                            "unknown function px.{attr}{}",
+                            did_you_mean(attr, &px_names())
+                        ),
                     ))
                 }
             }
@@ -779,8 +880,16 @@ impl<'s> Compiler<'s> {
             },
             Value::Ctx(f) => match k {
                 Value::Lit(Scalar::String(key)) => {
+                    if let Some((_, func)) = CTX_OF_POD.iter().find(|(k, _)| *k == key) {
+                        let pod_id = self.column(f, "pod_id", kspan)?;
+                        return self.scalar_call(Func::Meta(*func), vec![(pod_id, kspan)], kspan);
+                    }
                     let Some((_, col)) = CTX_KEYS.iter().find(|(k, _)| *k == key) else {
-                        let keys: Vec<&str> = CTX_KEYS.iter().map(|(k, _)| *k).collect();
+                        let keys: Vec<&str> = CTX_KEYS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .chain(CTX_OF_POD.iter().map(|(k, _)| *k))
+                            .collect();
                         return Err(self.err(
                             kspan,
                             format!(
@@ -1186,34 +1295,56 @@ impl<'s> Compiler<'s> {
                     other => Err(self.err(s, format!("px.{name} takes a number, got {}", other.kind()))),
                 }
             }
-            "upid_to_pod_name" | "upid_to_service_name" | "upid_to_namespace"
-            | "upid_to_node_name" | "upid_to_container_name" | "upid_to_cmdline" | "upid_to_pid" => {
-                // Metadata is derived from the upid when a table is read:
-                // these read the derived column.
-                let col = match name {
-                    "upid_to_pod_name" => "pod",
-                    "upid_to_service_name" => "service",
-                    "upid_to_namespace" => "namespace",
-                    "upid_to_node_name" => "node",
-                    "upid_to_container_name" => "container",
-                    "upid_to_cmdline" => "cmdline",
-                    _ => "pid",
-                };
+            n if UPID_FNS.iter().any(|(u, _)| *u == n) => {
+                // Metadata of a process is derived from its upid when a
+                // table is read: these read the derived columns, or call a
+                // metadata function on them.
+                let how = &UPID_FNS.iter().find(|(u, _)| *u == n).expect("found").1;
                 let Some((v, s)) = args.get(0, "upid") else {
                     return Err(self.err(args.span, format!("px.{name} takes df.upid")));
                 };
                 self.no_more(args, name)?;
-                match v {
-                    Value::Col { frame, expr: Expr::Col(c), .. } if c == "upid" => {
-                        self.column(frame, col, s)
-                    }
-                    _ => Err(self.err(s, format!("px.{name} takes the upid column itself (df.upid)"))),
+                let frame = match v {
+                    Value::Col { frame, expr: Expr::Col(c), .. } if c == "upid" => frame,
+                    _ => return Err(self.err(s, format!("px.{name} takes the upid column itself (df.upid)"))),
+                };
+                let call = |me: &mut Self, f: MetaFn, col: &str| -> R<Value> {
+                    let arg = me.column(frame, col, s)?;
+                    me.scalar_call(Func::Meta(f), vec![(arg, s)], s)
+                };
+                match how {
+                    OfUpid::Column(c) => self.column(frame, c, s),
+                    OfUpid::OfPodId(f) => call(self, *f, "pod_id"),
+                    OfUpid::OfPodName(f) => call(self, *f, "pod"),
+                    OfUpid::Upid(f) => call(self, *f, "upid"),
+                    OfUpid::Itself => self.column(frame, "upid", s),
                 }
             }
-            "ip_to_pod_id" | "pod_id_to_service_name" | "nslookup" => Err(self.err(
-                fspan,
-                format!("px.{name} needs Kubernetes address metadata, which this build does not collect yet: group by remote_addr instead"),
-            )),
+            n if NOT_YET.iter().any(|(u, _)| *u == n) => {
+                let why = NOT_YET.iter().find(|(u, _)| *u == n).expect("found").1;
+                Err(self.err(fspan, format!("px.{name} is not supported by Loupe yet: {why}")))
+            }
+            n if MetaFn::lookup(n).is_some() => {
+                let def = MetaFn::lookup(n).expect("found");
+                if !args.kw.is_empty() {
+                    let (k, _, s) = &args.kw[0];
+                    return Err(self.err(*s, format!("px.{name} takes positional arguments, not {k}=")));
+                }
+                let mut pos = args.rest();
+                // At the row's time, unless the script gives one.
+                if def.at_time && pos.len() == def.args.len() {
+                    let frame = pos.iter().find_map(|(v, _)| match v {
+                        Value::Col { frame, .. } => Some(*frame),
+                        _ => None,
+                    });
+                    if let Some(frame) = frame
+                        && self.plan.schema(frame).get("time_").is_some_and(|f| f.dtype == DType::Time)
+                    {
+                        pos.push((self.column(frame, "time_", fspan)?, fspan));
+                    }
+                }
+                self.scalar_call(Func::Meta(def.func), pos, args.span)
+            }
             "count" | "sum" | "mean" | "min" | "max" | "any" | "count_distinct" | "quantiles" => {
                 Err(self.err(fspan, "internal: aggregate reached px_call"))
             }
@@ -1241,7 +1372,7 @@ impl<'s> Compiler<'s> {
                     _ => {
                         return Err(self.err(
                             fspan,
-                            format!("unknown function px.{name}{}", did_you_mean(name, PX_FUNCS)),
+                            format!("unknown function px.{name}{}", did_you_mean(name, &px_names())),
                         ));
                     }
                 };
