@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use loupe_actors::wire::rejected_total;
 use loupe_topology::codec::{self, Kind};
-use loupe_topology::messages::{NodeSeen, NodesReply};
+use loupe_topology::messages::{ClusterNode, NodeSeen, NodesReply};
 use loupe_topology::subjects::Subject;
 
 #[derive(clap::Args)]
@@ -96,6 +96,46 @@ pub fn run(args: NodesArgs) -> anyhow::Result<ExitCode> {
             skew_text(n.clock_skew_ms)
         );
     }
+    let mut failed = false;
+    if let Some(c) = &reply.cluster {
+        let bare: Vec<&ClusterNode> = c
+            .nodes
+            .iter()
+            .filter(|n| n.needs_agent && !n.covered)
+            .collect();
+        if !bare.is_empty() {
+            eprintln!(
+                "WARNING: {} of the cluster's {} node{} {} no reporting agent: {}; queries do not see {}",
+                bare.len(),
+                c.nodes.len(),
+                if c.nodes.len() == 1 { "" } else { "s" },
+                if bare.len() == 1 { "has" } else { "have" },
+                bare.iter()
+                    .map(|n| format!("{} ({})", n.name, n.reason))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if bare.len() == 1 {
+                    "its traffic"
+                } else {
+                    "their traffic"
+                },
+            );
+            failed = true;
+        }
+        if let Some(age) = c.metadata_age_ms
+            && age > METADATA_STALE_MS
+        {
+            eprintln!(
+                "WARNING: the cluster metadata is {} old{}: names of new pods and services may be missing",
+                age_text(age),
+                if c.watch_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (watcher {}: {})", c.watcher, c.watch_error)
+                }
+            );
+        }
+    }
     let silent: Vec<&NodeSeen> = reply.nodes.iter().filter(|n| !n.alive).collect();
     if reply.nodes.is_empty() {
         eprintln!(
@@ -117,7 +157,23 @@ pub fn run(args: NodesArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Metadata older than this is called out (the watcher renews it every
+/// few seconds while it is in step with the API server).
+const METADATA_STALE_MS: u64 = 30_000;
+
+fn age_text(ms: u64) -> String {
+    if ms == u64::MAX {
+        "never in step with the API server, so of unknown age".into()
+    } else {
+        ago(ms)
+    }
 }
 
 async fn ask(nats: &crate::NatsArgs) -> anyhow::Result<NodesReply> {
@@ -180,11 +236,26 @@ fn json(r: &NodesReply) -> serde_json::Value {
             })
         })
         .collect();
+    let cluster = r.cluster.as_ref().map(|c| {
+        serde_json::json!({
+            "metadata_age_s": c.metadata_age_ms.filter(|a| *a != u64::MAX).map(|a| a as f64 / 1000.0),
+            "watcher": c.watcher,
+            "watch_error": c.watch_error,
+            "nodes": c.nodes.iter().map(|n| serde_json::json!({
+                "node": n.name,
+                "needs_agent": n.needs_agent,
+                "ready": n.ready,
+                "covered": n.covered,
+                "reason": n.reason,
+            })).collect::<Vec<_>>(),
+        })
+    });
     serde_json::json!({
         "planner": r.planner,
         "alive_within_s": r.alive_within_ms as f64 / 1000.0,
         "planner_wire_rejected": rejected_total(&r.planner_counters),
         "nodes": nodes,
+        "cluster": cluster,
     })
 }
 
@@ -286,6 +357,32 @@ fn print_table(r: &NodesReply) {
             "messages refused on the wire (loupe_wire_rejected_total): {}",
             refused.join(", ")
         );
+    }
+    if let Some(c) = &r.cluster {
+        let covered = c.nodes.iter().filter(|n| n.covered).count();
+        let needing = c.nodes.iter().filter(|n| n.needs_agent).count();
+        println!(
+            "cluster: {covered} of {needing} node{} that need an agent have one reporting; metadata {} old (watched by {})",
+            if needing == 1 { "" } else { "s" },
+            c.metadata_age_ms.map_or("of unknown age".into(), age_text),
+            if c.watcher.is_empty() {
+                "no planner yet"
+            } else {
+                &c.watcher
+            },
+        );
+        for n in c.nodes.iter().filter(|n| !n.covered) {
+            println!(
+                "  {} {}: {}",
+                if n.needs_agent {
+                    "NO AGENT"
+                } else {
+                    "skipped "
+                },
+                n.name,
+                n.reason
+            );
+        }
     }
     // Data a reader would otherwise assume redacted.
     for n in r.nodes.iter().filter(|n| !n.status.capture.is_empty()) {

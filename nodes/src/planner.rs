@@ -28,6 +28,10 @@ pub struct PlannerArgs {
     /// rows of its time (its IP may be reused meanwhile).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     metadata_retention: std::time::Duration,
+    /// In a cluster: the agents' DaemonSet (`namespace/name`); its pods
+    /// say why a node has no agent in `loupe nodes`.
+    #[arg(long, default_value = "loupe/loupe-agent")]
+    agent_daemonset: String,
 }
 
 pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
@@ -82,6 +86,7 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                     .map(crate::auth::read_users)
                     .unwrap_or_default(),
                 meta,
+                agent_daemonset: args.agent_daemonset,
                 ..PlannerConfig::default()
             },
         );

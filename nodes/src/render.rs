@@ -203,6 +203,7 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
         "tables": tables,
         "nodes": nodes_json(done),
         "partial": done.partial,
+        "metadata_age_ms": done.metadata_age_ms.filter(|a| *a != u64::MAX),
         "planner": done.planner,
         "elapsed_ms": (done.elapsed_ms * 1000.0).round() / 1000.0,
         "transfer": {
@@ -321,6 +322,16 @@ pub fn completeness(done: &QueryDone) -> String {
                 crate::nodes::skew_text(ms)
             ));
         }
+    }
+    match done.metadata_age_ms {
+        Some(u64::MAX) => s.push_str(
+            "\nnote: the cluster metadata was never in step with the API server: pod and service names may be missing",
+        ),
+        Some(ms) if ms > 30_000 => s.push_str(&format!(
+            "\nnote: the cluster metadata is {} s old (the API server or NATS is away): names of newer pods and services may be missing",
+            ms / 1000
+        )),
+        _ => {}
     }
     for (n, why) in &done.missing {
         s.push_str(&format!("\nMISSING node {n}: {why}"));

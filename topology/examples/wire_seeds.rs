@@ -115,6 +115,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         clock_skew_ms: 0.5,
                     }],
                     planner_counters: vec![],
+                    cluster: Some(Coverage {
+                        nodes: vec![ClusterNode {
+                            name: "n2".into(),
+                            needs_agent: true,
+                            ready: true,
+                            covered: false,
+                            reason: "no agent pod scheduled on this node".into(),
+                        }],
+                        metadata_age_ms: Some(1200),
+                        watcher: "p".into(),
+                        watch_error: String::new(),
+                    }),
                 },
             )?],
         ),

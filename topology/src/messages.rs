@@ -79,6 +79,34 @@ pub struct NodesReply {
     pub nodes: Vec<NodeSeen>,
     /// The answering planner's own counters (what it refused on the wire).
     pub planner_counters: Vec<(String, u64)>,
+    /// In a cluster: its Nodes beside the agents that report.
+    pub cluster: Option<Coverage>,
+}
+
+/// The cluster's Nodes against the agents that report (the first check
+/// after installing: does every node have a healthy agent?).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub nodes: Vec<ClusterNode>,
+    /// How old the planner's cluster metadata is (ms since the watching
+    /// planner was last in step with the API server); `None`: never.
+    pub metadata_age_ms: Option<u64>,
+    /// The planner that watches the API server, and its last error.
+    pub watcher: String,
+    pub watch_error: String,
+}
+
+/// One Node of the cluster, as the planner sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub name: String,
+    /// Linux, not cordoned: an agent belongs here.
+    pub needs_agent: bool,
+    pub ready: bool,
+    /// An agent of this name reports (alive).
+    pub covered: bool,
+    /// Why it is not covered, as the cluster tells it ("" when covered).
+    pub reason: String,
 }
 
 /// Where a plan came from, for the planner's audit line: the script's
@@ -397,6 +425,9 @@ pub struct QueryDone {
     /// planner (0: straight to it), and the partial messages and bytes
     /// the planner and every merge node received.
     pub transfer: Transfer,
+    /// In a cluster: how old the names in this answer may be (ms since
+    /// the watching planner was last in step with the API server).
+    pub metadata_age_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

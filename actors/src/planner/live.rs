@@ -361,6 +361,7 @@ impl QueryPlanner {
             planner: self.cfg.name.clone(),
             window: Some((start, pane)),
             late_partials: late,
+            metadata_age_ms: self.metadata_age_ms(),
             ..QueryDone::default()
         };
         // The panes that closed, each combined over its nodes; their

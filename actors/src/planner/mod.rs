@@ -60,6 +60,9 @@ pub struct PlannerConfig {
     pub users: HashMap<String, String>,
     /// In a cluster: what the planner knows of it (the metadata bucket).
     pub meta: Option<crate::metadata::Shared>,
+    /// The agents' DaemonSet, `namespace/name`: its pods say why a node
+    /// has no agent (`--agent-daemonset`).
+    pub agent_daemonset: String,
 }
 
 impl Default for PlannerConfig {
@@ -71,6 +74,7 @@ impl Default for PlannerConfig {
             deploy_timeout: Duration::from_secs(2),
             merge_fanin: 32,
             meta: None,
+            agent_daemonset: "loupe/loupe-agent".into(),
             max_nodes: 10_000,
             answer_budget: 256 << 20,
             users: HashMap::new(),
@@ -276,6 +280,15 @@ impl QueryPlanner {
         (alive, quiet)
     }
 
+    /// How old this planner's cluster metadata is (`None`: not in a
+    /// cluster).
+    pub(crate) fn metadata_age_ms(&self) -> Option<u64> {
+        self.cfg
+            .meta
+            .as_ref()
+            .and_then(|m| crate::metadata::age_ms(m, crate::clock::wall_now_ns()))
+    }
+
     /// Every node this planner heard from within the forget window.
     fn list(&self) -> NodesReply {
         let mut nodes = Vec::new();
@@ -296,7 +309,21 @@ impl QueryPlanner {
             }
         }
         nodes.sort_by(|a, b| a.status.node.cmp(&b.status.node));
+        let reporting: std::collections::BTreeSet<String> = nodes
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| n.status.node.clone())
+            .collect();
+        let cluster = self.cfg.meta.as_ref().and_then(|m| {
+            crate::metadata::coverage(
+                m,
+                &reporting,
+                &self.cfg.agent_daemonset,
+                crate::clock::wall_now_ns(),
+            )
+        });
         NodesReply {
+            cluster,
             planner: self.cfg.name.clone(),
             alive_within_ms: self.cfg.alive.as_millis() as u64,
             nodes,
@@ -451,6 +478,7 @@ impl QueryPlanner {
     async fn execute(&self, qid: &QueryId, req: QueryRequest) -> (Vec<RecordBatch>, QueryDone) {
         let mut done = QueryDone {
             tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
+            metadata_age_ms: self.metadata_age_ms(),
             ..QueryDone::default()
         };
         let d = match split(&req.plan) {
