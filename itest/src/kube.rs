@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use crate::{Proc, free_port, wait_for_port};
 
-/// The folder of `kube-apiserver` and `etcd` (`$LOUPE_KUBE_DIR`, else what
+/// The folder of `kube-apiserver`, `etcd` and `helm` (`$LOUPE_KUBE_DIR`, else what
 /// `scripts/kube/build.sh` builds or finds cached).
 pub fn binaries() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("LOUPE_KUBE_DIR")
-        && Path::new(&d).join("kube-apiserver").exists()
+        && ["kube-apiserver", "etcd", "helm"]
+            .iter()
+            .all(|b| Path::new(&d).join(b).exists())
     {
         return Ok(PathBuf::from(d));
     }

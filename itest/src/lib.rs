@@ -42,8 +42,13 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM, and waits for it to end (SIGKILL after 3 s).
+    /// SIGTERM, and waits for it to end (SIGKILL after 3 s). Once it has
+    /// been reaped, nothing is signalled (its pid may belong to another
+    /// process by then).
     pub fn kill(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         let pid = self.child.id() as i32;
         // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
         unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -66,18 +71,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -239,6 +233,25 @@ impl Nats {
             _proc: p,
             monitor: None,
         })
+    }
+
+    /// Stops the server (by pid); its JetStream store stays in `dir`.
+    pub fn stop(&mut self) {
+        self._proc.kill();
+    }
+
+    /// Starts the server again as it was: the same port, config and
+    /// JetStream store (the buckets come back with it).
+    pub fn restart(&mut self, dir: &Path) -> Result<()> {
+        self._proc.kill();
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("the server's port")?;
+        *self = Nats::start_on(dir, port)?;
+        Ok(())
     }
 
     /// A server with its monitoring endpoint (`/varz`, `/connz`) on.

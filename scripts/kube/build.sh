@@ -2,7 +2,8 @@
 # Builds the real Kubernetes peers the itests run, from upstream Go modules
 # through the Go module proxy, once per machine: kube-apiserver (the way
 # controller-runtime's envtest runs it: no kubelet, no controller-manager)
-# and etcd. Prints the directory that holds them. Quick when cached.
+# and etcd, and helm (for the chart). Prints the directory that holds
+# them. Quick when cached.
 #
 #   scripts/kube/build.sh            # -> $LOUPE_KUBE_DIR (default ~/.cache/loupe/kube-v1.37.2)
 #
@@ -13,8 +14,9 @@ set -euo pipefail
 K8S_VERSION=v1.37.2
 STAGING_VERSION=v0.37.2
 ETCD_VERSION=v3.6.16
+HELM_VERSION=v4.3.2
 out="${LOUPE_KUBE_DIR:-$HOME/.cache/loupe/kube-$K8S_VERSION}"
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ]; then
+if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/helm" ]; then
   echo "$out"
   exit 0
 fi
@@ -54,5 +56,16 @@ if [ ! -x "$out/etcd" ]; then
   go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
   go build -trimpath -ldflags="-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3 >&2
   mv "$out/etcd.tmp" "$out/etcd"
+fi
+# Helm, to lint the chart in k8s/deploy and install it into the test's API
+# server.
+if [ ! -x "$out/helm" ]; then
+  echo "kube: building helm $HELM_VERSION from the Go module proxy (once per machine)" >&2
+  mkdir -p "$work/helm"
+  cd "$work/helm"
+  printf 'module loupe.local/helm\n\ngo 1.26.0\n' >go.mod
+  go get "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" >&2
+  go build -trimpath -ldflags="-s -w" -o "$out/helm.tmp" helm.sh/helm/v4/cmd/helm >&2
+  mv "$out/helm.tmp" "$out/helm"
 fi
 echo "$out"
