@@ -462,19 +462,44 @@ fn http_server(
     Ok(p)
 }
 
-/// A client process in `ns` and `cgroup` (it moves itself in before it
-/// connects) making `n` requests to `url`, then lingering a second, so the
-/// agent reads its metadata while it lives.
-fn client(ns: &Netns, cgroup: &PodCgroup, url: &str, n: usize) -> Result<()> {
-    let procs = cgroup.dir.join("cgroup.procs");
-    run(ns.exec("python3").args([
-        "-c",
-        &format!(
-            "import os, time, urllib.request\nopen('{}', 'w').write(str(os.getpid()))\ntime.sleep(1)\nfor _ in range({n}):\n    urllib.request.urlopen('{url}').read()\ntime.sleep(1)\n",
-            procs.display()
-        ),
-    ]))?;
-    Ok(())
+/// A client process in `ns`, put in `cgroup` before it connects (`ip
+/// netns exec` mounts a sysfs of its own, so the test moves it), making
+/// `n` requests to `url`, then lingering a second, so the agent reads its
+/// metadata while it lives.
+fn client(
+    dir: &std::path::Path,
+    ns: &Netns,
+    cgroup: &PodCgroup,
+    url: &str,
+    n: usize,
+) -> Result<()> {
+    let log = dir.join(format!("client-{}.log", free_port()));
+    let mut p = Proc::spawn(
+        "python client",
+        ns.exec("python3").args([
+            "-c",
+            &format!(
+                "import time, urllib.request\ntime.sleep(1)\nfor _ in range({n}):\n    urllib.request.urlopen('{url}').read()\ntime.sleep(1)\n"
+            ),
+        ]),
+        &log,
+    )?;
+    cgroup.add(p.pid())?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = p.child.try_wait()? {
+            assert!(
+                status.success(),
+                "the client failed: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            panic!("the client did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Polls `script` until `ok` holds of its JSON answer (30 s at most).
@@ -567,7 +592,7 @@ fn pods_name_their_peers_by_ip_at_the_rows_time() -> Result<()> {
     )?;
     let mut server = http_server(&dir, &pod_ns_api, "10.1.0.5", 8080, &g_api1)?;
     std::thread::sleep(Duration::from_secs(1));
-    client(&pod_ns_front, &g_front, "http://10.1.0.5:8080/", 4)?;
+    client(&dir, &pod_ns_front, &g_front, "http://10.1.0.5:8080/", 4)?;
 
     // The caller's side: its rows name the callee by IP.
     let callees = "import px\ndf = px.DataFrame('http_events', start_time='-5m')\ndf = df[df.trace_role == 1]\ndf = df[df.ctx['namespace'] == 'web']\ndf.caller = df.ctx['pod']\ndf.callee_id = px.ip_to_pod_id(df.remote_addr)\ndf.callee = px.pod_id_to_pod_name(df.callee_id)\ndf.callee_service = px.pod_id_to_service_name(df.callee_id)\npx.display(df.groupby(['caller', 'callee', 'callee_id', 'callee_service']).agg(n=('remote_addr', px.count)), 'callees')\n";
@@ -610,7 +635,7 @@ fn pods_name_their_peers_by_ip_at_the_rows_time() -> Result<()> {
     )?;
     let _server3 = http_server(&dir, &pod_ns_api, "10.1.0.5", 8080, &g_api3)?;
     std::thread::sleep(Duration::from_millis(1500));
-    client(&pod_ns_front, &g_front, "http://10.1.0.5:8080/", 3)?;
+    client(&dir, &pod_ns_front, &g_front, "http://10.1.0.5:8080/", 3)?;
     answer_until(
         &nats,
         &dir,
@@ -908,6 +933,32 @@ fn the_helm_chart_installs_into_a_real_api_server_with_least_privilege() -> Resu
         let limits = c["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].clone();
         assert!(limits.get("memory").is_some(), "{c}");
     }
+
+    // The NATS config the chart renders, with the Secret's users
+    // included, is one a real nats-server accepts.
+    let cm = get("/api/v1/namespaces/loupe/configmaps/loupe-nats")?;
+    let conf_dir = dir.join("nats-etc");
+    std::fs::create_dir_all(conf_dir.join("auth"))?;
+    std::fs::write(
+        conf_dir.join("nats.conf"),
+        cm["data"]["nats.conf"].as_str().unwrap_or_default(),
+    )?;
+    std::fs::copy(
+        auth.join("nats-server.conf"),
+        conf_dir.join("auth/nats-server.conf"),
+    )?;
+    let t = std::process::Command::new(which("nats-server")?)
+        .arg("-c")
+        .arg(conf_dir.join("nats.conf"))
+        .arg("-t")
+        .env("POD_NAME", "loupe-nats-0")
+        .output()?;
+    assert!(
+        t.status.success(),
+        "nats-server refused the chart's config: {}{}",
+        String::from_utf8_lossy(&t.stdout),
+        String::from_utf8_lossy(&t.stderr)
+    );
 
     // What each service account may do, as the API server decides it.
     let may = |sa: &str, verb: &str, group: &str, resource: &str| -> Result<bool> {

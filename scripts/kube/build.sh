@@ -16,6 +16,11 @@ STAGING_VERSION=v0.37.2
 ETCD_VERSION=v3.6.16
 HELM_VERSION=v4.3.2
 out="${LOUPE_KUBE_DIR:-$HOME/.cache/loupe/kube-$K8S_VERSION}"
+# An apiserver built without its version stamped says v0.0.0 (clients
+# such as helm check it): such a build is replaced.
+if [ -x "$out/kube-apiserver" ] && ! "$out/kube-apiserver" --version 2>/dev/null | grep -q "$K8S_VERSION"; then
+  rm -f "$out/kube-apiserver"
+fi
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/helm" ]; then
   echo "$out"
   exit 0
@@ -45,7 +50,11 @@ if [ ! -x "$out/kube-apiserver" ]; then
     echo ")"
   } >go.mod
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" >&2
-  go build -tags providerless -trimpath -ldflags="-s -w" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+  v=k8s.io/component-base/version
+  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  go build -tags providerless -trimpath \
+    -ldflags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean" \
+    -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
   mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
 fi
 if [ ! -x "$out/etcd" ]; then

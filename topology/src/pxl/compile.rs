@@ -266,6 +266,9 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
 ];
 
+/// Pixie's argument types of scripts' functions (`def f(ns: px.Namespace)`).
+const PX_ARG_TYPES: &[&str] = &["Namespace", "Pod", "Service", "Node", "Container"];
+
 /// Whether `px.<name>` names a function, of any registry.
 fn is_px_func(name: &str) -> bool {
     PX_FUNCS.contains(&name)
@@ -1061,12 +1064,20 @@ impl<'s> Compiler<'s> {
                 kind: ExprKind::Name(n),
                 ..
             }) => n.clone(),
+            // Pixie's argument types of metadata (`px.Namespace`, ...):
+            // strings, `namespace/name` where the kind is namespaced.
             Some(ast::Expr {
                 kind: ExprKind::Attr(_, n, _),
                 ..
-            }) => n.clone(),
+            }) if PX_ARG_TYPES.contains(&n.as_str()) => "str".into(),
             Some(a) => {
-                return Err(self.err(a.span, "annotate parameters with str, int, float or bool"));
+                return Err(self.err(
+                    a.span,
+                    format!(
+                        "annotate parameters with str, int, float, bool or px.{}",
+                        PX_ARG_TYPES.join(", px.")
+                    ),
+                ));
             }
             None => match p.default.as_ref().map(|d| &d.kind) {
                 Some(ExprKind::Int(_)) => "int".into(),
