@@ -23,6 +23,8 @@ pub struct ClusterState {
     by_name: HashMap<String, Vec<String>>,
     svc_by_ip: HashMap<String, Vec<String>>,
     svc_by_name: HashMap<String, String>,
+    /// EndpointSlice uids by the pod uids they list.
+    eps_by_pod: HashMap<String, Vec<String>>,
     /// Updates applied (a version the age and tests refer to).
     pub updates: u64,
     /// When the last update arrived (ns since the epoch, 0: never).
@@ -91,6 +93,13 @@ impl ClusterState {
                 self.services.insert(s.uid.clone(), s);
             }
             Object::Endpoints(e) => {
+                self.unindex_endpoints(&e.uid);
+                for p in &e.pods {
+                    self.eps_by_pod
+                        .entry(p.clone())
+                        .or_default()
+                        .push(e.uid.clone());
+                }
                 self.endpoints.insert(e.uid.clone(), e);
             }
             Object::Node(n) => {
@@ -137,6 +146,7 @@ impl ClusterState {
                 self.services.remove(id);
             }
             "eps" => {
+                self.unindex_endpoints(id);
                 self.endpoints.remove(id);
             }
             "node" => {
@@ -173,6 +183,15 @@ impl ClusterState {
             }
         }
         remove_from(&mut self.by_name, &name, uid);
+    }
+
+    fn unindex_endpoints(&mut self, uid: &str) {
+        let Some(old) = self.endpoints.get(uid) else {
+            return;
+        };
+        for p in old.pods.clone() {
+            remove_from(&mut self.eps_by_pod, &p, uid);
+        }
     }
 
     fn unindex_service(&mut self, uid: &str) {
@@ -264,9 +283,12 @@ impl ClusterState {
     /// The services a pod backs (its EndpointSlices'), sorted by name.
     pub fn services_of_pod(&self, pod: &Pod) -> Vec<&Service> {
         let mut out: Vec<&Service> = self
-            .endpoints
-            .values()
-            .filter(|e| e.namespace == pod.namespace && e.pods.contains(&pod.uid))
+            .eps_by_pod
+            .get(&pod.uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|u| self.endpoints.get(u))
+            .filter(|e| e.namespace == pod.namespace)
             .filter_map(|e| self.service_by_name(&format!("{}/{}", e.namespace, e.service)))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
