@@ -45,6 +45,13 @@ async fn bucket(js: &jetstream::Context, config: kv::Config) -> anyhow::Result<k
     }
 }
 
+/// Makes the metadata bucket if it is missing (a planner does, in a
+/// cluster and on plain hosts alike, where agents report their hosts).
+pub async fn ensure_bucket(client: async_nats::Client) -> anyhow::Result<()> {
+    bucket(&jetstream::new(client), meta_config()).await?;
+    Ok(())
+}
+
 fn meta_config() -> kv::Config {
     kv::Config {
         bucket: meta::BUCKET.into(),
@@ -233,6 +240,85 @@ async fn follow_once(
         }
     }
     Ok(())
+}
+
+/// How often a plain host's agent looks at its listening sockets.
+const HOST_REPORT: Duration = Duration::from_secs(5);
+
+/// On a plain host: reports this node's listening processes (and its
+/// addresses) to the bucket whenever they change, so that client rows on
+/// this node or another name the process they called
+/// (`px.ip_to_pod_id(remote_addr)` then `px.pod_id_to_service_name`).
+/// `netns`: the namespaces the agent observes (all when empty). Waits for
+/// the bucket (a planner makes it) and NATS; never fails the agent.
+pub async fn report_host(client: async_nats::Client, node: String, netns: Vec<u64>) {
+    let js = jetstream::new(client);
+    let mut last: Option<meta::Host> = None;
+    let mut warned = false;
+    let procs = std::sync::Arc::new(std::sync::Mutex::new(loupe_k8s::HostMetadata::new(&node)));
+    loop {
+        let (n, ns, p) = (node.clone(), netns.clone(), procs.clone());
+        let host = tokio::task::spawn_blocking(move || host_entry(&n, &ns, &p)).await;
+        if let Ok(host) = host
+            && last.as_ref() != Some(&host)
+        {
+            let put = async {
+                let kv = js.get_key_value(meta::BUCKET).await?;
+                let bytes = codec::encode(Kind::Meta, &Object::Host(host.clone()))?;
+                kv.put(format!("host.{node}"), bytes.into()).await?;
+                anyhow::Ok(())
+            };
+            match put.await {
+                Ok(()) => last = Some(host),
+                Err(e) if !warned => {
+                    warned = true;
+                    tracing::warn!(error = %e, "cannot report this host's listening processes yet (NATS needs JetStream, and a planner makes the bucket); retrying");
+                }
+                Err(_) => {}
+            }
+        }
+        tokio::time::sleep(HOST_REPORT).await;
+    }
+}
+
+fn host_entry(
+    node: &str,
+    netns: &[u64],
+    procs: &std::sync::Mutex<loupe_k8s::HostMetadata>,
+) -> meta::Host {
+    let scan = loupe_k8s::listeners::scan(std::path::Path::new("/proc"), netns);
+    let mut procs = procs.lock().unwrap_or_else(|p| p.into_inner());
+    let listeners = scan
+        .listening
+        .iter()
+        .take(4096)
+        .map(|l| {
+            let p = procs.lookup(l.pid);
+            meta::Listener {
+                addr: l.addr.clone(),
+                port: l.port,
+                upid: p.upid.clone(),
+                service: if p.service.is_empty() {
+                    program(&p.cmdline)
+                } else {
+                    p.service.clone()
+                },
+            }
+        })
+        .collect();
+    meta::Host {
+        node: node.to_string(),
+        addrs: scan.addrs.into_iter().take(256).collect(),
+        listeners,
+    }
+}
+
+/// A program's name from its command line (`/usr/sbin/nginx -g ...` ->
+/// `nginx`; `nginx: worker process` -> `nginx`).
+fn program(cmdline: &str) -> String {
+    let first = cmdline.split_whitespace().next().unwrap_or_default();
+    let base = first.rsplit('/').next().unwrap_or(first);
+    base.trim_end_matches(':').to_string()
 }
 
 /// Takes the metadata lease whenever it is free and, while holding it,

@@ -47,6 +47,26 @@ impl Drop for Netns {
     }
 }
 
+/// A veth pair between two namespaces the test made, each end with its
+/// address (/24), up: two hosts (or pods) on one link. `tag` keeps the
+/// interface names of one test apart.
+pub fn veth(a: &Netns, a_ip: &str, b: &Netns, b_ip: &str, tag: &str) -> Result<()> {
+    let (ea, eb) = (
+        format!("lp{}{tag}a", std::process::id() % 100_000),
+        format!("lp{}{tag}b", std::process::id() % 100_000),
+    );
+    crate::run(Command::new("ip").args(["link", "add", &ea, "type", "veth", "peer", "name", &eb]))?;
+    for (ns, e, ip) in [(a, &ea, a_ip), (b, &eb, b_ip)] {
+        crate::run(Command::new("ip").args(["link", "set", e, "netns", &ns.name]))?;
+        crate::run(
+            ns.exec("ip")
+                .args(["addr", "add", &format!("{ip}/24"), "dev", e]),
+        )?;
+        crate::run(ns.exec("ip").args(["link", "set", e, "up"]))?;
+    }
+    Ok(())
+}
+
 /// A cluster of nats-servers on loopback, each routed to the others.
 pub struct NatsCluster {
     /// Client URL of each server.

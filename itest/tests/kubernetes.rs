@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use loupe_itest::cluster::Netns;
+use loupe_itest::cluster::{Netns, veth};
 use loupe_itest::kube::KubeApiServer;
 use loupe_itest::*;
 use serde_json::json;
@@ -402,25 +402,6 @@ fn service(
     Ok(())
 }
 
-/// A veth pair between two namespaces the test made, each end with its
-/// address (/24): the pods' network, as a CNI would make it.
-fn link(a: &Netns, a_ip: &str, b: &Netns, b_ip: &str, tag: &str) -> Result<()> {
-    let (ea, eb) = (
-        format!("lp{}{tag}a", std::process::id() % 100_000),
-        format!("lp{}{tag}b", std::process::id() % 100_000),
-    );
-    run(std::process::Command::new("ip")
-        .args(["link", "add", &ea, "type", "veth", "peer", "name", &eb]))?;
-    for (ns, e, ip) in [(a, &ea, a_ip), (b, &eb, b_ip)] {
-        run(std::process::Command::new("ip").args(["link", "set", e, "netns", &ns.name]))?;
-        run(ns
-            .exec("ip")
-            .args(["addr", "add", &format!("{ip}/24"), "dev", e]))?;
-        run(ns.exec("ip").args(["link", "set", e, "up"]))?;
-    }
-    Ok(())
-}
-
 /// A python HTTP server inside `ns` on `ip:port`, in `cgroup`.
 fn http_server(
     dir: &std::path::Path,
@@ -581,7 +562,7 @@ fn pods_name_their_peers_by_ip_at_the_rows_time() -> Result<()> {
     let _agent = Agent::start(&nats, "kn1", &dir, &["--kubeconfig", &kc])?;
 
     let (pod_ns_front, pod_ns_api) = (Netns::create("front")?, Netns::create("api")?);
-    link(&pod_ns_front, "10.1.0.7", &pod_ns_api, "10.1.0.5", "p")?;
+    veth(&pod_ns_front, "10.1.0.7", &pod_ns_api, "10.1.0.5", "p")?;
     let g_front = PodCgroup::create(
         "/sys/fs/cgroup/pids",
         &format!("kubepods/besteffort/pod{front}/{id_front}"),

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use loupe_topology::meta::{Endpoints, Namespace, Node, Object, Owned, Pod, Service, Source};
+use loupe_topology::meta::{
+    Endpoints, Host, Listener, Namespace, Node, Object, Owned, Pod, Service, Source,
+};
 
 #[derive(Debug, Default)]
 pub struct ClusterState {
@@ -25,6 +27,8 @@ pub struct ClusterState {
     svc_by_name: HashMap<String, String>,
     /// EndpointSlice uids by the pod uids they list.
     eps_by_pod: HashMap<String, Vec<String>>,
+    /// Plain hosts, by node name, as their agents report them.
+    hosts: HashMap<String, Host>,
     /// Updates applied (a version the age and tests refer to).
     pub updates: u64,
     /// When the last update arrived (ns since the epoch, 0: never).
@@ -115,6 +119,9 @@ impl ClusterState {
                 self.deployments.insert(o.uid.clone(), o);
             }
             Object::Source(s) => self.source = Some(s),
+            Object::Host(h) => {
+                self.hosts.insert(h.node.clone(), h);
+            }
         }
     }
 
@@ -160,6 +167,9 @@ impl ClusterState {
             }
             "deploy" => {
                 self.deployments.remove(id);
+            }
+            "host" => {
+                self.hosts.remove(id);
             }
             _ => {}
         }
@@ -309,6 +319,39 @@ impl ClusterState {
         (rs.owner_kind == "Deployment")
             .then(|| self.deployments.get(&rs.owner_uid))
             .flatten()
+    }
+
+    /// The process listening on `ip:port`, as plain hosts report them: a
+    /// listener bound to that address, or to every address of a host that
+    /// has it; a loopback address only on `node` (the row's own host).
+    pub fn listener(&self, ip: &str, port: u16, node: &str) -> Option<&Listener> {
+        let loopback = ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+        let wildcard = |a: &str| a == "0.0.0.0" || a == "::";
+        let hosts: Box<dyn Iterator<Item = &Host>> = if loopback {
+            Box::new(self.hosts.get(node).into_iter())
+        } else {
+            Box::new(self.hosts.values())
+        };
+        for h in hosts {
+            let has_ip = loopback || h.addrs.iter().any(|a| a == ip);
+            if let Some(l) = h
+                .listeners
+                .iter()
+                .find(|l| l.port == port && (l.addr == ip || (has_ip && wildcard(&l.addr))))
+            {
+                return Some(l);
+            }
+        }
+        None
+    }
+
+    /// A listening process by its upid (`node:pid:start`).
+    pub fn listener_by_upid(&self, upid: &str) -> Option<(&Host, &Listener)> {
+        let node = upid.split(':').next()?;
+        let h = self.hosts.get(node)?;
+        h.listeners.iter().find(|l| l.upid == upid).map(|l| (h, l))
     }
 
     /// Objects held, by kind (for `loupe nodes` and the benchmarks).

@@ -11,6 +11,7 @@
 pub mod cgroup;
 pub mod cluster;
 pub mod host;
+pub mod listeners;
 pub mod watch;
 
 pub use host::{HostMetadata, ProcessHint, ProcessInfo};

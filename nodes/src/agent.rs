@@ -105,6 +105,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             .collect::<anyhow::Result<_>>()?,
         ..CaptureConfig::default()
     };
+    let netns_inodes: Vec<u64> = cfg.netns.iter().map(|i| u64::from(*i)).collect();
     let mut cap =
         Capture::load(&cfg).map_err(|e| anyhow::anyhow!("{e}\n(run `loupe check` for details)"))?;
     let attached = cap.probes().iter().filter(|p| p.error.is_none()).count() as u32;
@@ -149,12 +150,20 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let wire = Arc::new(loupe_actors::wire::WireGuard::default());
         // In a cluster: follow the metadata bucket (names of pods and
         // services); the last known state stays while NATS is away.
-        let meta = in_cluster.then(loupe_actors::metadata::Shared::default);
-        if let Some(m) = &meta {
-            actix::spawn(loupe_actors::metadata::follow(
+        // On a plain host: follow it too (other hosts' listening
+        // processes), and report this host's.
+        let followed = loupe_actors::metadata::Shared::default();
+        actix::spawn(loupe_actors::metadata::follow(
+            client.clone(),
+            followed.clone(),
+            wire.clone(),
+        ));
+        let meta = in_cluster.then(|| followed.clone());
+        if !in_cluster {
+            actix::spawn(loupe_actors::metadata::report_host(
                 client.clone(),
-                m.clone(),
-                wire.clone(),
+                node.to_string(),
+                netns_inodes.clone(),
             ));
         }
         let retention = RetentionConfig {

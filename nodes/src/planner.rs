@@ -70,7 +70,20 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                 ));
                 Some(shared)
             }
-            None => None,
+            None => {
+                // A plain host: the bucket holds what agents report of
+                // their hosts (listening processes), for naming peers.
+                if let Err(e) = loupe_actors::metadata::ensure_bucket(client.clone()).await {
+                    tracing::warn!(error = %e, "no metadata bucket (NATS without JetStream?): peers on other hosts are not named");
+                }
+                let shared = loupe_actors::metadata::Shared::default();
+                tokio::spawn(loupe_actors::metadata::follow(
+                    client.clone(),
+                    shared.clone(),
+                    Default::default(),
+                ));
+                Some(shared)
+            }
         };
         let planner = QueryPlanner::new(
             client,

@@ -42,6 +42,8 @@ pub enum Object {
     Deployment(Owned),
     /// Who writes the bucket and how current it is.
     Source(Source),
+    /// A plain host's listening processes, as its agent reports them.
+    Host(Host),
 }
 
 impl Object {
@@ -57,6 +59,7 @@ impl Object {
             Object::ReplicaSet(o) => format!("rs.{}", o.uid),
             Object::Deployment(o) => format!("deploy.{}", o.uid),
             Object::Source(_) => SOURCE_KEY.to_string(),
+            Object::Host(h) => format!("host.{}", h.node),
         }
     }
 }
@@ -160,4 +163,28 @@ pub struct Owned {
     pub owner_kind: String,
     pub owner_uid: String,
     pub owner_name: String,
+}
+
+/// A plain host (no cluster), as its agent reports it every few seconds
+/// when it changed: the addresses of the namespaces it observes and the
+/// processes listening there, so that the client side of a connection, on
+/// this node or another, names the process it called.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub node: String,
+    /// Its addresses, loopback left out.
+    pub addrs: Vec<String>,
+    pub listeners: Vec<Listener>,
+}
+
+/// A listening socket and the process that holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    /// The bound address ("0.0.0.0" or "::": every address of the host).
+    pub addr: String,
+    pub port: u16,
+    pub upid: String,
+    /// The process's service (`namespace/name` or `name`, from its
+    /// OpenTelemetry environment), else its program's name.
+    pub service: String,
 }

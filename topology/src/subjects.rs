@@ -366,6 +366,9 @@ impl Role {
                     format!("{PREFIX}.node.{n}.tap.>"),
                     q("partial"),
                     q("merge.>"),
+                    // On a plain host: its own entry of the metadata
+                    // bucket (its listening processes).
+                    format!("$KV.{}.host.{n}", crate::meta::BUCKET),
                 ]
                 .into_iter()
                 .chain(meta_reads())

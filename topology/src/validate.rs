@@ -285,6 +285,16 @@ impl Validate for crate::meta::Object {
                 token("a leader", &s.leader)?;
                 text("an error", &s.error)?;
             }
+            Object::Host(h) => {
+                token("a node", &h.node)?;
+                meta_texts(&h.addrs)?;
+                meta_list("listeners", &h.listeners, 4096)?;
+                for l in &h.listeners {
+                    text("an address", &l.addr)?;
+                    text("a upid", &l.upid)?;
+                    text("a service", &l.service)?;
+                }
+            }
         }
         match a.qid {
             Some(key) if key != self.key() => Err(Rejected::new(

@@ -72,6 +72,17 @@ pub fn call_with(
                 None => None,
             };
             let times = times.as_ref().map(|t| t.as_primitive::<Int64Type>());
+            // On plain hosts: the port and the row's upid (its node).
+            let ports = match args.get(2) {
+                Some(p) => Some(cast(&p.clone().into_array(len)?, &DataType::Int64)?),
+                None => None,
+            };
+            let ports = ports.as_ref().map(|p| p.as_primitive::<Int64Type>());
+            let upids = match args.get(3) {
+                Some(u) => Some(plain(&u.clone().into_array(len)?)?),
+                None => None,
+            };
+            let upids = upids.as_ref().map(|u| u.as_string::<i32>());
             let now = now_ns();
             let mut b = StringBuilder::with_capacity(len, len * 36);
             for i in 0..len {
@@ -81,10 +92,19 @@ pub fn call_with(
                 }
                 let t = times.filter(|t| !t.is_null(i)).map_or(now, |t| t.value(i));
                 let ip = ips.value(i);
+                // A plain host's process listening there, when no pod is.
+                let listener = || {
+                    let port = ports.filter(|p| !p.is_null(i)).map(|p| p.value(i))?;
+                    let node = upids
+                        .filter(|u| !u.is_null(i))
+                        .map_or("", |u| u.value(i).split(':').next().unwrap_or_default());
+                    state.listener(ip, u16::try_from(port).ok()?, node)
+                };
                 match f {
-                    IpToPodId => {
-                        b.append_value(state.pod_by_ip(ip, t).map_or("", |p| p.uid.as_str()))
-                    }
+                    IpToPodId => match state.pod_by_ip(ip, t) {
+                        Some(p) => b.append_value(&p.uid),
+                        None => b.append_value(listener().map_or("", |l| l.upid.as_str())),
+                    },
                     _ => {
                         if let Some(s) = state.service_by_ip(ip, t) {
                             b.append_value(&s.uid);
@@ -201,6 +221,14 @@ fn one_string(f: MetaFn, state: &ClusterState, v: &str, o: &mut String) {
         | PodIdToReplicaSetId => {
             if let Some(p) = state.pod(v) {
                 pod_fn(p, o)
+            } else if let Some((h, l)) = state.listener_by_upid(v) {
+                // A plain host's process (`ip_to_pod_id` named it by its
+                // upid): its service and node; it has no pod.
+                match f {
+                    PodIdToServiceName => o.push_str(&l.service),
+                    PodIdToNodeName => o.push_str(&h.node),
+                    _ => {}
+                }
             }
         }
         PodNameToPodId
@@ -641,6 +669,60 @@ mod tests {
             ),
             ["10.1.0.6"]
         );
+    }
+
+    #[test]
+    fn on_plain_hosts_the_listening_process_names_the_peer() {
+        use loupe_topology::meta::{Host, Listener};
+        let mut s = ClusterState::default();
+        s.apply(
+            Object::Host(Host {
+                node: "node-a".into(),
+                addrs: vec!["10.2.0.1".into()],
+                listeners: vec![Listener {
+                    addr: "127.0.0.1".into(),
+                    port: 5432,
+                    upid: "node-a:10:1".into(),
+                    service: "postgres".into(),
+                }],
+            }),
+            0,
+        );
+        s.apply(
+            Object::Host(Host {
+                node: "node-b".into(),
+                addrs: vec!["10.2.0.2".into()],
+                listeners: vec![Listener {
+                    addr: "0.0.0.0".into(),
+                    port: 80,
+                    upid: "node-b:20:1".into(),
+                    service: "shop/web".into(),
+                }],
+            }),
+            0,
+        );
+        let ips = strings(&["127.0.0.1", "127.0.0.1", "10.2.0.2", "10.2.0.2", "10.2.0.1"]);
+        let t = Value::Scalar(Arc::new(TimestampNanosecondArray::from(vec![5])));
+        let ports = Value::Array(Arc::new(arrow::array::Int64Array::from(vec![
+            5432, 5432, 80, 81, 5432,
+        ])));
+        let upids = strings(&[
+            "node-a:1:1",
+            "node-c:1:1",
+            "node-a:1:1",
+            "node-a:1:1",
+            "node-b:1:1",
+        ]);
+        let ids = out(MetaFn::IpToPodId, vec![ips, t, ports, upids], 5, &s);
+        // Loopback only on the row's own node; a bound address only there.
+        assert_eq!(ids, ["node-a:10:1", "", "node-b:20:1", "", ""]);
+        let names = out(
+            MetaFn::PodIdToServiceName,
+            vec![strings(&["node-a:10:1", "node-b:20:1", "node-b:99:1"])],
+            3,
+            &s,
+        );
+        assert_eq!(names, ["postgres", "shop/web", ""]);
     }
 
     #[test]

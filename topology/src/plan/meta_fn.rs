@@ -241,6 +241,17 @@ impl MetaFn {
     pub fn result(self, args: &[DType]) -> Result<DType, String> {
         let d = self.def();
         let with_time = d.at_time && args.len() == d.args.len() + 1;
+        // ... and the connection's port and the row's upid (plain hosts).
+        let with_port = d.at_time && args.len() == d.args.len() + 3;
+        if with_port
+            && (args[d.args.len() + 1] != DType::Int64 || args[d.args.len() + 2] != DType::String)
+        {
+            return Err(format!(
+                "px.{} takes (address, time, port, upid) in its long form",
+                d.name
+            ));
+        }
+        let with_time = with_time || with_port;
         if args.len() != d.args.len() && !with_time {
             return Err(format!(
                 "px.{} takes {} argument{}, got {}",
@@ -261,7 +272,8 @@ impl MetaFn {
         }
         if with_time && !matches!(args[d.args.len()], DType::Time | DType::Int64) {
             return Err(format!(
-                "the last argument of px.{} is a time, got {}",
+                "argument {} of px.{} is a time, got {}",
+                d.args.len() + 1,
                 d.name,
                 args[d.args.len()]
             ));
@@ -292,6 +304,8 @@ mod tests {
         assert_eq!(MetaFn::IpToPodId.result(&[S]), Ok(S));
         assert_eq!(MetaFn::IpToPodId.result(&[S, Time]), Ok(S));
         assert!(MetaFn::IpToPodId.result(&[S, S]).is_err());
+        assert_eq!(MetaFn::IpToPodId.result(&[S, Time, Int64, S]), Ok(S));
+        assert!(MetaFn::IpToPodId.result(&[S, Time, S, S]).is_err());
         assert!(MetaFn::PodIdToPodName.result(&[S, Time]).is_err());
         assert!(MetaFn::HasServiceName.result(&[S]).is_err());
     }

@@ -1354,6 +1354,23 @@ impl<'s> Compiler<'s> {
                         pos.push((self.column(frame, "time_", fspan)?, fspan));
                     }
                 }
+                // A connection's remote address: on plain hosts, the
+                // process listening there names it, which takes the port,
+                // and the row's own node for a loopback address.
+                if def.at_time
+                    && pos.len() == def.args.len() + 1
+                    && let Some((Value::Col { frame, expr: Expr::Col(c), .. }, _)) = pos.first()
+                    && c == "remote_addr"
+                {
+                    let frame = *frame;
+                    let s = self.plan.schema(frame);
+                    if s.get("remote_port").is_some_and(|f| f.dtype == DType::Int64)
+                        && s.get("upid").is_some()
+                    {
+                        pos.push((self.column(frame, "remote_port", fspan)?, fspan));
+                        pos.push((self.column(frame, "upid", fspan)?, fspan));
+                    }
+                }
                 self.scalar_call(Func::Meta(def.func), pos, args.span)
             }
             "count" | "sum" | "mean" | "min" | "max" | "any" | "count_distinct" | "quantiles" => {
