@@ -14,7 +14,11 @@ first: against a plain nats-server and against one with `loupe auth init
 --tls` (NKey auth, TLS required), each with a planner; and times `loupe
 run` end to end (CLI -> NATS -> planner -> agent -> planner -> CLI) over
 the rows it captured, 10 times per mode (median ms).
-Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4] [--floor] [--auth]
+With --cluster, each round runs the agent twice, alternating: on a plain
+host, and in a cluster (`--kubeconfig`) following a metadata bucket of
+10 000 pods (written by `metadata_bench --populate`): what following the
+cluster and the Enrich stage cost the node.
+Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4] [--floor] [--auth] [--cluster]
 Needs root and `cargo build --release -p loupe-nodes` (and, for --floor,
 `cargo build --release -p loupe-bpf --example tracepoint_floor`).
 """
@@ -61,22 +65,27 @@ def main():
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--auth", action="store_true")
+    ap.add_argument("--cluster", action="store_true")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="loupe-bench-")
     started = []
     try:
         nport = free_port()
-        started.append(subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(nport)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        started.append(subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(nport), "-js", "-sd", f"{d}/js"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(nport)
         url = f"nats://127.0.0.1:{nport}"
-        modes = [("off", url, {})]
+        modes = [("off", url, {}, [])]
+        if a.cluster:
+            subprocess.run([os.path.join(ROOT, "target/release/examples/metadata_bench"), "--populate", url], check=True)
+            open(f"{d}/kubeconfig", "w").write("# the agent only learns it is in a cluster; it never calls the API server\n")
+            modes.append(("cluster", url, {}, ["--kubeconfig", f"{d}/kubeconfig"]))
         if a.auth:
             auth = f"{d}/auth"
             subprocess.run([LOUPE, "auth", "init", "--tls", auth], check=True, stdout=subprocess.DEVNULL)
             tport = free_port()
             started.append(subprocess.Popen(["nats-server", "-c", f"{auth}/nats-server.conf", "-a", "127.0.0.1", "-p", str(tport)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             wait_port(tport)
-            modes.append(("auth+tls", f"tls://127.0.0.1:{tport}", {"LOUPE_AUTH_DIR": auth}))
+            modes.append(("auth+tls", f"tls://127.0.0.1:{tport}", {"LOUPE_AUTH_DIR": auth}, []))
             open(f"{d}/q.pxl", "w").write("import px\ndf = px.DataFrame('http_events', start_time='-5m')\npx.display(df.groupby(['req_path', 'resp_status']).agg(n=('resp_latency', px.count), p99=('resp_latency', px.quantiles(0.99))), 'q')\n")
         port = free_port()
         os.makedirs(f"{d}/www"); os.makedirs(f"{d}/tmp")
@@ -99,11 +108,11 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
             subprocess.run(f"bpftool btf dump file /sys/kernel/btf/vmlinux format c > {d}/vmlinux.h", shell=True, check=True)
             empty = f"{d}/empty.o"
             subprocess.run(["clang-19", "-target", "bpf", "-O2", "-g", "-I", d, "-c", os.path.join(ROOT, "bpf/examples/empty.bpf.c"), "-o", empty], check=True)
-        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}" + ("  floor ratio" if a.floor else "") + ("  nats      run p50 ms" if a.auth else ""))
+        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}" + ("  floor ratio" if a.floor else "") + ("  nats      run p50 ms" if a.auth else "") + ("  mode" if a.cluster else ""))
         by_mode = {m[0]: {"off": 0.0, "on": 0.0, "run": []} for m in modes}
         for r in range(a.rounds):
           order = modes if r % 2 == 0 else list(reversed(modes))
-          for mode, murl, menv in order:
+          for mode, murl, menv, margs in order:
               env = dict(os.environ, **menv)
               off = wrk(target, a.seconds, a.connections)
               floor = None
@@ -113,7 +122,7 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
                   floor = wrk(target, a.seconds, a.connections) / off
                   fl.wait()
                   tot["floor"] += floor
-              agent = subprocess.Popen([LOUPE, "agent", "--node", "bench", "--nats", murl], stdout=subprocess.DEVNULL, stderr=open(f"{d}/agent.log", "w"), env=env)
+              agent = subprocess.Popen([LOUPE, "agent", "--node", "bench", "--nats", murl] + margs, stdout=subprocess.DEVNULL, stderr=open(f"{d}/agent.log", "w"), env=env)
               started.append(agent)
               planner = None
               if a.auth:
@@ -145,15 +154,19 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
                   planner.send_signal(signal.SIGTERM); planner.wait(10); started.remove(planner)
               agent.send_signal(signal.SIGTERM); agent.wait(10); started.remove(agent)
               cpu = (c1 - c0) / hz / (t1 - t0)
-              print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}" + (f"  {floor:>11.3f}" if floor else "") + (f"  {mode:<8} {run_ms:>10.1f}" if run_ms is not None else ""))
+              print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}" + (f"  {floor:>11.3f}" if floor else "") + (f"  {mode:<8} {run_ms:>10.1f}" if run_ms is not None else "") + (f"  {mode}" if a.cluster else ""))
               by_mode[mode]["off"] += off; by_mode[mode]["on"] += on
               print(f"      agent: {out.stderr.strip()}")
               tot["off"] += off; tot["on"] += on; tot["rows"] += rows; tot["lines"] += lines
         if a.auth:
-            for mode, _, _ in modes:
+            for mode, _, _, _ in modes:
                 m = by_mode[mode]
                 runs = sorted(m["run"])
                 print(f"{mode}: throughput ratio {m['on']/m['off']:.3f}, loupe run median of round medians {runs[len(runs)//2]:.1f} ms")
+        if a.cluster:
+            for mode, _, _, _ in modes:
+                m = by_mode[mode]
+                print(f"{mode}: throughput ratio {m['on']/m['off']:.3f}")
         print(f"total: throughput ratio {tot['on']/tot['off']:.3f}, completeness {tot['rows']/tot['lines']:.4f} ({tot['rows']}/{tot['lines']})"
               + (f", empty-probe floor ratio {tot['floor']/a.rounds:.3f}" if a.floor else ""))
     finally:

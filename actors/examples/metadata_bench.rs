@@ -13,6 +13,7 @@
 //!   read by F followers (each its own connection, as agents are).
 //!
 //!   cargo run --release -p loupe-actors --example metadata_bench [-- --nats nats://127.0.0.1:4222 --followers 20]
+//!   metadata_bench --populate URL    # only write the cluster to the bucket (bench_agent.py --cluster)
 //!
 //! `scripts/bench_metadata.sh` starts the nats-server and runs it.
 
@@ -184,6 +185,9 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|o| Ok((o.key(), codec::encode(Kind::Meta, o)?)))
         .collect::<anyhow::Result<_>>()?;
+    if let Some(url) = flag("--populate") {
+        return populate(&url, &encoded);
+    }
     let wire_bytes: usize = encoded.iter().map(|(_, b)| b.len()).sum();
 
     // Memory: a follower's state, built the way a follower builds it.
@@ -274,6 +278,36 @@ fn main() -> anyhow::Result<()> {
         fan_out(&url, followers, &encoded)?;
     }
     Ok(())
+}
+
+/// Writes the cluster to the bucket (for `scripts/bench_agent.py
+/// --cluster`: an agent in a cluster of 10 000 pods).
+fn populate(url: &str, encoded: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let c = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(c);
+        let kv = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: loupe_topology::meta::BUCKET.into(),
+                history: 1,
+                ..Default::default()
+            })
+            .await?;
+        let puts = futures::stream::iter(encoded.iter().map(|(key, bytes)| {
+            let kv = kv.clone();
+            async move { kv.put(key.as_str(), bytes.clone().into()).await }
+        }))
+        .buffer_unordered(256);
+        futures::pin_mut!(puts);
+        while let Some(r) = puts.next().await {
+            r?;
+        }
+        println!("populated {} objects", encoded.len());
+        anyhow::Ok(())
+    })
 }
 
 /// Writes every object to the bucket, with `followers` following it (each

@@ -245,20 +245,26 @@ async fn follow_once(
 /// How often a plain host's agent looks at its listening sockets.
 const HOST_REPORT: Duration = Duration::from_secs(5);
 
-/// On a plain host: reports this node's listening processes (and its
-/// addresses) to the bucket whenever they change, so that client rows on
-/// this node or another name the process they called
-/// (`px.ip_to_pod_id(remote_addr)` then `px.pod_id_to_service_name`).
+/// Reports this node's listening processes (and its addresses, boot time)
+/// to the bucket whenever they change, so that client rows on this node
+/// or another name the process they called (`px.ip_to_pod_id(remote_addr)`
+/// then `px.pod_id_to_service_name`): on a plain host, the process; in a
+/// cluster (`cluster`: the followed state), a host-network pod.
 /// `netns`: the namespaces the agent observes (all when empty). Waits for
 /// the bucket (a planner makes it) and NATS; never fails the agent.
-pub async fn report_host(client: async_nats::Client, node: String, netns: Vec<u64>) {
+pub async fn report_host(
+    client: async_nats::Client,
+    node: String,
+    netns: Vec<u64>,
+    cluster: Option<Shared>,
+) {
     let js = jetstream::new(client);
     let mut last: Option<meta::Host> = None;
     let mut warned = false;
     let procs = std::sync::Arc::new(std::sync::Mutex::new(loupe_k8s::HostMetadata::new(&node)));
     loop {
-        let (n, ns, p) = (node.clone(), netns.clone(), procs.clone());
-        let host = tokio::task::spawn_blocking(move || host_entry(&n, &ns, &p)).await;
+        let (n, ns, p, c) = (node.clone(), netns.clone(), procs.clone(), cluster.clone());
+        let host = tokio::task::spawn_blocking(move || host_entry(&n, &ns, &p, c.as_ref())).await;
         if let Ok(host) = host
             && last.as_ref() != Some(&host)
         {
@@ -285,15 +291,22 @@ fn host_entry(
     node: &str,
     netns: &[u64],
     procs: &std::sync::Mutex<loupe_k8s::HostMetadata>,
+    cluster: Option<&Shared>,
 ) -> meta::Host {
     let scan = loupe_k8s::listeners::scan(std::path::Path::new("/proc"), netns);
     let mut procs = procs.lock().unwrap_or_else(|p| p.into_inner());
+    let state = cluster.and_then(|c| c.read().ok());
     let listeners = scan
         .listening
         .iter()
         .take(4096)
         .map(|l| {
-            let p = procs.lookup(l.pid);
+            let mut p = (*procs.lookup(l.pid)).clone();
+            // In a cluster: its pod's names (a host-network pod's process
+            // listens on the node's addresses).
+            if let Some(named) = state.as_deref().and_then(|s| crate::enrich::named(s, &p)) {
+                p = named;
+            }
             meta::Listener {
                 addr: l.addr.clone(),
                 port: l.port,
@@ -303,14 +316,36 @@ fn host_entry(
                 } else {
                     p.service.clone()
                 },
+                pod_id: p.pod_id.clone(),
             }
         })
         .collect();
+    let (boot_ns, ticks_per_s) = boot();
     meta::Host {
         node: node.to_string(),
         addrs: scan.addrs.into_iter().take(256).collect(),
         listeners,
+        boot_ns,
+        ticks_per_s,
     }
+}
+
+/// This host's boot time (`btime` of /proc/stat, ns since the epoch) and
+/// clock ticks per second.
+fn boot() -> (i64, u32) {
+    let btime = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    // SAFETY: sysconf reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (
+        btime.saturating_mul(1_000_000_000),
+        u32::try_from(hz).unwrap_or(100).max(1),
+    )
 }
 
 /// A program's name from its command line (`/usr/sbin/nginx -g ...` ->

@@ -336,15 +336,29 @@ impl ClusterState {
         };
         for h in hosts {
             let has_ip = loopback || h.addrs.iter().any(|a| a == ip);
-            if let Some(l) = h
-                .listeners
-                .iter()
-                .find(|l| l.port == port && (l.addr == ip || (has_ip && wildcard(&l.addr))))
-            {
+            // A pod's loopback is its own network namespace's: a row's
+            // loopback peer is not named by another pod's listener.
+            if let Some(l) = h.listeners.iter().find(|l| {
+                l.port == port
+                    && (l.addr == ip || (has_ip && wildcard(&l.addr)))
+                    && !(loopback && !l.pod_id.is_empty())
+            }) {
                 return Some(l);
             }
         }
         None
+    }
+
+    /// When the process of `upid` (`node:pid:start_ticks`) started, ns
+    /// since the epoch, from its host's report.
+    pub fn upid_start_ns(&self, upid: &str) -> Option<i64> {
+        let mut parts = upid.split(':');
+        let h = self.hosts.get(parts.next()?)?;
+        let ticks: i64 = parts.nth(1)?.parse().ok()?;
+        (h.ticks_per_s > 0 && h.boot_ns > 0).then(|| {
+            h.boot_ns
+                .saturating_add(ticks.saturating_mul(1_000_000_000) / h.ticks_per_s as i64)
+        })
     }
 
     /// A listening process by its upid (`node:pid:start`).

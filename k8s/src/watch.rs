@@ -149,6 +149,7 @@ pub fn pod(p: &K8sPod) -> Pod {
             .into_iter()
             .flatten()
             .any(|c| c.type_ == "Ready" && c.status == "True"),
+        qos: status.and_then(|s| s.qos_class.clone()).unwrap_or_default(),
         message: status
             .and_then(|s| s.message.as_deref())
             .unwrap_or_default()

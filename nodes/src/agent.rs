@@ -150,8 +150,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let wire = Arc::new(loupe_actors::wire::WireGuard::default());
         // In a cluster: follow the metadata bucket (names of pods and
         // services); the last known state stays while NATS is away.
-        // On a plain host: follow it too (other hosts' listening
-        // processes), and report this host's.
+        // On a plain host too (other hosts' listening processes); and
+        // report this host's (in a cluster: host-network pods').
         let followed = loupe_actors::metadata::Shared::default();
         actix::spawn(loupe_actors::metadata::follow(
             client.clone(),
@@ -159,13 +159,12 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             wire.clone(),
         ));
         let meta = in_cluster.then(|| followed.clone());
-        if !in_cluster {
-            actix::spawn(loupe_actors::metadata::report_host(
-                client.clone(),
-                node.to_string(),
-                netns_inodes.clone(),
-            ));
-        }
+        actix::spawn(loupe_actors::metadata::report_host(
+            client.clone(),
+            node.to_string(),
+            netns_inodes.clone(),
+            meta.clone(),
+        ));
         let retention = RetentionConfig {
             max_bytes: args.retention_mb << 20,
             max_age: args.retention,

@@ -97,6 +97,8 @@ pub struct Pod {
     pub ready: bool,
     /// `status.message` (at most 200 characters).
     pub message: String,
+    /// `status.qosClass`: Guaranteed, Burstable or BestEffort.
+    pub qos: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,16 +167,21 @@ pub struct Owned {
     pub owner_name: String,
 }
 
-/// A plain host (no cluster), as its agent reports it every few seconds
-/// when it changed: the addresses of the namespaces it observes and the
-/// processes listening there, so that the client side of a connection, on
-/// this node or another, names the process it called.
+/// A host, as its agent reports it every few seconds when it changed: the
+/// addresses of the namespaces it observes and the processes listening
+/// there, so that the client side of a connection, on this node or
+/// another, names the process it called (on a plain host; in a cluster,
+/// where no pod has the address: a host-network pod).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
     pub node: String,
     /// Its addresses, loopback left out.
     pub addrs: Vec<String>,
     pub listeners: Vec<Listener>,
+    /// When it booted (ns since the epoch) and its clock ticks per second:
+    /// a upid's start ticks are a time with them (`px.upid_to_start_ts`).
+    pub boot_ns: i64,
+    pub ticks_per_s: u32,
 }
 
 /// A listening socket and the process that holds it.
@@ -184,7 +191,10 @@ pub struct Listener {
     pub addr: String,
     pub port: u16,
     pub upid: String,
-    /// The process's service (`namespace/name` or `name`, from its
-    /// OpenTelemetry environment), else its program's name.
+    /// The process's service: its pod's services in a cluster, else its
+    /// OpenTelemetry service (`namespace/name` or `name`), else its
+    /// program's name.
     pub service: String,
+    /// Its pod's uid, in a cluster (a host-network pod is named this way).
+    pub pod_id: String,
 }

@@ -293,6 +293,13 @@ impl Validate for crate::meta::Object {
                     text("an address", &l.addr)?;
                     text("a upid", &l.upid)?;
                     text("a service", &l.service)?;
+                    text("a pod uid", &l.pod_id)?;
+                }
+                if h.boot_ns < 0 || h.ticks_per_s == 0 || h.ticks_per_s > 1_000_000 {
+                    return Err(Rejected::new(
+                        Reason::Range,
+                        "a host's boot time or tick rate",
+                    ));
                 }
             }
         }

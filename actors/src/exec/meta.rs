@@ -103,7 +103,15 @@ pub fn call_with(
                 match f {
                     IpToPodId => match state.pod_by_ip(ip, t) {
                         Some(p) => b.append_value(&p.uid),
-                        None => b.append_value(listener().map_or("", |l| l.upid.as_str())),
+                        // A host-network pod's process is its pod; a plain
+                        // host's process is named by its upid.
+                        None => b.append_value(listener().map_or("", |l| {
+                            if l.pod_id.is_empty() {
+                                l.upid.as_str()
+                            } else {
+                                l.pod_id.as_str()
+                            }
+                        })),
                     },
                     _ => {
                         if let Some(s) = state.service_by_ip(ip, t) {
@@ -156,6 +164,13 @@ pub fn call_with(
                 o.push_str(names.get(v).map_or(v, String::as_str))
             }))
         }),
+        UpidToStartTs => per_string(arg(0)?, &mut |s| {
+            let out: TimestampNanosecondArray = s
+                .iter()
+                .map(|v| v.map(|v| state.upid_start_ns(v).unwrap_or(0)))
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        }),
         UpidToAsid => per_string(arg(0)?, &mut |s| {
             let out: arrow::array::Int64Array = s
                 .iter()
@@ -206,6 +221,7 @@ fn one_string(f: MetaFn, state: &ClusterState, v: &str, o: &mut String) {
             }
         }
         PodNameToPodId => o.push_str(&p.uid),
+        PodIdToQosClass => o.push_str(&p.qos),
         PodNameToPodIp => o.push_str(p.ips.first().map_or("", String::as_str)),
         _ => {}
     };
@@ -218,7 +234,8 @@ fn one_string(f: MetaFn, state: &ClusterState, v: &str, o: &mut String) {
         | PodIdToDeploymentName
         | PodIdToDeploymentId
         | PodIdToReplicaSetName
-        | PodIdToReplicaSetId => {
+        | PodIdToReplicaSetId
+        | PodIdToQosClass => {
             if let Some(p) = state.pod(v) {
                 pod_fn(p, o)
             } else if let Some((h, l)) = state.listener_by_upid(v) {
@@ -684,7 +701,10 @@ mod tests {
                     port: 5432,
                     upid: "node-a:10:1".into(),
                     service: "postgres".into(),
+                    ..Default::default()
                 }],
+                boot_ns: 1_000_000_000_000,
+                ticks_per_s: 100,
             }),
             0,
         );
@@ -697,7 +717,9 @@ mod tests {
                     port: 80,
                     upid: "node-b:20:1".into(),
                     service: "shop/web".into(),
+                    ..Default::default()
                 }],
+                ..Default::default()
             }),
             0,
         );
@@ -723,6 +745,21 @@ mod tests {
             &s,
         );
         assert_eq!(names, ["postgres", "shop/web", ""]);
+        // A upid's start: its host's boot time + its ticks (150 at 100/s).
+        let t = call_with(
+            MetaFn::UpidToStartTs,
+            vec![strings(&["node-a:10:150", "node-z:1:1"])],
+            2,
+            &s,
+        )
+        .unwrap()
+        .into_array(2)
+        .unwrap();
+        let t: Vec<Option<i64>> = t
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .iter()
+            .collect();
+        assert_eq!(t, [Some(1_001_500_000_000), Some(0)]);
     }
 
     #[test]

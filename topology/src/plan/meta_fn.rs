@@ -51,6 +51,10 @@ pub enum MetaFn {
     Nslookup,
     /// The agent's id of the node in a upid (a stable 32-bit number).
     UpidToAsid,
+    /// A pod's QoS class (behind `px.upid_to_pod_qos`).
+    PodIdToQosClass,
+    /// When a upid's process started (its host's boot time + its ticks).
+    UpidToStartTs,
 }
 
 /// How a function is called.
@@ -216,6 +220,8 @@ pub const META_FNS: &[MetaDef] = &[
     def(MetaFn::HasServiceId, "has_service_id", &[S, S], Boolean),
     def(MetaFn::Nslookup, "nslookup", &[S], S),
     def(MetaFn::UpidToAsid, "upid_to_asid", &[S], Int64),
+    def(MetaFn::PodIdToQosClass, "_pod_id_to_qos_class", &[S], S),
+    def(MetaFn::UpidToStartTs, "_upid_to_start_ts", &[S], Time),
 ];
 
 impl MetaFn {

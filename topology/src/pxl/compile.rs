@@ -225,6 +225,7 @@ const UPID_FNS: &[(&str, OfUpid)] = &[
         OfUpid::OfPodName(MetaFn::PodNameToStatus),
     ),
     ("upid_to_asid", OfUpid::Upid(MetaFn::UpidToAsid)),
+    ("upid_to_start_ts", OfUpid::Upid(MetaFn::UpidToStartTs)),
     ("upid_to_string", OfUpid::Itself),
 ];
 
