@@ -745,6 +745,44 @@ mod tests {
             &s,
         );
         assert_eq!(names, ["postgres", "shop/web", ""]);
+        // In a cluster, a host-network pod's listener names its pod (its
+        // address is the node's, which no pod holds); never on loopback.
+        s.apply(
+            Object::Host(Host {
+                node: "kn1".into(),
+                addrs: vec!["192.168.0.10".into()],
+                listeners: vec![
+                    Listener {
+                        addr: "0.0.0.0".into(),
+                        port: 9100,
+                        upid: "kn1:30:1".into(),
+                        service: "monitoring/node-exporter".into(),
+                        pod_id: "pod-ne".into(),
+                    },
+                    Listener {
+                        addr: "127.0.0.1".into(),
+                        port: 15000,
+                        upid: "kn1:31:1".into(),
+                        service: "shop/api".into(),
+                        pod_id: "pod-api".into(),
+                    },
+                ],
+                ..Default::default()
+            }),
+            0,
+        );
+        let ids = out(
+            MetaFn::IpToPodId,
+            vec![
+                strings(&["192.168.0.10", "127.0.0.1"]),
+                Value::Scalar(Arc::new(TimestampNanosecondArray::from(vec![5]))),
+                Value::Array(Arc::new(arrow::array::Int64Array::from(vec![9100, 15000]))),
+                strings(&["kn1:2:1", "kn1:2:1"]),
+            ],
+            2,
+            &s,
+        );
+        assert_eq!(ids, ["pod-ne", ""]);
         // A upid's start: its host's boot time + its ticks (150 at 100/s).
         let t = call_with(
             MetaFn::UpidToStartTs,
