@@ -341,7 +341,7 @@ impl ClusterState {
             if let Some(l) = h.listeners.iter().find(|l| {
                 l.port == port
                     && (l.addr == ip || (has_ip && wildcard(&l.addr)))
-                    && !(loopback && !l.pod_id.is_empty())
+                    && (!loopback || l.pod_id.is_empty())
             }) {
                 return Some(l);
             }
