@@ -152,19 +152,7 @@ pub fn named(s: &ClusterState, p: &ProcessInfo) -> Option<ProcessInfo> {
         .iter()
         .map(|svc| format!("{}/{}", svc.namespace, svc.name))
         .collect();
-    // Pixie's form: one name, or a JSON list of several.
-    n.service = match services.len() {
-        0 => String::new(),
-        1 => services[0].clone(),
-        _ => format!(
-            "[{}]",
-            services
-                .iter()
-                .map(|s| format!("{s:?}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    };
+    n.service = loupe_k8s::cluster::pixie_list(services);
     n.replicaset = s
         .replicaset_of_pod(pod)
         .map(|r| format!("{}/{}", r.namespace, r.name))

@@ -382,6 +382,16 @@ impl ClusterState {
     }
 }
 
+/// Pixie's form of a list of names (services of a pod): one as itself,
+/// several as a JSON array (`["shop/a","shop/b"]`), none as "".
+pub fn pixie_list(mut names: Vec<String>) -> String {
+    match names.len() {
+        0 => String::new(),
+        1 => names.swap_remove(0),
+        _ => serde_json::Value::from(names).to_string(),
+    }
+}
+
 /// Whether an object alive from `created` to `deleted` (0: still) held
 /// its address at `t`.
 fn held_at(created: i64, deleted: i64, t: i64) -> bool {

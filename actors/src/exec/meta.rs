@@ -314,17 +314,14 @@ fn services(
     pod: &Pod,
     f: impl Fn(&loupe_topology::meta::Service) -> String,
 ) -> String {
-    let v: Vec<String> = state
-        .services_of_pod(pod)
-        .into_iter()
-        .filter(|s| s.deleted_ns == 0)
-        .map(f)
-        .collect();
-    match v.len() {
-        0 => String::new(),
-        1 => v.into_iter().next().unwrap_or_default(),
-        _ => serde_json::Value::from(v).to_string(),
-    }
+    loupe_k8s::cluster::pixie_list(
+        state
+            .services_of_pod(pod)
+            .into_iter()
+            .filter(|s| s.deleted_ns == 0)
+            .map(f)
+            .collect(),
+    )
 }
 
 /// `{"phase": ..., "message": ..., "reason": ..., "ready": ...}` as Pixie.
