@@ -18,7 +18,10 @@ With --cluster, each round runs the agent twice, alternating: on a plain
 host, and in a cluster (`--kubeconfig`) following a metadata bucket of
 10 000 pods (written by `metadata_bench --populate`): what following the
 cluster and the Enrich stage cost the node.
-Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4] [--floor] [--auth] [--cluster]
+With --tables, each round runs the agent twice, alternating: with the
+sampled tables off (`--sample conn_stats=off` and the others) and on (the
+default: conn_stats, process_stats, network_stats every second).
+Usage: scripts/bench_agent.py [--rounds 3] [--seconds 5] [--connections 4] [--floor] [--auth] [--cluster] [--tables]
 Needs root and `cargo build --release -p loupe-nodes` (and, for --floor,
 `cargo build --release -p loupe-bpf --example tracepoint_floor`).
 """
@@ -66,6 +69,7 @@ def main():
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--auth", action="store_true")
     ap.add_argument("--cluster", action="store_true")
+    ap.add_argument("--tables", action="store_true")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="loupe-bench-")
     started = []
@@ -75,6 +79,9 @@ def main():
         wait_port(nport)
         url = f"nats://127.0.0.1:{nport}"
         modes = [("off", url, {}, [])]
+        if a.tables:
+            off = sum((["--sample", f"{t}=off"] for t in ("conn_stats", "process_stats", "network_stats")), [])
+            modes = [("tables-off", url, {}, off), ("tables-on", url, {}, [])]
         if a.cluster:
             subprocess.run([os.path.join(ROOT, "target/release/examples/metadata_bench"), "--populate", url], check=True)
             open(f"{d}/kubeconfig", "w").write("# the agent only learns it is in a cluster; it never calls the API server\n")
@@ -108,7 +115,7 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
             subprocess.run(f"bpftool btf dump file /sys/kernel/btf/vmlinux format c > {d}/vmlinux.h", shell=True, check=True)
             empty = f"{d}/empty.o"
             subprocess.run(["clang-19", "-target", "bpf", "-O2", "-g", "-I", d, "-c", os.path.join(ROOT, "bpf/examples/empty.bpf.c"), "-o", empty], check=True)
-        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}" + ("  floor ratio" if a.floor else "") + ("  nats      run p50 ms" if a.auth else "") + ("  mode" if a.cluster else ""))
+        print(f"{'round':>5} {'rps off':>10} {'rps on':>10} {'ratio':>7} {'rows':>8} {'log lines':>9} {'complete':>9} {'agent cpu':>9} {'rss MiB':>8}" + ("  floor ratio" if a.floor else "") + ("  nats      run p50 ms" if a.auth else "") + ("  mode" if a.cluster or a.tables else ""))
         by_mode = {m[0]: {"off": 0.0, "on": 0.0, "run": []} for m in modes}
         for r in range(a.rounds):
           order = modes if r % 2 == 0 else list(reversed(modes))
@@ -154,7 +161,7 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
                   planner.send_signal(signal.SIGTERM); planner.wait(10); started.remove(planner)
               agent.send_signal(signal.SIGTERM); agent.wait(10); started.remove(agent)
               cpu = (c1 - c0) / hz / (t1 - t0)
-              print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}" + (f"  {floor:>11.3f}" if floor else "") + (f"  {mode:<8} {run_ms:>10.1f}" if run_ms is not None else "") + (f"  {mode}" if a.cluster else ""))
+              print(f"{r+1:>5} {off:>10.0f} {on:>10.0f} {on/off:>7.3f} {rows:>8} {lines:>9} {rows/lines:>9.4f} {cpu:>9.2f} {rss:>8.1f}" + (f"  {floor:>11.3f}" if floor else "") + (f"  {mode:<8} {run_ms:>10.1f}" if run_ms is not None else "") + (f"  {mode}" if a.cluster or a.tables else ""))
               by_mode[mode]["off"] += off; by_mode[mode]["on"] += on
               print(f"      agent: {out.stderr.strip()}")
               tot["off"] += off; tot["on"] += on; tot["rows"] += rows; tot["lines"] += lines
@@ -163,7 +170,7 @@ http {{ log_format truth '$request_method $request_uri $status'; access_log {d}/
                 m = by_mode[mode]
                 runs = sorted(m["run"])
                 print(f"{mode}: throughput ratio {m['on']/m['off']:.3f}, loupe run median of round medians {runs[len(runs)//2]:.1f} ms")
-        if a.cluster:
+        if a.cluster or a.tables:
             for mode, _, _, _ in modes:
                 m = by_mode[mode]
                 print(f"{mode}: throughput ratio {m['on']/m['off']:.3f}")

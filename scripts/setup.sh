@@ -16,6 +16,11 @@ for pkg in postgresql-15 postgresql-client-15 mariadb-server mariadb-client redi
            dnsmasq-base bind9-dnsutils; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
+# The sampled tables' itests (itest/tests/stats.rs): nftables drops data
+# segments in a test namespace (this kernel has no netem) for retransmits.
+for pkg in nftables; do
+  have_pkg "$pkg" || need_apt+=("$pkg")
+done
 # nginx-light or nginx: either provides /usr/sbin/nginx.
 if [ -x /usr/sbin/nginx ]; then need_apt=("${need_apt[@]/nginx-light}"); fi
 need_apt=($(printf '%s\n' "${need_apt[@]}" | grep -v '^$' || true))

@@ -38,10 +38,23 @@ pub enum Counter {
     StoreRowsAppended,
     /// Rows evicted by retention (bytes or age).
     StoreRowsEvicted,
+    /// Processes that ended between the sampler's listing and its reading
+    /// (not an error: their row is simply not in that sample).
+    SamplerProcessesGone,
+    /// `/proc` files a sampler could not read or parse for a live process.
+    SamplerReadErrors,
+    /// Samples that took longer than their period (the next one was skipped).
+    SamplerOverruns,
+    /// Kernel connections sampled before (or without) their open record.
+    ConnStatsUnmatched,
+    /// Connections the kernel forgot without a close record (counted closed).
+    ConnStatsMissedCloses,
+    /// Idle connection groups forgotten for room (their counters restart).
+    ConnStatsGroupsEvicted,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 21] = [
         Counter::CaptureRecordsRead,
         Counter::CaptureRecordsMalformed,
         Counter::CaptureRecordsDroppedMailboxFull,
@@ -57,6 +70,12 @@ impl Counter {
         Counter::StoreRowsDroppedMailboxFull,
         Counter::StoreRowsAppended,
         Counter::StoreRowsEvicted,
+        Counter::SamplerProcessesGone,
+        Counter::SamplerReadErrors,
+        Counter::SamplerOverruns,
+        Counter::ConnStatsUnmatched,
+        Counter::ConnStatsMissedCloses,
+        Counter::ConnStatsGroupsEvicted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +97,12 @@ impl Counter {
             Counter::StoreRowsDroppedMailboxFull => "loupe_store_rows_dropped_mailbox_full_total",
             Counter::StoreRowsAppended => "loupe_store_rows_appended_total",
             Counter::StoreRowsEvicted => "loupe_store_rows_evicted_total",
+            Counter::SamplerProcessesGone => "loupe_sampler_processes_gone_total",
+            Counter::SamplerReadErrors => "loupe_sampler_read_errors_total",
+            Counter::SamplerOverruns => "loupe_sampler_overruns_total",
+            Counter::ConnStatsUnmatched => "loupe_conn_stats_unmatched_total",
+            Counter::ConnStatsMissedCloses => "loupe_conn_stats_missed_closes_total",
+            Counter::ConnStatsGroupsEvicted => "loupe_conn_stats_groups_evicted_total",
         }
     }
 }

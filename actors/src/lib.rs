@@ -22,6 +22,7 @@ pub mod reassembly;
 pub mod service;
 pub mod supervise;
 pub mod table_store;
+pub mod tables;
 pub mod tap;
 pub mod wire;
 

@@ -10,6 +10,12 @@ pub const MAX_CHUNKS: usize = 16;
 pub const EV_DATA: u32 = 1;
 pub const EV_OPEN: u32 = 2;
 pub const EV_CLOSE: u32 = 3;
+pub const EV_TCP: u32 = 4;
+
+/// `loupe_tcp_event.what`.
+pub const TCP_RETRANS: u32 = 1;
+pub const TCP_RST_SENT: u32 = 2;
+pub const TCP_RST_RECV: u32 = 3;
 
 /// `LOUPE_FLAG_MSG_END`: see [`DataEventHeader::msg_end`].
 pub const FLAG_MSG_END: u16 = 1;
@@ -79,10 +85,49 @@ pub struct ConnEvent {
     pub remote_addr: [u8; 16],
     pub bytes_sent: u64,
     pub bytes_recv: u64,
+    /// TCP segments retransmitted and RSTs sent and received (on close).
+    pub retransmits: u64,
+    pub resets_sent: u32,
+    pub resets_received: u32,
     /// Start of the process (thread-group leader), ns since boot.
     pub start_boottime_ns: u64,
     /// The process's `comm`, NUL-padded.
     pub comm: [u8; 16],
+}
+
+/// A retransmit or reset of a connection its process already closed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpEvent {
+    pub h: EventHeader,
+    /// `TCP_*`.
+    pub what: u32,
+    /// Segments (retransmits) or 1.
+    pub count: u32,
+}
+
+/// Key of the kernel's `conns` map (`struct loupe_conn_key`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConnMapKey {
+    pub tgid: u32,
+    pub fd: u32,
+}
+
+/// Value of the kernel's `conns` map (`struct loupe_conn_state`): one
+/// connection's cumulative counters, read every sample.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnMapValue {
+    pub sk: u64,
+    pub file: u64,
+    pub send_off: u64,
+    pub recv_off: u64,
+    pub retransmits: u64,
+    pub resets_sent: u32,
+    pub resets_received: u32,
+    pub generation: u32,
+    pub role: u32,
 }
 
 /// One record of the ring buffer, borrowed from it.
@@ -94,6 +139,7 @@ pub enum Event<'a> {
     },
     Open(ConnEvent),
     Close(ConnEvent),
+    Tcp(TcpEvent),
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -194,6 +240,9 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
                 Event::Close(c)
             })
         }
+        EV_TCP => Ok(Event::Tcp(
+            read_pod(bytes).ok_or(DecodeError::Short(bytes.len()))?,
+        )),
         k => Err(DecodeError::UnknownKind(k)),
     }
 }
@@ -294,6 +343,49 @@ mod tests {
             c("loupe_conn_event.start_boottime_ns")
         );
         assert_eq!(offset_of!(ConnEvent, comm), c("loupe_conn_event.comm"));
+        assert_eq!(
+            offset_of!(ConnEvent, retransmits),
+            c("loupe_conn_event.retransmits")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, resets_sent),
+            c("loupe_conn_event.resets_sent")
+        );
+        assert_eq!(
+            offset_of!(ConnEvent, resets_received),
+            c("loupe_conn_event.resets_received")
+        );
+        assert_eq!(size_of::<TcpEvent>(), c("loupe_tcp_event.size"));
+        assert_eq!(offset_of!(TcpEvent, what), c("loupe_tcp_event.what"));
+        assert_eq!(offset_of!(TcpEvent, count), c("loupe_tcp_event.count"));
+        assert_eq!(size_of::<ConnMapKey>(), c("loupe_conn_key.size"));
+        assert_eq!(size_of::<ConnMapValue>(), c("loupe_conn_state.size"));
+        assert_eq!(offset_of!(ConnMapValue, sk), c("loupe_conn_state.sk"));
+        assert_eq!(
+            offset_of!(ConnMapValue, send_off),
+            c("loupe_conn_state.send_off")
+        );
+        assert_eq!(
+            offset_of!(ConnMapValue, recv_off),
+            c("loupe_conn_state.recv_off")
+        );
+        assert_eq!(
+            offset_of!(ConnMapValue, retransmits),
+            c("loupe_conn_state.retransmits")
+        );
+        assert_eq!(
+            offset_of!(ConnMapValue, resets_sent),
+            c("loupe_conn_state.resets_sent")
+        );
+        assert_eq!(
+            offset_of!(ConnMapValue, resets_received),
+            c("loupe_conn_state.resets_received")
+        );
+        assert_eq!(
+            offset_of!(ConnMapValue, generation),
+            c("loupe_conn_state.generation")
+        );
+        assert_eq!(offset_of!(ConnMapValue, role), c("loupe_conn_state.role"));
 
         assert_eq!(CHUNK, c("LOUPE_CHUNK"));
         use crate::stats::Stat;

@@ -11,6 +11,8 @@ pub mod loader;
 pub mod stats;
 pub mod sys;
 
-pub use events::{ConnEvent, DataEventHeader, Direction, Event, Role, decode};
-pub use loader::{Capture, CaptureConfig, PROBES, ProbeStatus, Untrace};
+pub use events::{
+    ConnEvent, ConnMapKey, ConnMapValue, DataEventHeader, Direction, Event, Role, TcpEvent, decode,
+};
+pub use loader::{Capture, CaptureConfig, ConnTable, PROBES, ProbeStatus, Untrace};
 pub use stats::{KernelStats, Stat};

@@ -40,6 +40,9 @@ pub const PROBES: &[(&str, &str, &str)] = &[
     ("exit_accept4", "syscalls", "sys_exit_accept4"),
     ("enter_close", "syscalls", "sys_enter_close"),
     ("sock_set_state", "sock", "inet_sock_set_state"),
+    ("tcp_retransmit", "tcp", "tcp_retransmit_skb"),
+    ("tcp_send_reset", "tcp", "tcp_send_reset"),
+    ("tcp_receive_reset", "tcp", "tcp_receive_reset"),
 ];
 
 /// How to load the programs.
@@ -208,6 +211,15 @@ impl Capture {
     }
 
     /// The kernel counters, summed over CPUs.
+    /// The `conns` map, for sampling every connection's counters.
+    pub fn take_conns(&mut self) -> Result<ConnTable, LoadError> {
+        let map = self
+            .ebpf
+            .take_map("conns")
+            .ok_or(LoadError::MissingMap("conns"))?;
+        ConnTable::new(map)
+    }
+
     pub fn stats(&self) -> Result<KernelStats, LoadError> {
         let map = self
             .ebpf
@@ -254,21 +266,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// `struct conn_key` of the kernel programs.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-struct ConnKey {
-    tgid: u32,
-    fd: u32,
-}
+use crate::events::{ConnMapKey, ConnMapValue};
 
 // SAFETY: two `u32`s, `repr(C)`, no padding: every bit pattern is valid.
-unsafe impl aya::Pod for ConnKey {}
+unsafe impl aya::Pod for ConnMapKey {}
 
 /// Marks connections whose protocol is not traced, so the kernel stops
 /// copying their bytes (it counts them: `loupe_capture_untraced_bytes_total`).
 pub struct Untrace {
-    map: BpfHashMap<MapData, ConnKey, u32>,
+    map: BpfHashMap<MapData, ConnMapKey, u32>,
 }
 
 impl Untrace {
@@ -276,7 +282,64 @@ impl Untrace {
     /// socket on the same fd has another generation and is traced again.
     pub fn mark(&mut self, tgid: u32, fd: u32, generation: u32) -> Result<(), String> {
         self.map
-            .insert(ConnKey { tgid, fd }, generation, 0)
+            .insert(ConnMapKey { tgid, fd }, generation, 0)
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Reads the kernel's `conns` map: every open connection's byte offsets,
+/// retransmits and resets, in batches (`BPF_MAP_LOOKUP_BATCH`: a few
+/// syscalls for ten thousand connections, not two per entry).
+pub struct ConnTable {
+    map: aya::maps::Map,
+    keys: Vec<ConnMapKey>,
+    values: Vec<ConnMapValue>,
+}
+
+/// Entries asked for per batch syscall.
+const BATCH: usize = 4096;
+
+impl ConnTable {
+    fn new(map: aya::maps::Map) -> Result<Self, LoadError> {
+        Ok(ConnTable {
+            map,
+            keys: vec![ConnMapKey::default(); BATCH],
+            values: vec![ConnMapValue::default(); BATCH],
+        })
+    }
+
+    /// Calls `f` for every entry; returns how many there were.
+    pub fn read(&mut self, mut f: impl FnMut(ConnMapKey, &ConnMapValue)) -> Result<usize, String> {
+        let data = match &self.map {
+            aya::maps::Map::LruHashMap(d) | aya::maps::Map::HashMap(d) => d,
+            _ => return Err("conns is not a hash map".into()),
+        };
+        let fd = {
+            use std::os::fd::{AsFd, AsRawFd};
+            data.fd().as_fd().as_raw_fd()
+        };
+        let mut total = 0;
+        // The batch token of hash maps is a bucket index (u32); room for 8.
+        let mut in_batch = [0u8; 8];
+        let mut out_batch = [0u8; 8];
+        let mut first = true;
+        loop {
+            let (count, done) = crate::sys::map_lookup_batch(
+                fd,
+                if first { None } else { Some(&in_batch) },
+                &mut out_batch,
+                &mut self.keys,
+                &mut self.values,
+            )?;
+            first = false;
+            for i in 0..count.min(self.keys.len()) {
+                f(self.keys[i], &self.values[i]);
+            }
+            total += count;
+            if done {
+                return Ok(total);
+            }
+            in_batch = out_batch;
+        }
     }
 }

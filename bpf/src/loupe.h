@@ -26,6 +26,7 @@
 #define LOUPE_EV_DATA 1
 #define LOUPE_EV_OPEN 2
 #define LOUPE_EV_CLOSE 3
+#define LOUPE_EV_TCP 4 /* a TCP counter of a connection already closed */
 
 /* loupe_data_event.direction */
 #define LOUPE_DIR_EGRESS 0  /* the process sent these bytes */
@@ -63,6 +64,9 @@
 #define LOUPE_STAT_ARGS_LOST 10      /* syscall exits without a saved entry */
 #define LOUPE_STAT_MMSG_SKIPPED 11   /* sendmmsg/recvmmsg messages past LOUPE_MAX_MMSG, not looked at */
 #define LOUPE_STAT_UNTRACED_BYTES 12 /* bytes of connections user space marked not traced (not copied) */
+#define LOUPE_STAT_TCP_RETRANS 13    /* segments retransmitted by traced connections */
+#define LOUPE_STAT_TCP_RESETS 14     /* RSTs sent or received by traced connections */
+#define LOUPE_STAT_TCP_UNOWNED 15    /* TCP retransmits/resets of sockets no traced process owns */
 #define LOUPE_STAT_COUNT 16
 
 struct loupe_event_header {
@@ -96,11 +100,46 @@ struct loupe_conn_event {
 	__u8 remote_addr[16];
 	__u64 bytes_sent; /* on close: stream offsets reached */
 	__u64 bytes_recv;
+	__u64 retransmits; /* on close: segments retransmitted so far */
+	__u32 resets_sent;
+	__u32 resets_received;
 	/* The process, as the kernel saw it: user space may read /proc too late
 	 * for a short-lived client. start_boottime_ns is the thread-group
 	 * leader's start (what /proc/PID/stat field 22 reports, in ns). */
 	__u64 start_boottime_ns;
 	char comm[16];
+};
+
+/* loupe_tcp_event.what */
+#define LOUPE_TCP_RETRANS 1
+#define LOUPE_TCP_RST_SENT 2
+#define LOUPE_TCP_RST_RECV 3
+
+/* A retransmit or reset of a connection whose process already closed it (a
+ * reset sent by close() with SO_LINGER 0 comes after the close record). */
+struct loupe_tcp_event {
+	struct loupe_event_header h;
+	__u32 what;  /* LOUPE_TCP_* */
+	__u32 count; /* segments (retransmits) or 1 */
+};
+
+/* The `conns` map, read by user space every sample (conn_stats): key. */
+struct loupe_conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+/* The `conns` map: value. Counters are cumulative for this generation. */
+struct loupe_conn_state {
+	__u64 sk;   /* struct sock * identity of this generation */
+	__u64 file; /* struct file * the fd pointed to: a match skips the socket checks */
+	__u64 send_off; /* bytes sent (stream offset), traced or not */
+	__u64 recv_off;
+	__u64 retransmits;
+	__u32 resets_sent;
+	__u32 resets_received;
+	__u32 generation;
+	__u32 role;
 };
 
 #endif

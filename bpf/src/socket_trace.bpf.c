@@ -111,26 +111,29 @@ struct {
 	__type(value, struct scratch_buf);
 } scratch SEC(".maps");
 
-struct conn_key {
+/* Connections: (tgid, fd) -> state (loupe.h: user space samples it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct loupe_conn_key);
+	__type(value, struct loupe_conn_state);
+} conns SEC(".maps");
+
+/* Which connection owns a socket: TCP's retransmit and reset tracepoints
+ * name the socket, not the process or fd. */
+struct sk_owner {
 	__u32 tgid;
 	__u32 fd;
-};
-
-struct conn_state {
-	__u64 sk;   /* struct sock * identity of this generation */
-	__u64 file; /* struct file * the fd pointed to: a match skips the socket checks */
-	__u64 send_off;
-	__u64 recv_off;
 	__u32 generation;
-	__u32 role;
+	__u32 _pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct conn_key);
-	__type(value, struct conn_state);
-} conns SEC(".maps");
+	__type(key, __u64);
+	__type(value, struct sk_owner);
+} sk_owner SEC(".maps");
 
 /* Connections user space decided carry no traced protocol: (tgid, fd) ->
  * the generation it decided for. Their bytes are counted, not copied. Kept
@@ -139,7 +142,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct conn_key);
+	__type(key, struct loupe_conn_key);
 	__type(value, __u32);
 } untraced SEC(".maps");
 
@@ -247,7 +250,7 @@ static __always_inline struct sock *file_to_inet_sock(struct file *f, __u16 *fam
 	return sk;
 }
 
-static __always_inline void emit_conn(__u32 kind, struct conn_key *key, struct conn_state *c,
+static __always_inline void emit_conn(__u32 kind, struct loupe_conn_key *key, struct loupe_conn_state *c,
 				      struct sock *sk, __u16 family, __u16 proto)
 {
 	struct loupe_conn_event ev = {};
@@ -261,6 +264,9 @@ static __always_inline void emit_conn(__u32 kind, struct conn_key *key, struct c
 	ev.protocol = proto;
 	ev.bytes_sent = c->send_off;
 	ev.bytes_recv = c->recv_off;
+	ev.retransmits = c->retransmits;
+	ev.resets_sent = c->resets_sent;
+	ev.resets_received = c->resets_received;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	ev.start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
@@ -289,11 +295,11 @@ static __always_inline void emit_conn(__u32 kind, struct conn_key *key, struct c
  * record) when the fd names a socket not seen before. `role` is applied when
  * known (connect/accept); data syscalls pass LOUPE_ROLE_UNKNOWN.
  */
-static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, __u32 role)
+static __always_inline struct loupe_conn_state *conn_for(__u32 tgid, __u32 fd, __u32 role)
 {
 	struct file *f = fd_to_file(fd);
-	struct conn_key key = {.tgid = tgid, .fd = fd};
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
+	struct loupe_conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	/* Fast path: same open file as when this connection was first seen
 	 * (the file pins the socket, so the socket is the same too). */
 	if (c && f && c->file == (__u64)f && (role == LOUPE_ROLE_UNKNOWN || c->role == role))
@@ -318,13 +324,16 @@ static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, __u32 r
 	__u64 *gen = bpf_map_lookup_elem(&generation_counter, &zero);
 	if (!gen)
 		return NULL;
-	struct conn_state fresh = {};
+	struct loupe_conn_state fresh = {};
 	fresh.sk = (__u64)sk;
 	fresh.file = (__u64)f;
 	fresh.generation = (__u32)__sync_fetch_and_add(gen, 1) + 1;
 	fresh.role = role;
 	if (bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY))
 		return NULL;
+	struct sk_owner owner = {.tgid = tgid, .fd = fd, .generation = fresh.generation};
+	__u64 skey = (__u64)sk;
+	bpf_map_update_elem(&sk_owner, &skey, &owner, BPF_ANY);
 	stat_add(LOUPE_STAT_CONN_OPEN, 1);
 	emit_conn(LOUPE_EV_OPEN, &key, &fresh, sk, family, proto);
 	return bpf_map_lookup_elem(&conns, &key);
@@ -533,6 +542,34 @@ static long mmsg_step(__u64 i, void *arg)
 	return 0;
 }
 
+struct mmsg_sum {
+	__u64 msgs; /* user struct mmsghdr[] */
+	__u64 n;
+	__u64 bytes;
+};
+
+static long mmsg_sum_step(__u64 i, void *arg)
+{
+	struct mmsg_sum *m = arg;
+	if (i >= m->n)
+		return 1;
+	struct mmsghdr *h = (struct mmsghdr *)(m->msgs + i * sizeof(struct mmsghdr));
+	unsigned int len = 0;
+	if (bpf_probe_read_user(&len, sizeof(len), &h->msg_len))
+		return 1;
+	m->bytes += len;
+	return 0;
+}
+
+/* Bytes moved by the first `n` messages of a sendmmsg/recvmmsg (messages
+ * past LOUPE_MAX_MMSG are not looked at, as for capture). */
+static __always_inline __u64 mmsg_bytes(__u64 msgs, __u64 n)
+{
+	struct mmsg_sum m = {.msgs = msgs, .n = n, .bytes = 0};
+	bpf_loop(LOUPE_MAX_MMSG, mmsg_sum_step, &m, 0);
+	return m.bytes;
+}
+
 /*
  * Syscall exit of a data syscall. `source` is a compile-time constant per
  * program, so each program keeps only its own branch (verifier budget).
@@ -554,15 +591,19 @@ static __always_inline int data_exit(struct trace_event_raw_sys_exit *ctx, const
 	if (ret <= 0)
 		return 0;
 	__u32 fd = (__u32)a.fd;
-	struct conn_state *conn = conn_for(tgid, fd, LOUPE_ROLE_UNKNOWN);
+	struct loupe_conn_state *conn = conn_for(tgid, fd, LOUPE_ROLE_UNKNOWN);
 	if (!conn)
 		return 0;
-	struct conn_key ukey = {.tgid = tgid, .fd = fd};
+	struct loupe_conn_key ukey = {.tgid = tgid, .fd = fd};
 	__u32 *ugen = bpf_map_lookup_elem(&untraced, &ukey);
 	if (ugen && *ugen == conn->generation) {
 		/* No traced protocol here: count the bytes, copy nothing. */
-		if (source != LOUPE_SRC_MMSG)
-			stat_add(LOUPE_STAT_UNTRACED_BYTES, (__u64)ret);
+		__u64 *off = a.direction == LOUPE_DIR_EGRESS ? &conn->send_off : &conn->recv_off;
+		__u64 n = (__u64)ret;
+		if (source == LOUPE_SRC_MMSG)
+			n = mmsg_bytes(a.ptr, n);
+		__sync_fetch_and_add(off, n);
+		stat_add(LOUPE_STAT_UNTRACED_BYTES, n);
 		return 0;
 	}
 
@@ -742,8 +783,8 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u32 tgid = id >> 32;
 	if (!traced_tgid(tgid))
 		return 0;
-	struct conn_key key = {.tgid = tgid, .fd = (__u32)ctx->args[0]};
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	struct loupe_conn_key key = {.tgid = tgid, .fd = (__u32)ctx->args[0]};
+	struct loupe_conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
 	emit_conn(LOUPE_EV_CLOSE, &key, c, NULL, 0, 0);
@@ -763,5 +804,76 @@ int sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		stat_add(LOUPE_STAT_TCP_ESTABLISHED, 1);
 	else if (ctx->newstate == TCP_CLOSE_STATE)
 		stat_add(LOUPE_STAT_TCP_CLOSED, 1);
+	return 0;
+}
+
+/* ---- TCP retransmits and resets (conn_stats) ------------------------- */
+
+/* Adds `n` to counter `what` of the connection owning socket `sk`: in place
+ * while the connection is open, as a record once its process closed it. */
+static __always_inline void tcp_count(const void *sk, __u32 what, __u32 n)
+{
+	if (!sk)
+		return;
+	__u64 skey = (__u64)sk;
+	struct sk_owner *o = bpf_map_lookup_elem(&sk_owner, &skey);
+	if (!o) {
+		stat_add(LOUPE_STAT_TCP_UNOWNED, 1);
+		return;
+	}
+	stat_add(what == LOUPE_TCP_RETRANS ? LOUPE_STAT_TCP_RETRANS : LOUPE_STAT_TCP_RESETS, n);
+	struct loupe_conn_key key = {.tgid = o->tgid, .fd = o->fd};
+	struct loupe_conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->generation == o->generation && c->sk == skey) {
+		if (what == LOUPE_TCP_RETRANS)
+			__sync_fetch_and_add(&c->retransmits, n);
+		else if (what == LOUPE_TCP_RST_SENT)
+			__sync_fetch_and_add(&c->resets_sent, n);
+		else
+			__sync_fetch_and_add(&c->resets_received, n);
+		return;
+	}
+	struct loupe_tcp_event ev = {};
+	ev.h.kind = LOUPE_EV_TCP;
+	ev.h.tgid = o->tgid;
+	ev.h.fd = o->fd;
+	ev.h.generation = o->generation;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	ev.what = what;
+	ev.count = n;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
+		stat_add(LOUPE_STAT_RB_DROPS, 1);
+	else
+		stat_add(LOUPE_STAT_EVENTS, 1);
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+{
+	if (bpf_core_field_exists(ctx->err) && ctx->err)
+		return 0;
+	/* Segments in the retransmitted skb, as the kernel's total_retrans
+	 * counts them (tcp_skb_pcount). */
+	struct sk_buff *skb = (struct sk_buff *)ctx->skbaddr;
+	struct tcp_skb_cb *cb =
+		(struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
+	__u16 segs = 0;
+	bpf_probe_read_kernel(&segs, sizeof(segs),
+			      (void *)cb + bpf_core_field_offset(struct tcp_skb_cb, tcp_gso_segs));
+	tcp_count(ctx->skaddr, LOUPE_TCP_RETRANS, segs ? segs : 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int tcp_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
+{
+	tcp_count(ctx->skaddr, LOUPE_TCP_RST_SENT, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_receive_reset")
+int tcp_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	tcp_count(ctx->skaddr, LOUPE_TCP_RST_RECV, 1);
 	return 0;
 }

@@ -31,10 +31,16 @@ pub enum Stat {
     MmsgSkipped,
     /// Bytes of connections user space marked not traced: counted, not copied.
     UntracedBytes,
+    /// Segments retransmitted by traced connections (`tcp:tcp_retransmit_skb`).
+    TcpRetransmits,
+    /// RSTs sent or received by traced connections.
+    TcpResets,
+    /// Retransmits and resets of sockets no traced process owns.
+    TcpUnowned,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 13] = [
+    pub const ALL: [Stat; 16] = [
         Stat::RingBufferDrops,
         Stat::RingBufferDropBytes,
         Stat::Events,
@@ -48,6 +54,9 @@ impl Stat {
         Stat::ArgsLost,
         Stat::MmsgSkipped,
         Stat::UntracedBytes,
+        Stat::TcpRetransmits,
+        Stat::TcpResets,
+        Stat::TcpUnowned,
     ];
 
     /// Index in the kernel map (`LOUPE_STAT_*`).
@@ -71,6 +80,9 @@ impl Stat {
             Stat::ArgsLost => "loupe_capture_args_lost_total",
             Stat::MmsgSkipped => "loupe_capture_mmsg_skipped_messages_total",
             Stat::UntracedBytes => "loupe_capture_untraced_bytes_total",
+            Stat::TcpRetransmits => "loupe_capture_tcp_retransmits_total",
+            Stat::TcpResets => "loupe_capture_tcp_resets_total",
+            Stat::TcpUnowned => "loupe_capture_tcp_unowned_events_total",
         }
     }
 }

@@ -132,3 +132,62 @@ fn rustix_uname() -> String {
         field(&u.machine)
     )
 }
+
+/// `BPF_MAP_LOOKUP_BATCH` (bpf(2) command 24) on a hash map of `K` -> `V`:
+/// fills `keys`/`values` from the start, returns how many it filled and
+/// whether the map has no more entries. `in_batch` is `None` for the first
+/// call, then the previous call's `out_batch`.
+pub fn map_lookup_batch<K: Copy, V: Copy>(
+    map_fd: i32,
+    in_batch: Option<&[u8; 8]>,
+    out_batch: &mut [u8; 8],
+    keys: &mut [K],
+    values: &mut [V],
+) -> Result<(usize, bool), String> {
+    /// The `batch` member of `union bpf_attr`.
+    #[repr(C)]
+    #[derive(Default)]
+    struct BatchAttr {
+        in_batch: u64,
+        out_batch: u64,
+        keys: u64,
+        values: u64,
+        count: u32,
+        map_fd: u32,
+        elem_flags: u64,
+        flags: u64,
+    }
+    const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+    let n = keys.len().min(values.len());
+    let mut attr = BatchAttr {
+        in_batch: in_batch.map_or(0, |b| b.as_ptr() as u64),
+        out_batch: out_batch.as_mut_ptr() as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count: n as u32,
+        map_fd: map_fd as u32,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is a valid `bpf_attr.batch` whose buffers hold `count`
+    // keys and values of the map's sizes (the caller's types mirror the
+    // kernel's, checked by the layout test) and 8 bytes of batch token; the
+    // kernel writes at most `count` entries and never past them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_BATCH,
+            &mut attr as *mut BatchAttr,
+            size_of::<BatchAttr>() as u32,
+        )
+    };
+    let got = (attr.count as usize).min(n);
+    if rc == 0 {
+        return Ok((got, false));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        // The end of the map (with the last entries, if any).
+        Some(libc::ENOENT) => Ok((got, true)),
+        _ => Err(format!("BPF_MAP_LOOKUP_BATCH: {err}")),
+    }
+}

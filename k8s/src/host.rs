@@ -97,6 +97,20 @@ impl HostMetadata {
         info
     }
 
+    /// Metadata of `pid` when its start time is known already (a sampler
+    /// read `/proc/PID/stat`): a cache hit reads nothing.
+    pub fn lookup_started(&mut self, pid: u32, start_ticks: u64) -> Arc<ProcessInfo> {
+        if let Some(hit) = self.cache.get(&pid)
+            && hit.start_ticks == start_ticks
+        {
+            return hit.clone();
+        }
+        let dir = self.proc_root.join(pid.to_string());
+        let info = Arc::new(self.read(pid, &dir, start_ticks));
+        self.cache.put(pid, info.clone());
+        info
+    }
+
     fn described_by_hint(&self, pid: u32, h: &ProcessHint) -> ProcessInfo {
         ProcessInfo {
             upid: format!("{}:{}:{}", self.node, pid, h.start_ticks),

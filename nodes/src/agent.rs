@@ -51,6 +51,15 @@ pub struct AgentArgs {
     /// agent is in one (see `loupe planner --kubeconfig`).
     #[command(flatten)]
     kube: crate::kube::KubeArgs,
+    /// Sampling period of a sampled table (conn_stats, process_stats,
+    /// network_stats): TABLE=PERIOD (500ms, 5s) or TABLE=off; may be
+    /// repeated. Default: every second, as Pixie.
+    #[arg(long = "sample", value_name = "TABLE=PERIOD", value_parser = parse_sample)]
+    sample: Vec<(String, Option<Duration>)>,
+}
+
+fn parse_sample(s: &str) -> Result<(String, Option<Duration>), String> {
+    loupe_actors::tables::SamplingConfig::parse_flag(s)
 }
 
 /// The inode of a network namespace, by `ip netns` name or path.
@@ -128,6 +137,37 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    // conn_stats reads every connection's counters from the kernel's map.
+    let conn_sampler = match cap.take_conns() {
+        Ok(mut t) => Some(Box::new(
+            move |f: &mut dyn FnMut(
+                loupe_actors::tables::conn_stats::ConnId,
+                loupe_actors::tables::conn_stats::Totals,
+            )| {
+                t.read(|k, v| {
+                    f(
+                        (k.tgid, k.fd, v.generation),
+                        loupe_actors::tables::conn_stats::Totals {
+                            bytes_sent: v.send_off,
+                            bytes_recv: v.recv_off,
+                            retransmits: v.retransmits,
+                            resets_sent: v.resets_sent as u64,
+                            resets_received: v.resets_received as u64,
+                        },
+                    )
+                })
+            },
+        ) as loupe_actors::reassembly::ConnSampleFn),
+        Err(e) => {
+            tracing::warn!(error = %e, "conn_stats will count bytes at close only");
+            None
+        }
+    };
+    let sampling = loupe_actors::tables::SamplingConfig {
+        periods: args.sample.clone(),
+        netns: netns_inodes.clone(),
+    };
+    reassembly.conn_stats = sampling.period(loupe_topology::schema::CONN_STATS);
     // Everything privileged is done: the programs are attached and their
     // maps open. From here on, no thread has more than it needs.
     crate::privileges::drop_to(&crate::privileges::kept(&kernel))
@@ -186,16 +226,35 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 loupe_actors::enrich::Enrich::new(s1, u1, m1, c1)
             });
         let reasm_arbiter = Arbiter::new();
-        let (c3, s2, n2) = (counters.clone(), enrich.recipient(), node.to_string());
+        let (c3, s2, n2) = (
+            counters.clone(),
+            enrich.clone().recipient(),
+            node.to_string(),
+        );
         let taps = Arc::new(loupe_actors::tap::Taps::default());
         let t2 = taps.clone();
         let reasm = Reassembly::start_in_arbiter(&reasm_arbiter.handle(), move |_| {
-            let r = Reassembly::new(reassembly, &n2, s2, c3).with_taps(t2);
+            let mut r = Reassembly::new(reassembly, &n2, s2, c3).with_taps(t2);
+            if let Some(f) = conn_sampler {
+                r = r.with_conn_sampler(f);
+            }
             match untrace {
                 Some(f) => r.with_untrace(f),
                 None => r,
             }
         });
+        // process_stats and network_stats: /proc, every period, on a thread
+        // of their own (file reads block).
+        let sample_arbiter = Arbiter::new();
+        let (c5, s5, n5) = (
+            counters.clone(),
+            enrich.clone().recipient(),
+            node.to_string(),
+        );
+        let _sampling =
+            loupe_actors::tables::Sampling::start_in_arbiter(&sample_arbiter.handle(), move |_| {
+                loupe_actors::tables::Sampling::new(&n5, &sampling, s5, c5)
+            });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = capture::spawn(
             cap,

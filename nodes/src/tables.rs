@@ -52,7 +52,7 @@ pub fn run(args: TablesArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|f| {
                 let t = DType::of_arrow(f.data_type()).map_or("?", |t| t.name());
-                let meta = loupe_topology::schema::METADATA_COLUMNS.contains(&f.name().as_str());
+                let meta = loupe_topology::schema::is_metadata(name, f.name());
                 (f.name().clone(), t, meta)
             })
             .collect();
@@ -65,6 +65,11 @@ pub fn run(args: TablesArgs) -> anyhow::Result<ExitCode> {
                 .map(|(name, cols)| {
                     serde_json::json!({
                         "name": name,
+                        "doc": loupe_topology::schema::def(name).map_or("", |d| d.doc),
+                        "kind": loupe_topology::schema::def(name).map_or("", |d| match d.kind {
+                            loupe_topology::schema::Kind::Protocol => "protocol",
+                            loupe_topology::schema::Kind::Sampled => "sampled",
+                        }),
                         "columns": cols.iter().map(|(c, t, m)| serde_json::json!({"name": c, "type": t, "metadata": m})).collect::<Vec<_>>(),
                         "rows_held": held.iter().map(|(n, r)| serde_json::json!({"node": n, "rows": r})).collect::<Vec<_>>(),
                     })
@@ -80,7 +85,8 @@ pub fn run(args: TablesArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Table => {
             for (name, cols) in &docs {
-                println!("{name}");
+                let doc = loupe_topology::schema::def(name).map_or("", |d| d.doc);
+                println!("{name}  ({doc})");
                 for (c, t, m) in cols {
                     let line = format!(
                         "  {c:<16} {t:<9}{}",

@@ -99,7 +99,15 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
     };
     let columns: Vec<String> = match (&args.columns, args.output) {
         (Some(c), _) => c.clone(),
-        (None, Output::Table) => TABLE_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        (None, Output::Table) => match loupe_topology::schema::def(&args.table).map(|d| d.kind) {
+            Some(loupe_topology::schema::Kind::Protocol) => {
+                TABLE_COLUMNS.iter().map(|s| s.to_string()).collect()
+            }
+            // A sampled table: its own columns (no process metadata).
+            _ => loupe_topology::schema::stored_table(&args.table)
+                .map(|s| s.fields().iter().map(|f| f.name().clone()).collect())
+                .unwrap_or_default(),
+        },
         (None, Output::Jsonl) => Vec::new(),
     };
     let req = TailRequest {

@@ -13,9 +13,14 @@ use crate::counters::{Counter, Counters};
 /// One record of a batch; data payloads live in [`EventBatch::payload`].
 #[derive(Clone, Copy, Debug)]
 pub enum Record {
-    Data { hdr: DataEventHeader, start: u32 },
+    Data {
+        hdr: DataEventHeader,
+        start: u32,
+    },
     Open(ConnEvent),
     Close(ConnEvent),
+    /// A retransmit or reset of a connection already closed.
+    Tcp(loupe_bpf::TcpEvent),
 }
 
 /// Records drained from the ring buffer, in ring order.
@@ -41,6 +46,7 @@ impl EventBatch {
             }
             Event::Open(c) => self.records.push(Record::Open(c)),
             Event::Close(c) => self.records.push(Record::Close(c)),
+            Event::Tcp(t) => self.records.push(Record::Tcp(t)),
         }
     }
 }

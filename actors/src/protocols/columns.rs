@@ -59,7 +59,7 @@ impl Columns {
     ///
     /// # Panics
     /// If `table` is not in `topology::schema::TABLES` (a registry bug,
-    /// caught by the registry's tests).
+    /// caught by the registries' tests).
     pub fn new(table: &'static str) -> Self {
         let schema = loupe_topology::schema::stored_table(table)
             .unwrap_or_else(|| panic!("table {table} is not in schema::TABLE_DEFS"));
@@ -110,6 +110,30 @@ impl Columns {
         self.int(c.local_port as i64);
         self.int(c.trace_role);
         self.bool(false);
+    }
+
+    /// Starts a row of a sampled table: `time_`; the other columns follow
+    /// in schema order through the typed setters, then [`Columns::end_row`].
+    pub fn start(&mut self, time_ns: i64) {
+        debug_assert_eq!(self.at, 0, "{}: row not ended", self.table);
+        self.min_time = self.min_time.min(time_ns);
+        self.max_time = self.max_time.max(time_ns);
+        if let Some(Col::Time(b)) = self.cols.first_mut() {
+            b.append_value(time_ns);
+        }
+        self.at = 1;
+    }
+
+    /// Ends a row started by [`Columns::start`].
+    pub fn end_row(&mut self) {
+        debug_assert_eq!(
+            self.at,
+            self.cols.len(),
+            "{}: wrong column count",
+            self.table
+        );
+        self.at = 0;
+        self.rows += 1;
     }
 
     fn next(&mut self) -> Option<&mut Col> {

@@ -20,6 +20,10 @@ impl Protocol for Dns {
     fn name(&self) -> &'static str {
         "dns"
     }
+    fn pixie_protocol(&self) -> i64 {
+        6
+    }
+
     fn table(&self) -> &'static str {
         loupe_topology::schema::DNS_EVENTS
     }

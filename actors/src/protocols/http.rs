@@ -52,6 +52,10 @@ impl Protocol for Http {
     fn name(&self) -> &'static str {
         "http"
     }
+    fn pixie_protocol(&self) -> i64 {
+        1
+    }
+
     fn table(&self) -> &'static str {
         loupe_topology::schema::HTTP_EVENTS
     }

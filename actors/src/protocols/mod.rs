@@ -83,6 +83,9 @@ pub trait Protocol: Sync {
     fn name(&self) -> &'static str;
     /// The table its records go to (`topology::schema::TABLES`).
     fn table(&self) -> &'static str;
+    /// Its number in Pixie's `traffic_protocol_t` (`conn_stats.protocol`:
+    /// 1 HTTP, 3 MySQL, 5 PostgreSQL, 6 DNS, 7 Redis; 0 unknown).
+    fn pixie_protocol(&self) -> i64;
     /// Whether it runs over this transport at all.
     fn runs_over(&self, t: Transport) -> bool {
         t == Transport::Tcp

@@ -13,6 +13,10 @@ impl Protocol for Mysql {
     fn name(&self) -> &'static str {
         "mysql"
     }
+    fn pixie_protocol(&self) -> i64 {
+        3
+    }
+
     fn table(&self) -> &'static str {
         loupe_topology::schema::MYSQL_EVENTS
     }

@@ -13,6 +13,10 @@ impl Protocol for Pgsql {
     fn name(&self) -> &'static str {
         "pgsql"
     }
+    fn pixie_protocol(&self) -> i64 {
+        5
+    }
+
     fn table(&self) -> &'static str {
         loupe_topology::schema::PGSQL_EVENTS
     }

@@ -13,6 +13,10 @@ impl Protocol for Redis {
     fn name(&self) -> &'static str {
         "redis"
     }
+    fn pixie_protocol(&self) -> i64 {
+        7
+    }
+
     fn table(&self) -> &'static str {
         loupe_topology::schema::REDIS_EVENTS
     }

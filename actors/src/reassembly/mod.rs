@@ -26,6 +26,7 @@ use crate::protocols::{
     self, ConnParser, Inferred, PROTOCOLS, ParserConfig, TableRows, Transport, kind_of,
 };
 use crate::table_store::{ConnMeta, TableBatch};
+use crate::tables::conn_stats::{ConnId, ConnStats, Totals};
 use crate::tap::{Frame, Lines, Stage, Taps};
 use loupe_k8s::ProcessInfo;
 use stream::{Piece, StreamReassembler, StreamStats};
@@ -153,6 +154,8 @@ pub struct ReassemblyConfig {
     /// Rows per batch sent to the store; a batch also goes after `seal_every`.
     pub batch_rows: usize,
     pub seal_every: Duration,
+    /// How often `conn_stats` is sampled (`None`: off).
+    pub conn_stats: Option<Duration>,
 }
 
 impl Default for ReassemblyConfig {
@@ -163,6 +166,7 @@ impl Default for ReassemblyConfig {
             parsers: ParserConfig::default(),
             batch_rows: 8192,
             seal_every: Duration::from_millis(200),
+            conn_stats: Some(crate::tables::DEFAULT_PERIOD),
         }
     }
 }
@@ -170,6 +174,11 @@ impl Default for ReassemblyConfig {
 /// Tells the kernel that generation `generation` of (tgid, fd) carries no
 /// traced protocol (`loupe_bpf::Untrace::mark` in the agent).
 pub type UntraceFn = Box<dyn FnMut(u32, u32, u32) -> Result<(), String> + Send>;
+
+/// Reads the kernel's connection counters (`loupe_bpf::ConnTable` in the
+/// agent): calls its argument once per live connection.
+pub type ConnSampleFn =
+    Box<dyn FnMut(&mut dyn FnMut(ConnId, Totals)) -> Result<usize, String> + Send>;
 
 /// One table's rows being built, and the processes they name.
 struct TableSink {
@@ -210,6 +219,10 @@ struct Core {
     taps: Option<Arc<Taps>>,
     /// The tap lines of the batch being handled (nothing when none is held).
     lines: Lines,
+    /// `conn_stats`, when sampled; its kernel reader and last sample.
+    conn_stats: Option<ConnStats>,
+    sample_conns: Option<ConnSampleFn>,
+    conn_stats_at: std::time::Instant,
 }
 
 impl Reassembly {
@@ -220,7 +233,8 @@ impl Reassembly {
         counters: Arc<Counters>,
     ) -> Self {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Reassembly {
+        let conn_stats = cfg.conn_stats.map(|_| ConnStats::new(counters.clone()));
+        let mut r = Reassembly {
             // Keys come from the kernel (pid, fd, generation), not from the
             // network, so a fast keyed hash with fixed seeds is safe here.
             conns: LruCache::with_hasher(cap, ahash::RandomState::with_seeds(1, 2, 3, 4)),
@@ -243,8 +257,20 @@ impl Reassembly {
                 newest_mono: 0,
                 taps: None,
                 lines: Lines::default(),
+                conn_stats: None,
+                sample_conns: None,
+                conn_stats_at: std::time::Instant::now(),
             },
-        }
+        };
+        r.core.conn_stats = conn_stats;
+        r
+    }
+
+    /// Where `conn_stats` reads the kernel's per-connection counters; without
+    /// it only open and close records count (bytes at close).
+    pub fn with_conn_sampler(mut self, f: ConnSampleFn) -> Self {
+        self.core.sample_conns = Some(f);
+        self
     }
 
     /// Connections found to carry no traced protocol are reported to `f`,
@@ -302,8 +328,16 @@ impl Reassembly {
         });
         // Read /proc now, while the process is most likely alive: short-lived
         // clients (curl) may be gone by the time their first record is parsed.
-        let meta = conn_meta(&mut core.metadata, conn);
-        conn.meta = Some(Arc::new(meta));
+        let meta = Arc::new(conn_meta(&mut core.metadata, conn));
+        if let (Some(cs), Some((_, remote))) = (&mut core.conn_stats, conn.addrs) {
+            cs.open(
+                (key.tgid, key.fd, key.generation),
+                &meta.process,
+                remote,
+                trace_role(conn.role),
+            );
+        }
+        conn.meta = Some(meta);
     }
 
     fn on_close(&mut self, c: &ConnEvent) {
@@ -312,6 +346,18 @@ impl Reassembly {
             fd: c.h.fd,
             generation: c.h.generation,
         };
+        if let Some(cs) = &mut self.core.conn_stats {
+            cs.close(
+                (key.tgid, key.fd, key.generation),
+                Totals {
+                    bytes_sent: c.bytes_sent,
+                    bytes_recv: c.bytes_recv,
+                    retransmits: c.retransmits,
+                    resets_sent: c.resets_sent as u64,
+                    resets_received: c.resets_received as u64,
+                },
+            );
+        }
         if let Some(mut conn) = self.conns.pop(&key) {
             self.core.finish_conn(&mut conn, c.h.ts_ns);
             let lost = conn.reported;
@@ -382,6 +428,7 @@ impl Reassembly {
     /// Evicts connections idle for longer than the timeout, and lets parsers
     /// turn requests that waited too long into rows (DNS timeouts).
     fn tick(&mut self) {
+        self.sample_conn_stats();
         let limit = self.core.cfg.idle_timeout.as_nanos() as u64;
         let now = self.core.newest_mono;
         while let Some((_, c)) = self.conns.peek_lru() {
@@ -401,6 +448,7 @@ impl Reassembly {
             lines,
             metadata,
             counters,
+            conn_stats,
             ..
         } = &mut self.core;
         let mut out = Out {
@@ -413,9 +461,64 @@ impl Reassembly {
                 parser.expire(now);
                 if parser.pending() > 0 {
                     emit(conn, metadata, &mut out);
-                    report(conn, counters);
+                    let lost = report(conn, counters);
+                    if let Some(cs) = conn_stats.as_mut() {
+                        let k = conn.key;
+                        cs.lost((k.tgid, k.fd, k.generation), lost);
+                    }
                 }
             }
+        }
+    }
+}
+
+impl Reassembly {
+    /// A `conn_stats` sample when its period is due: the kernel's counters
+    /// of every live connection, then one row per active or changed group.
+    fn sample_conn_stats(&mut self) {
+        let core = &mut self.core;
+        let (Some(period), Some(cs)) = (core.cfg.conn_stats, core.conn_stats.as_mut()) else {
+            return;
+        };
+        // A tick a little early still counts (ticks are a second apart).
+        if core.conn_stats_at.elapsed() + Duration::from_millis(100) < period {
+            return;
+        }
+        core.conn_stats_at = std::time::Instant::now();
+        if let Some(read) = &mut core.sample_conns {
+            let mut failed = None;
+            cs.sample_kernel(
+                |f| {
+                    if let Err(e) = read(f) {
+                        failed = Some(e);
+                    }
+                },
+                |pid| std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            );
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, "could not read the kernel's connection counters");
+            }
+        }
+        if let Some((batch, min_time, max_time, processes)) =
+            cs.finish_sample(crate::clock::wall_now_ns())
+        {
+            let n = batch.num_rows() as u64;
+            let msg = TableBatch {
+                table: loupe_topology::schema::CONN_STATS,
+                batch,
+                min_time,
+                max_time,
+                processes,
+            };
+            if core.store.try_send(msg).is_err() {
+                core.counters.add(Counter::StoreRowsDroppedMailboxFull, n);
+            }
+        }
+    }
+
+    fn on_tcp(&mut self, t: &loupe_bpf::TcpEvent) {
+        if let Some(cs) = &mut self.core.conn_stats {
+            cs.late((t.h.tgid, t.h.fd, t.h.generation), t.what, t.count);
         }
     }
 }
@@ -455,7 +558,11 @@ impl Core {
             emit(conn, &mut self.metadata, &mut out);
         }
         if pending || finished || always {
-            report(conn, &self.counters);
+            let lost = report(conn, &self.counters);
+            if let Some(cs) = &mut self.conn_stats {
+                let k = conn.key;
+                cs.lost((k.tgid, k.fd, k.generation), lost);
+            }
         }
         if finished {
             conn.proto = Proto::Ignored;
@@ -468,6 +575,18 @@ impl Core {
                 .is_some_and(|t| t.rows.len() >= self.cfg.batch_rows)
         {
             self.seal(index);
+        }
+    }
+
+    /// The connection's protocol is known: `conn_stats` shows it.
+    fn inferred(&mut self, conn: &Conn, index: usize) {
+        if let Some(cs) = &mut self.conn_stats {
+            let k = conn.key;
+            cs.protocol(
+                (k.tgid, k.fd, k.generation),
+                PROTOCOLS[index].pixie_protocol(),
+                false,
+            );
         }
     }
 
@@ -566,6 +685,7 @@ impl Core {
                             reported: [0; ParserCounter::ALL.len()],
                         };
                         self.counters.add(Counter::ReassemblyConnsInferred, 1);
+                        self.inferred(conn, index);
                         tracing::debug!(pid = conn.key.tgid, fd = conn.key.fd, protocol = PROTOCOLS[index].name(), role = ?conn.role, "protocol inferred");
                     }
                     _ => {
@@ -690,6 +810,7 @@ impl Core {
                     reported: [0; ParserCounter::ALL.len()],
                 };
                 self.counters.add(Counter::ReassemblyConnsInferred, 1);
+                self.inferred(conn, index);
                 tracing::debug!(pid = conn.key.tgid, fd = conn.key.fd, protocol = PROTOCOLS[index].name(), role = ?conn.role, "protocol inferred");
             }
         }
@@ -821,8 +942,9 @@ fn emit(conn: &mut Conn, metadata: &mut HostMetadata, out: &mut Out<'_>) {
     }
 }
 
-/// Folds this connection's new losses and parser counts into the node counters.
-fn report(conn: &mut Conn, c: &Counters) {
+/// Folds this connection's new losses and parser counts into the node
+/// counters; returns the bytes newly lost (gaps and late bytes).
+fn report(conn: &mut Conn, c: &Counters) -> u64 {
     let mut s = StreamStats::default();
     for st in &conn.streams {
         s.gap_bytes += st.stats.gap_bytes;
@@ -841,6 +963,7 @@ fn report(conn: &mut Conn, c: &Counters) {
         Counter::ReassemblyLateBytes,
         s.late_bytes - conn.reported.late_bytes,
     );
+    let lost = (s.gap_bytes - conn.reported.gap_bytes) + (s.late_bytes - conn.reported.late_bytes);
     conn.reported = s;
     if let Proto::Known {
         index,
@@ -854,6 +977,7 @@ fn report(conn: &mut Conn, c: &Counters) {
         }
         *reported = now;
     }
+    lost
 }
 
 /// Addresses, role and process of a connection (looked up once).
@@ -907,6 +1031,7 @@ impl Handler<EventBatch> for Reassembly {
                 }
                 Record::Open(c) => self.on_open(c),
                 Record::Close(c) => self.on_close(c),
+                Record::Tcp(t) => self.on_tcp(t),
             }
         }
         self.core.seal_due();
@@ -951,6 +1076,10 @@ fn capture_lines(batch: &EventBatch, lines: &mut Lines) {
                 c.remote_port,
                 c.bytes_sent,
                 c.bytes_recv,
+            ),
+            Record::Tcp(t) => format!(
+                r#"{{"kind":"tcp","pid":{},"fd":{},"generation":{},"ts":{},"what":{},"count":{}}}"#,
+                t.h.tgid, t.h.fd, t.h.generation, t.h.ts_ns, t.what, t.count,
             ),
         };
         lines.push(Stage::Capture, line);

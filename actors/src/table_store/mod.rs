@@ -123,6 +123,8 @@ pub struct TableStore {
     tables: Vec<VecDeque<Sealed>>,
     /// Bytes held across every table (retention bounds the sum).
     bytes: usize,
+    /// Bytes held per table (each bounded by its share of the store).
+    table_bytes: Vec<usize>,
     counters: Arc<Counters>,
 }
 
@@ -148,16 +150,18 @@ impl TableStore {
                 .map(|_| VecDeque::new())
                 .collect(),
             bytes: 0,
+            table_bytes: vec![0; loupe_topology::schema::TABLES.len()],
             counters,
         }
     }
 
     fn push_batch(&mut self, table: usize, batch: RecordBatch, min_time: i64, max_time: i64) {
         let bytes = batch.get_array_memory_size();
-        self.bytes += bytes;
         let Some(q) = self.tables.get_mut(table) else {
             return;
         };
+        self.bytes += bytes;
+        self.table_bytes[table] += bytes;
         q.push_back(Sealed {
             batch,
             min_time,
@@ -167,8 +171,9 @@ impl TableStore {
         self.evict();
     }
 
-    /// Drops batches older than the age limit, then, while over the byte
-    /// limit, the oldest batch of any table.
+    /// Drops batches older than the age limit, then the oldest of a table
+    /// over its share of the store, then, while over the byte limit, the
+    /// oldest batch of any table.
     fn evict(&mut self) {
         let cutoff = wall_now_ns().saturating_sub(self.cfg.max_age.as_nanos() as i64);
         loop {
@@ -176,7 +181,18 @@ impl TableStore {
                 .tables
                 .iter()
                 .position(|q| q.front().is_some_and(|f| f.max_time < cutoff));
-            let victim = aged.or_else(|| {
+            let over_share = || {
+                loupe_topology::schema::TABLE_DEFS
+                    .iter()
+                    .enumerate()
+                    .position(|(i, d)| {
+                        d.store_percent < 100
+                            && self.tables[i].len() > 1
+                            && self.table_bytes[i]
+                                > self.cfg.max_bytes / 100 * d.store_percent as usize
+                    })
+            };
+            let victim = aged.or_else(over_share).or_else(|| {
                 (self.bytes > self.cfg.max_bytes)
                     .then(|| {
                         self.tables
@@ -188,10 +204,12 @@ impl TableStore {
                     })
                     .flatten()
             });
-            let Some(front) = victim.and_then(|i| self.tables[i].pop_front()) else {
+            let Some((i, front)) = victim.and_then(|i| self.tables[i].pop_front().map(|f| (i, f)))
+            else {
                 break;
             };
             self.bytes -= front.bytes;
+            self.table_bytes[i] -= front.bytes;
             self.counters
                 .add(Counter::StoreRowsEvicted, front.batch.num_rows() as u64);
         }
@@ -206,21 +224,39 @@ impl TableStore {
     fn with_metadata(&self, table: &str, b: &RecordBatch) -> Result<RecordBatch, String> {
         let full = loupe_topology::schema::table(table).ok_or("unknown table")?;
         let names: Vec<&str> = full.fields().iter().map(|f| f.name().as_str()).collect();
-        let cols = self.derive(b, &names)?;
+        let meta = loupe_topology::schema::def(table).is_some_and(|d| d.process_metadata);
+        let cols = self.derive(b, &names, meta)?;
         RecordBatch::try_new(full, cols).map_err(|e| e.to_string())
     }
 
     /// The columns `names` of a stored batch, metadata derived from `upid`
     /// only for the metadata columns asked for.
-    fn derive(&self, b: &RecordBatch, names: &[&str]) -> Result<Vec<ArrayRef>, String> {
+    fn derive(
+        &self,
+        b: &RecordBatch,
+        names: &[&str],
+        process_metadata: bool,
+    ) -> Result<Vec<ArrayRef>, String> {
+        let needs_meta = process_metadata
+            && names
+                .iter()
+                .any(|n| loupe_topology::schema::METADATA_COLUMNS.contains(n));
+        if !needs_meta {
+            // Stored columns only (and tables without a process).
+            return names
+                .iter()
+                .map(|name| {
+                    b.column_by_name(name)
+                        .cloned()
+                        .ok_or_else(|| format!("table has no column {name:?}"))
+                })
+                .collect();
+        }
         let upid = b
             .column_by_name("upid")
             .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
             .ok_or("upid column is not a dictionary")?;
         let keys = upid.keys();
-        let needs_meta = names
-            .iter()
-            .any(|n| loupe_topology::schema::METADATA_COLUMNS.contains(n));
         let infos: Vec<Arc<ProcessInfo>> = if needs_meta {
             upid.values()
                 .as_string::<i32>()
@@ -313,12 +349,13 @@ impl TableStore {
             .collect::<Result<Vec<_>, _>>()?;
         let schema = Arc::new(arrow::datatypes::Schema::new(fields));
         let end = end_ns.unwrap_or(i64::MAX);
+        let meta = loupe_topology::schema::def(table).is_some_and(|d| d.process_metadata);
         let mut out = Vec::new();
         for s in &self.tables[t] {
             let Some(b) = s.window(start_ns, end)? else {
                 continue;
             };
-            let cols = self.derive(&b, &names)?;
+            let cols = self.derive(&b, &names, meta)?;
             let opts =
                 arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
             out.push(

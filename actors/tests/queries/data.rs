@@ -210,7 +210,106 @@ pub fn store(n: usize, of: usize) -> TableStore {
         }
     }
     store.insert_http(&mut b, &procs);
+    sampled(&mut store, &procs, n, of);
     store
+}
+
+/// Samples every 10 s over the ten minutes: seconds since the first.
+const SAMPLES: i64 = 60;
+
+/// The sampled tables of node `n` of `of`: each service's process
+/// (`process_stats`), its connections to the database and from its clients
+/// (`conn_stats`), and three network namespaces (`network_stats`), with
+/// counters growing at known rates; every `of`-th sample row.
+fn sampled(store: &mut TableStore, procs: &[Arc<ProcessInfo>], n: usize, of: usize) {
+    use loupe_actors::protocols::Columns;
+    use loupe_actors::table_store::TableBatch;
+    use loupe_topology::schema::{CONN_STATS, NETWORK_STATS, PROCESS_STATS};
+    let mut ps = Columns::new(PROCESS_STATS);
+    let mut cs = Columns::new(CONN_STATS);
+    let mut ns = Columns::new(NETWORK_STATS);
+    let mut k = 0usize;
+    let mut mine = || {
+        k += 1;
+        (k - 1) % of == n
+    };
+    for t in 0..SAMPLES {
+        let time = NOW - 600_000_000_000 + t * 10_000_000_000 + 5_000_000;
+        for (i, p) in procs.iter().enumerate() {
+            let i = i as i64;
+            if mine() {
+                ps.start(time);
+                ps.str(&p.upid);
+                ps.int(i); // major faults
+                ps.int(100 * t); // minor faults
+                // CPU: service i uses (i + 1) * 5 % of a core in user space,
+                // a fifth of that in the kernel.
+                ps.int(t * 10_000_000_000 / 100 * 5 * (i + 1));
+                ps.int(t * 10_000_000_000 / 100 * (i + 1));
+                ps.int(4 + i);
+                ps.int((512 + 64 * i) << 20);
+                ps.int(((64 + 32 * i) << 20) + t * 4096);
+                ps.int(t * 1000);
+                ps.int(t * 2000);
+                ps.int(t * 4096);
+                ps.int(0);
+                ps.end_row();
+            }
+            // Clients of the database: a new connection every sample, and
+            // services 2 and 4 see resets and retransmits.
+            if mine() {
+                cs.start(time);
+                cs.str(&p.upid);
+                cs.str("10.0.0.2");
+                cs.int(5432);
+                cs.int(1);
+                cs.int(1);
+                cs.int(5);
+                cs.bool(false);
+                cs.int(t + 1);
+                cs.int(t);
+                cs.int(1);
+                cs.int(t * 1000 * (i + 1));
+                cs.int(t * 4000 * (i + 1));
+                cs.int(if i % 2 == 0 && i > 0 { t * i } else { 0 });
+                cs.int(0);
+                cs.int(if i == 4 { t / 3 } else { 0 });
+                cs.int(0);
+                cs.end_row();
+            }
+        }
+        for (j, pod_id) in ["pod-db-1", "pod-db-2", "node-a:netns:4026531840"]
+            .into_iter()
+            .enumerate()
+        {
+            if mine() {
+                let j = j as i64 + 1;
+                ns.start(time);
+                ns.str(pod_id);
+                // j MB/s received, j/2 MB/s sent.
+                ns.int(t * 10_000_000 * j);
+                ns.int(t * 7000 * j);
+                ns.int(0);
+                ns.int(t / 10);
+                ns.int(t * 5_000_000 * j);
+                ns.int(t * 3500 * j);
+                ns.int(0);
+                ns.int(0);
+                ns.end_row();
+            }
+        }
+    }
+    for (table, mut cols) in [(PROCESS_STATS, ps), (CONN_STATS, cs), (NETWORK_STATS, ns)] {
+        if let Some((batch, min_time, max_time)) = cols.finish() {
+            store.insert(TableBatch {
+                table,
+                batch,
+                min_time,
+                max_time,
+                processes: procs.to_vec(),
+            });
+        }
+    }
 }
 
 /// Exact p50 and p99 of latency in ms per service (the DDSketch check).
