@@ -207,12 +207,21 @@ fn conn_stats_equal_what_the_peers_and_the_kernel_counted() -> Result<()> {
     let rows = rows_until(&nats, &dir, &churn, Duration::from_secs(20), |rows| {
         rows.iter().any(|r| int(&r["resets"]) > 0)
     })?;
+    // Growth between the window's first and last samples (Pixie's rate
+    // idiom) is all of it: a new group's first row is its zeros at the
+    // sample before, so even a burst between two samples counts.
     let resets: i64 = rows.iter().map(|r| int(&r["resets"])).sum();
     assert_eq!(
         resets,
         2 * int(&srv["resets"]),
         "sent and received: {rows:?}"
     );
+    assert!(int(&rows[0]["resets"]) > 0, "sorted by resets: {rows:?}");
+    for r in &rows {
+        assert_eq!(int(&r["opened"]), conns as i64, "{rows:?}");
+    }
+    let retransmitted: i64 = rows.iter().map(|r| int(&r["retransmits"])).sum();
+    assert_eq!(retransmitted, retrans, "{rows:?}");
     server.kill();
     client.kill();
     Ok(())

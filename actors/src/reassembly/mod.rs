@@ -233,7 +233,9 @@ impl Reassembly {
         counters: Arc<Counters>,
     ) -> Self {
         let cap = NonZeroUsize::new(cfg.max_connections.max(1)).unwrap_or(NonZeroUsize::MIN);
-        let conn_stats = cfg.conn_stats.map(|_| ConnStats::new(counters.clone()));
+        let conn_stats = cfg
+            .conn_stats
+            .map(|_| ConnStats::new(counters.clone()).started_at(crate::clock::wall_now_ns()));
         let mut r = Reassembly {
             // Keys come from the kernel (pid, fd, generation), not from the
             // network, so a fast keyed hash with fixed seeds is safe here.

@@ -69,10 +69,22 @@ struct Group {
     close: u64,
     totals: Totals,
     lost_bytes: u64,
+    /// The counters its last row showed, and the sample it was in.
+    shown: Shown,
+    shown_at: Option<u64>,
     /// Changed since its last row.
     dirty: bool,
     /// Sample number of its last change (idle groups are forgotten first).
     touched: u64,
+}
+
+/// A group's counters as one row shows them.
+#[derive(Clone, Copy, Default)]
+struct Shown {
+    open: u64,
+    close: u64,
+    totals: Totals,
+    lost_bytes: u64,
 }
 
 struct Tracked {
@@ -100,6 +112,8 @@ pub struct ConnStats {
     procs: Vec<Arc<ProcessInfo>>,
     /// Connections found in the kernel's map this sample (scratch).
     present: Vec<ConnId>,
+    /// Wall time of the last sample.
+    last_ns: Option<i64>,
 }
 
 impl ConnStats {
@@ -118,7 +132,15 @@ impl ConnStats {
             rows: Columns::new(loupe_topology::schema::CONN_STATS),
             procs: Vec::new(),
             present: Vec::new(),
+            last_ns: None,
         }
+    }
+
+    /// Tracing began at wall time `now_ns`: a group that appears before
+    /// the first sample gets its zeros there.
+    pub fn started_at(mut self, now_ns: i64) -> Self {
+        self.last_ns = Some(now_ns);
+        self
     }
 
     /// Connections tracked (open, or closed within the late window).
@@ -174,6 +196,8 @@ impl ConnStats {
             close: 0,
             totals: Totals::default(),
             lost_bytes: 0,
+            shown: Shown::default(),
+            shown_at: None,
             dirty: true,
             touched: self.samples,
         };
@@ -357,30 +381,31 @@ impl ConnStats {
         i64,
         Vec<Arc<ProcessInfo>>,
     )> {
+        let prev = self.samples.checked_sub(1);
         for g in &mut self.groups {
             if g.key.upid.is_empty() || !(g.dirty || g.open > g.close) {
                 continue;
             }
             g.dirty = false;
-            let r = &mut self.rows;
-            r.start(now_ns);
-            r.str(&g.key.upid);
-            r.str(&g.key.remote_addr);
-            r.int(g.key.remote_port as i64);
-            r.int(g.key.role);
-            r.int(g.addr_family);
-            r.int(g.protocol);
-            r.bool(g.ssl);
-            r.int(g.open as i64);
-            r.int(g.close as i64);
-            r.int(g.open.saturating_sub(g.close) as i64);
-            r.int(g.totals.bytes_sent as i64);
-            r.int(g.totals.bytes_recv as i64);
-            r.int(g.totals.retransmits as i64);
-            r.int(g.totals.resets_sent as i64);
-            r.int(g.totals.resets_received as i64);
-            r.int(g.lost_bytes as i64);
-            r.end_row();
+            // A group without a row in the previous sample (new, or idle
+            // since) first gets one there, with what its last row showed
+            // (zeros when new): that was still true then, and a rate from
+            // two samples (max - min over a window) then sees a burst that
+            // opened and closed between two samples.
+            if let Some(last_ns) = self.last_ns
+                && (g.shown_at.is_none() || g.shown_at != prev)
+            {
+                write_row(&mut self.rows, last_ns, g, g.shown);
+            }
+            let now = Shown {
+                open: g.open,
+                close: g.close,
+                totals: g.totals,
+                lost_bytes: g.lost_bytes,
+            };
+            write_row(&mut self.rows, now_ns, g, now);
+            g.shown = now;
+            g.shown_at = Some(self.samples);
             if !self
                 .procs
                 .last()
@@ -389,6 +414,7 @@ impl ConnStats {
                 self.procs.push(g.process.clone());
             }
         }
+        self.last_ns = Some(now_ns);
         self.samples += 1;
         // Closed connections past the late window go.
         while let Some(&(at, id)) = self.closed.front() {
@@ -446,6 +472,28 @@ impl ConnStats {
             excess.min(idle.len()) as u64,
         );
     }
+}
+
+/// One row of group `g` at `time_ns` showing `c`.
+fn write_row(r: &mut Columns, time_ns: i64, g: &Group, c: Shown) {
+    r.start(time_ns);
+    r.str(&g.key.upid);
+    r.str(&g.key.remote_addr);
+    r.int(g.key.remote_port as i64);
+    r.int(g.key.role);
+    r.int(g.addr_family);
+    r.int(g.protocol);
+    r.bool(g.ssl);
+    r.int(c.open as i64);
+    r.int(c.close as i64);
+    r.int(c.open.saturating_sub(c.close) as i64);
+    r.int(c.totals.bytes_sent as i64);
+    r.int(c.totals.bytes_recv as i64);
+    r.int(c.totals.retransmits as i64);
+    r.int(c.totals.resets_sent as i64);
+    r.int(c.totals.resets_received as i64);
+    r.int(c.lost_bytes as i64);
+    r.end_row();
 }
 
 #[cfg(test)]
@@ -583,6 +631,43 @@ mod tests {
         let (b, ..) = s.finish_sample(1).unwrap();
         let active = col(&b, "conn_active");
         assert_eq!(active.iter().sum::<i64>(), 1, "{active:?}");
+    }
+
+    #[test]
+    fn a_burst_between_two_samples_shows_as_growth_from_the_previous_one() {
+        let mut s = ConnStats::new(Arc::default());
+        assert!(s.finish_sample(1_000).is_none());
+        let p = proc_("n:7:1");
+        let r: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        for fd in 3..6 {
+            s.open((7, fd, fd), &p, r, 1);
+            s.close((7, fd, fd), totals(10, 20));
+        }
+        let (b, ..) = s.finish_sample(2_000).unwrap();
+        // Zeros at the previous sample, then the burst.
+        assert_eq!(col(&b, "conn_open"), [0, 3]);
+        assert_eq!(col(&b, "conn_close"), [0, 3]);
+        assert_eq!(col(&b, "bytes_sent"), [0, 30]);
+        let t = b
+            .column(0)
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        assert_eq!(t, [1_000, 2_000]);
+        // Idle, then one more: its last row's values at the previous sample.
+        assert!(s.finish_sample(3_000).is_none());
+        s.open((7, 9, 9), &p, r, 1);
+        let (b, ..) = s.finish_sample(4_000).unwrap();
+        assert_eq!(col(&b, "conn_open"), [3, 4]);
+    }
+
+    #[test]
+    fn a_group_before_the_first_sample_starts_at_zero_when_tracing_began() {
+        let mut s = ConnStats::new(Arc::default()).started_at(500);
+        let p = proc_("n:7:1");
+        s.open((7, 3, 1), &p, "10.0.0.2:80".parse().unwrap(), 1);
+        let (b, ..) = s.finish_sample(1_000).unwrap();
+        assert_eq!(col(&b, "conn_open"), [0, 1]);
     }
 
     #[test]
