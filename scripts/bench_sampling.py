@@ -42,7 +42,7 @@ def rss_mib(pid):
 
 
 HOLDER = r"""
-import os, socket, sys, time
+import os, signal, socket, sys, time
 procs, pairs, port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 kids = []
 for _ in range(procs):
@@ -57,9 +57,17 @@ for _ in range(pairs):
     c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
     c.send(b"hi"); s.recv(2); s.send(b"ok"); c.recv(2)
     held += [c, s]
+def touch(*_):
+    # Each held connection moves a byte each way: the agent sees it (a
+    # connection is known to the kernel programs from its first syscall).
+    for i in range(0, len(held), 2):
+        held[i].send(b"x"); held[i + 1].recv(1); held[i + 1].send(b"y"); held[i].recv(1)
+    print("touched", flush=True)
+signal.signal(signal.SIGUSR1, touch)
 print("ready", flush=True)
 try:
-    time.sleep(3600)
+    while True:
+        time.sleep(3600)
 finally:
     for k in kids:
         os.kill(k, 9)
@@ -74,7 +82,10 @@ def main():
     ap.add_argument("--conns", type=int, default=10000)
     a = ap.parse_args()
     import resource
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < a.conns + 100:
+        raise SystemExit(f"{a.conns} connections need {a.conns + 100} file descriptors; the hard limit is {hard}")
     d = tempfile.mkdtemp(prefix="loupe-bench-sampling-")
     started = []
     try:
@@ -98,14 +109,15 @@ def main():
             for mode, margs in order:
                 # The load exists before the agent starts: its connections
                 # predate it, as on a real node.
-                holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(a.procs), str(a.conns // 2), str(free_port())], stdout=subprocess.PIPE, text=True)
+                holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(a.procs), str(a.conns // 2), str(free_port())], stdout=subprocess.PIPE, text=True, start_new_session=True)
                 started.append(holder)
                 assert holder.stdout.readline().strip() == "ready"
                 agent = subprocess.Popen([LOUPE, "agent", "--node", "bench", "--nats", url] + margs, stdout=subprocess.DEVNULL, stderr=open(f"{d}/agent.log", "w"))
                 started.append(agent)
                 time.sleep(3.0)
-                # Touch every held connection once more so the kernel has
-                # it in its map (connections are seen at their syscalls).
+                holder.send_signal(signal.SIGUSR1)
+                assert holder.stdout.readline().strip() == "touched"
+                time.sleep(2.0)
                 t0, c0 = time.time(), cpu_ticks(agent.pid)
                 time.sleep(a.seconds)
                 t1, c1 = time.time(), cpu_ticks(agent.pid)
@@ -123,7 +135,7 @@ def main():
                 except Exception:
                     pass
                 agent.send_signal(signal.SIGTERM); agent.wait(10); started.remove(agent)
-                holder.kill(); holder.wait(); started.remove(holder)
+                os.killpg(holder.pid, signal.SIGKILL); holder.wait(); started.remove(holder)
                 cpu = (c1 - c0) / hz / (t1 - t0) * 1000
                 tot[mode][0] += cpu; tot[mode][1] += 1
                 per = [c / a.seconds for c in counts]
@@ -132,6 +144,8 @@ def main():
         print(f"total: agent CPU {c_off:.1f} ms/s off, {c_on:.1f} ms/s on: the sampled tables cost {c_on - c_off:.1f} ms of CPU per second ({(c_on - c_off) / 10:.2f} % of a core)")
     finally:
         for p in reversed(started):
+            try: os.killpg(p.pid, signal.SIGKILL) if p.args[1] == "-c" else None
+            except Exception: pass
             p.terminate()
             try: p.wait(5)
             except Exception: p.kill()
