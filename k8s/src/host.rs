@@ -284,6 +284,14 @@ const SECRET_WORDS: [&str; 8] = [
     "password", "passwd", "token", "secret", "api-key", "api_key", "apikey", "auth",
 ];
 
+/// A header field name: letters, digits, `-` and `_` only.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|w| n.contains(w))
@@ -293,13 +301,19 @@ fn secret_name(name: &str) -> bool {
 /// arguments masked before anything stores them: `--password=x`,
 /// `--token x` (any option or `NAME=value` whose name has `password`,
 /// `passwd`, `token`, `secret`, `api-key` or `auth` in it), MySQL's `-pSECRET`,
-/// and the password of a URL (`scheme://user:SECRET@host`).
+/// the password of a URL (`scheme://user:SECRET@host`), and a header given
+/// as an argument whose name is such a name or a cookie
+/// (`Authorization: Bearer x`).
 ///
 /// ```
 /// let args: Vec<String> = ["mysql", "-uroot", "-phunter2", "--token", "t0k",
 ///     "postgres://app:pw@db/x", "--api-key=k"].iter().map(|s| s.to_string()).collect();
 /// assert_eq!(loupe_k8s::host::redact_cmdline(&args),
 ///     "mysql -uroot -p<redacted> --token <redacted> postgres://app:<redacted>@db/x --api-key=<redacted>");
+/// let curl: Vec<String> = ["curl", "-H", "Authorization: Bearer t", "-H", "Cookie: id=1",
+///     "-H", "Accept: */*", "http://h:80/"].iter().map(|s| s.to_string()).collect();
+/// assert_eq!(loupe_k8s::host::redact_cmdline(&curl),
+///     "curl -H Authorization: <redacted> -H Cookie: <redacted> -H Accept: */* http://h:80/");
 /// ```
 pub fn redact_cmdline(args: &[String]) -> String {
     let mut out: Vec<String> = Vec::with_capacity(args.len());
@@ -316,6 +330,14 @@ pub fn redact_cmdline(args: &[String]) -> String {
             && secret_name(name)
         {
             out.push(format!("{name}={REDACTED}"));
+        } else if i > 0
+            && let Some((name, _)) = a.split_once(':')
+            && is_header_name(name)
+            && (secret_name(name) || name.to_ascii_lowercase().contains("cookie"))
+        {
+            // A request header given on the command line (`curl -H
+            // 'Authorization: Bearer x'`, `-H 'Cookie: id=1'`).
+            out.push(format!("{name}: {REDACTED}"));
         } else if i > 0 && a.starts_with("-p") && !a.starts_with("--") && a.len() > 2 {
             // MySQL's clients: the password glued to -p.
             out.push(format!("-p{REDACTED}"));
