@@ -31,29 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOUPE = os.environ.get("LOUPE_BIN", os.path.join(ROOT, "target/release/loupe"))
 
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def wait_port(p):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", p), 0.1).close(); return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing on port {p}")
-
-
-def cpu_ticks(pid):
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])  # utime + stime
-
-
-def rss_mib(pid):
-    for l in open(f"/proc/{pid}/status"):
-        if l.startswith("VmRSS:"):
-            return int(l.split()[1]) / 1024
-    return 0.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_ticks, free_port, rss_mib, wait_port  # noqa: E402
 
 
 def wrk(url, seconds, conns):

@@ -172,14 +172,7 @@ impl Columns {
     /// Ends the row with its `resp_latency`.
     pub fn end(&mut self, latency_ns: i64) {
         self.int(latency_ns);
-        debug_assert_eq!(
-            self.at,
-            self.cols.len(),
-            "{}: wrong column count",
-            self.table
-        );
-        self.at = 0;
-        self.rows += 1;
+        self.end_row();
     }
 
     /// The rows so far as one batch, with its time range; `None` if empty.

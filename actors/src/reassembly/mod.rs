@@ -236,7 +236,7 @@ impl Reassembly {
         let conn_stats = cfg
             .conn_stats
             .map(|_| ConnStats::new(counters.clone()).started_at(crate::clock::wall_now_ns()));
-        let mut r = Reassembly {
+        Reassembly {
             // Keys come from the kernel (pid, fd, generation), not from the
             // network, so a fast keyed hash with fixed seeds is safe here.
             conns: LruCache::with_hasher(cap, ahash::RandomState::with_seeds(1, 2, 3, 4)),
@@ -259,13 +259,11 @@ impl Reassembly {
                 newest_mono: 0,
                 taps: None,
                 lines: Lines::default(),
-                conn_stats: None,
+                conn_stats,
                 sample_conns: None,
                 conn_stats_at: std::time::Instant::now(),
             },
-        };
-        r.core.conn_stats = conn_stats;
-        r
+        }
     }
 
     /// Where `conn_stats` reads the kernel's per-connection counters; without
