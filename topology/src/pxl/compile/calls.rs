@@ -1,0 +1,474 @@
+//! Calls: the script's own functions (and `--arg`), `px.` functions, and
+//! methods of columns.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::super::ast::{self, ExprKind};
+use super::super::error::{CompileError, Span};
+use super::*;
+use crate::plan::{BinOp, DType, Expr, Func, MetaFn, Op, Scalar, Sink};
+
+impl<'s> Compiler<'s> {
+    pub(super) fn call(&mut self, f: Value, fspan: Span, mut args: Args) -> R<Value> {
+        self.depth += 1;
+        if self.depth > 64 {
+            return Err(self.err(fspan, "calls nest too deep (recursion?)"));
+        }
+        let out = match f {
+            Value::PxAttr(name) => self.px_call(&name, fspan, &mut args),
+            Value::Method(recv, m) => self.method(*recv, &m, fspan, &mut args),
+            Value::Def(d) => self.call_def(d, args),
+            Value::Agg(func) => self.agg_call(func, fspan, &mut args),
+            other => Err(self.err(fspan, format!("{} is not callable", other.kind()))),
+        };
+        self.depth -= 1;
+        out
+    }
+
+    pub(super) fn call_def(&mut self, d: Rc<ast::Def>, mut args: Args) -> R<Value> {
+        let mut scope = HashMap::new();
+        let top_level = self.scopes.len() == 1;
+        for (i, p) in d.params.iter().enumerate() {
+            let given = args.get(i, &p.name);
+            let from_cli = if top_level {
+                self.opts.args.iter().rev().find(|(k, _)| k == &p.name)
+            } else {
+                None
+            };
+            let v = match (given, from_cli) {
+                (Some((v, _)), _) => v,
+                (None, Some((_, text))) => self.cli_arg(p, text)?,
+                (None, None) => match &p.default {
+                    Some(e) => self.eval(e)?,
+                    None => {
+                        return Err(self.err(
+                            args.span,
+                            format!(
+                                "{}() needs argument {:?} (or --arg {}=...)",
+                                d.name, p.name, p.name
+                            ),
+                        ));
+                    }
+                },
+            };
+            scope.insert(p.name.clone(), v);
+        }
+        self.no_more(&args, &d.name)?;
+        self.scopes.push(scope);
+        let out = self.block(&d.body);
+        self.scopes.pop();
+        Ok(out?.unwrap_or(Value::None))
+    }
+
+    /// `--arg name=text` as the parameter's annotated (or default's) type.
+    pub(super) fn cli_arg(&self, p: &ast::Param, text: &str) -> R<Value> {
+        let ty = match &p.annotation {
+            Some(ast::Expr {
+                kind: ExprKind::Name(n),
+                ..
+            }) => n.clone(),
+            // Pixie's argument types of metadata (`px.Namespace`, ...):
+            // strings, `namespace/name` where the kind is namespaced.
+            Some(ast::Expr {
+                kind: ExprKind::Attr(_, n, _),
+                ..
+            }) if PX_ARG_TYPES.contains(&n.as_str()) => "str".into(),
+            Some(a) => {
+                return Err(self.err(
+                    a.span,
+                    format!(
+                        "annotate parameters with str, int, float, bool or px.{}",
+                        PX_ARG_TYPES.join(", px.")
+                    ),
+                ));
+            }
+            None => match p.default.as_ref().map(|d| &d.kind) {
+                Some(ExprKind::Int(_)) => "int".into(),
+                Some(ExprKind::Float(_)) => "float".into(),
+                Some(ExprKind::Bool(_)) => "bool".into(),
+                _ => "str".into(),
+            },
+        };
+        let bad = |what: &str| {
+            self.err(
+                p.span,
+                format!("--arg {}={text:?}: expected {what}", p.name),
+            )
+        };
+        Ok(Value::Lit(match ty.as_str() {
+            "int" => Scalar::Int64(text.parse().map_err(|_| bad("an integer"))?),
+            "float" => Scalar::Float64(text.parse().map_err(|_| bad("a number"))?),
+            "bool" => Scalar::Boolean(match text {
+                "true" | "True" | "1" => true,
+                "false" | "False" | "0" => false,
+                _ => return Err(bad("true or false")),
+            }),
+            _ => Scalar::String(text.to_string()),
+        }))
+    }
+
+    pub(super) fn time_arg(&self, v: Value, span: Span) -> R<i64> {
+        match v {
+            Value::Lit(Scalar::String(s)) => parse_relative(&s)
+                .map(|d| self.opts.now_ns.saturating_add(d))
+                .ok_or_else(|| {
+                    self.err(
+                        span,
+                        format!("cannot read {s:?} as a time: use a relative time such as '-5m', '-30s', '-2h', '-1d', or px.now() - px.minutes(5)"),
+                    )
+                }),
+            Value::Lit(Scalar::Time(t)) => Ok(t),
+            Value::Lit(Scalar::Int64(t)) => Ok(t),
+            other => Err(self.err(
+                span,
+                format!("expected a time ('-5m', px.now(), ns since the epoch), got {}", other.kind()),
+            )),
+        }
+    }
+
+    pub(super) fn px_call(&mut self, name: &str, fspan: Span, args: &mut Args) -> R<Value> {
+        match name {
+            "DataFrame" => {
+                let Some((t, tspan)) = args.get(0, "table") else {
+                    return Err(self.err(args.span, "px.DataFrame needs a table name"));
+                };
+                let Value::Lit(Scalar::String(table)) = t else {
+                    return Err(self.err(tspan, format!("the table name must be a string, got {}", t.kind())));
+                };
+                let Some(schema) = crate::schema::table(&table) else {
+                    return Err(self.err(
+                        tspan,
+                        format!(
+                            "unknown table {table:?}{}; tables: {}",
+                            did_you_mean(&table, crate::schema::TABLES),
+                            crate::schema::TABLES.join(", ")
+                        ),
+                    ));
+                };
+                let all: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                let columns = match args.get(usize::MAX, "select") {
+                    Some((v, s)) => {
+                        let cols = self.string_list(v, s, "select")?;
+                        let mut out = Vec::new();
+                        for (c, cs) in cols {
+                            if !all.contains(&c) {
+                                let names: Vec<&str> = all.iter().map(String::as_str).collect();
+                                return Err(self.err(
+                                    cs,
+                                    format!(
+                                        "table {table} has no column {c:?}{}",
+                                        did_you_mean(&c, &names)
+                                    ),
+                                ));
+                            }
+                            out.push(c);
+                        }
+                        out
+                    }
+                    None => all,
+                };
+                let start_ns = match args.get(usize::MAX, "start_time") {
+                    Some((v, s)) => self.time_arg(v, s)?,
+                    None => 0,
+                };
+                let end_ns = match args.get(usize::MAX, "end_time") {
+                    Some((Value::None, _)) | None => None,
+                    Some((v, s)) => Some(self.time_arg(v, s)?),
+                };
+                self.no_more(args, "px.DataFrame")?;
+                let id = self.add(
+                    Op::Source {
+                        table,
+                        start_ns,
+                        end_ns,
+                        columns,
+                    },
+                    args.span,
+                )?;
+                Ok(Value::Frame(id))
+            }
+            "display" => {
+                let Some((v, vspan)) = args.get(0, "out") else {
+                    return Err(self.err(args.span, "px.display needs a DataFrame"));
+                };
+                let Value::Frame(f) = v else {
+                    return Err(self.err(vspan, format!("px.display needs a DataFrame, got {}", v.kind())));
+                };
+                let name = match args.get(1, "name") {
+                    Some((Value::Lit(Scalar::String(n)), _)) => n,
+                    Some((other, s)) => {
+                        return Err(self.err(s, format!("the table name must be a string, got {}", other.kind())));
+                    }
+                    None => "output".to_string(),
+                };
+                self.no_more(args, "px.display")?;
+                if self.plan.sinks.iter().any(|s| s.name == name) {
+                    return Err(self.err(
+                        args.span,
+                        format!("a table named {name:?} is already displayed: give each px.display its own name"),
+                    ));
+                }
+                self.plan.sinks.push(Sink { name, input: f });
+                Ok(Value::None)
+            }
+            "export" => Err(self.err(
+                fspan,
+                "px.export is not yet supported by Loupe: display the table with px.display(df, 'name')",
+            )),
+            n if n.starts_with("otel") => Err(self.err(
+                fspan,
+                format!("px.{n} belongs to px.export, which is not yet supported by Loupe"),
+            )),
+            "now" => {
+                self.no_more(args, "px.now")?;
+                Ok(Value::Lit(Scalar::Time(self.opts.now_ns)))
+            }
+            "DurationNanos" | "seconds" | "minutes" | "hours" | "days" | "milliseconds"
+            | "microseconds" => {
+                let unit = match name {
+                    "DurationNanos" => 1,
+                    "microseconds" => 1_000,
+                    "milliseconds" => 1_000_000,
+                    "seconds" => 1_000_000_000,
+                    "minutes" => 60_000_000_000,
+                    "hours" => 3_600_000_000_000,
+                    _ => 86_400_000_000_000,
+                };
+                let Some((v, s)) = args.get(0, "n") else {
+                    return Err(self.err(args.span, format!("px.{name} takes a number")));
+                };
+                self.no_more(args, name)?;
+                match v {
+                    Value::Lit(Scalar::Int64(i)) => Ok(Value::Lit(Scalar::Int64(i.saturating_mul(unit)))),
+                    Value::Lit(Scalar::Float64(f)) => Ok(Value::Lit(Scalar::Int64((f * unit as f64) as i64))),
+                    Value::Col { frame, expr, dtype: DType::Int64 } => {
+                        self.col_binary(frame, BinOp::Mul, expr, Expr::Lit(Scalar::Int64(unit)), s)
+                    }
+                    other => Err(self.err(s, format!("px.{name} takes a number, got {}", other.kind()))),
+                }
+            }
+            n if UPID_FNS.iter().any(|(u, _)| *u == n) => {
+                // Metadata of a process is derived from its upid when a
+                // table is read: these read the derived columns, or call a
+                // metadata function on them.
+                let how = &UPID_FNS.iter().find(|(u, _)| *u == n).expect("found").1;
+                let Some((v, s)) = args.get(0, "upid") else {
+                    return Err(self.err(args.span, format!("px.{name} takes df.upid")));
+                };
+                self.no_more(args, name)?;
+                let frame = match v {
+                    Value::Col { frame, expr: Expr::Col(c), .. } if c == "upid" => frame,
+                    _ => return Err(self.err(s, format!("px.{name} takes the upid column itself (df.upid)"))),
+                };
+                let call = |me: &mut Self, f: MetaFn, col: &str| -> R<Value> {
+                    let arg = me.column(frame, col, s)?;
+                    me.scalar_call(Func::Meta(f), vec![(arg, s)], s)
+                };
+                match how {
+                    OfUpid::Column(c) => self.column(frame, c, s),
+                    OfUpid::OfPodId(f) => call(self, *f, "pod_id"),
+                    OfUpid::OfPodName(f) => call(self, *f, "pod"),
+                    OfUpid::Upid(f) => call(self, *f, "upid"),
+                    OfUpid::Itself => self.column(frame, "upid", s),
+                }
+            }
+            n if NOT_YET.iter().any(|(u, _)| *u == n) => {
+                let why = NOT_YET.iter().find(|(u, _)| *u == n).expect("found").1;
+                Err(self.err(fspan, format!("px.{name} is not supported by Loupe yet: {why}")))
+            }
+            n if MetaFn::lookup(n).is_some() => {
+                let def = MetaFn::lookup(n).expect("found");
+                if !args.kw.is_empty() {
+                    let (k, _, s) = &args.kw[0];
+                    return Err(self.err(*s, format!("px.{name} takes positional arguments, not {k}=")));
+                }
+                let mut pos = args.rest();
+                // At the row's time, unless the script gives one.
+                if def.at_time && pos.len() == def.args.len() {
+                    let frame = pos.iter().find_map(|(v, _)| match v {
+                        Value::Col { frame, .. } => Some(*frame),
+                        _ => None,
+                    });
+                    if let Some(frame) = frame
+                        && self.plan.schema(frame).get("time_").is_some_and(|f| f.dtype == DType::Time)
+                    {
+                        pos.push((self.column(frame, "time_", fspan)?, fspan));
+                    }
+                }
+                // A connection's remote address: on plain hosts, the
+                // process listening there names it, which takes the port,
+                // and the row's own node for a loopback address.
+                if def.at_time
+                    && pos.len() == def.args.len() + 1
+                    && let Some((Value::Col { frame, expr: Expr::Col(c), .. }, _)) = pos.first()
+                    && c == "remote_addr"
+                {
+                    let frame = *frame;
+                    let s = self.plan.schema(frame);
+                    if s.get("remote_port").is_some_and(|f| f.dtype == DType::Int64)
+                        && s.get("upid").is_some()
+                    {
+                        pos.push((self.column(frame, "remote_port", fspan)?, fspan));
+                        pos.push((self.column(frame, "upid", fspan)?, fspan));
+                    }
+                }
+                self.scalar_call(Func::Meta(def.func), pos, args.span)
+            }
+            "count" | "sum" | "mean" | "min" | "max" | "any" | "count_distinct" | "quantiles" => {
+                Err(self.err(fspan, "internal: aggregate reached px_call"))
+            }
+            _ => {
+                let func = match name {
+                    "contains" => Func::Contains,
+                    "substring" => Func::Substring,
+                    "length" => Func::Length,
+                    "replace" => Func::Replace,
+                    "select" => Func::Select,
+                    "int64" => Func::ToInt64,
+                    "float64" => Func::ToFloat64,
+                    "string" => Func::ToString,
+                    "abs" => Func::Abs,
+                    "round" => Func::Round,
+                    "floor" => Func::Floor,
+                    "ceil" => Func::Ceil,
+                    "bin" => Func::Bin,
+                    "format_duration" => Func::FormatDuration,
+                    "normalize_sql" | "normalize_pgsql" | "normalize_mysql" => Func::NormalizeSql,
+                    "normalize_path" => Func::NormalizePath,
+                    "pluck" => Func::Pluck,
+                    "pluck_int64" => Func::PluckInt64,
+                    "pluck_float64" => Func::PluckFloat64,
+                    _ => {
+                        return Err(self.err(
+                            fspan,
+                            format!("unknown function px.{name}{}", did_you_mean(name, &px_names())),
+                        ));
+                    }
+                };
+                if !args.kw.is_empty() {
+                    let (n, _, s) = &args.kw[0];
+                    return Err(self.err(*s, format!("px.{name} takes positional arguments, not {n}=")));
+                }
+                let pos = args.rest();
+                self.scalar_call(func, pos, args.span)
+            }
+        }
+    }
+
+    /// A scalar function over per-row expressions of one DataFrame.
+    pub(super) fn scalar_call(
+        &mut self,
+        func: Func,
+        args: Vec<(Value, Span)>,
+        span: Span,
+    ) -> R<Value> {
+        let frame = args.iter().find_map(|(v, _)| match v {
+            Value::Col { frame, .. } => Some(*frame),
+            _ => None,
+        });
+        let Some(frame) = frame else {
+            return Err(self.err(
+                span,
+                format!("{} needs a column among its arguments", func.name()),
+            ));
+        };
+        // Arguments the executor needs as constants, checked here so a bad
+        // one is a compile error with its place, not a failure on every node.
+        let constant = |i: usize| -> Option<(&Scalar, Span)> {
+            match args.get(i) {
+                Some((Value::Lit(l), s)) => Some((l, *s)),
+                _ => None,
+            }
+        };
+        let want = |i: usize, what: &str| -> CompileError {
+            let s = args.get(i).map_or(span, |(_, s)| *s);
+            self.err(
+                s,
+                format!("argument {} of {} must be {what}", i + 1, func.name()),
+            )
+        };
+        match func {
+            Func::Replace => {
+                match constant(0) {
+                    Some((Scalar::String(p), ps)) => {
+                        if let Err(e) = regex::Regex::new(p) {
+                            // The crate's message spans lines; its last says what.
+                            let text = e.to_string();
+                            let why = text.lines().last().unwrap_or_default();
+                            let why = why.strip_prefix("error: ").unwrap_or(why);
+                            return Err(self.err(ps, format!("bad regular expression: {why}")));
+                        }
+                    }
+                    _ => return Err(want(0, "a constant pattern")),
+                }
+                if !matches!(constant(2), Some((Scalar::String(_), _))) {
+                    return Err(want(2, "a constant string"));
+                }
+            }
+            Func::Substring => {
+                for i in [1, 2] {
+                    match constant(i) {
+                        Some((Scalar::Int64(n), _)) if *n >= 0 => {}
+                        _ => return Err(want(i, "a constant, non-negative integer")),
+                    }
+                }
+            }
+            Func::Bin => match constant(1) {
+                Some((Scalar::Int64(n), _)) if *n > 0 => {}
+                _ => return Err(want(1, "a constant, positive size (px.seconds(10), ...)")),
+            },
+            Func::Pluck | Func::PluckInt64 | Func::PluckFloat64
+                if !matches!(constant(1), Some((Scalar::String(_), _))) =>
+            {
+                return Err(want(1, "a constant key"));
+            }
+            _ => {}
+        }
+        let mut exprs = Vec::new();
+        for (v, s) in args {
+            exprs.push(self.row_expr(frame, v, s)?);
+        }
+        let e = Expr::Call(func, exprs);
+        e.check_shape().map_err(|m| self.err(span, m))?;
+        let dtype = e
+            .dtype(self.plan.schema(frame))
+            .map_err(|m| self.err(span, m))?;
+        Ok(Value::Col {
+            frame,
+            expr: e,
+            dtype,
+        })
+    }
+
+    pub(super) fn method(
+        &mut self,
+        recv: Value,
+        m: &str,
+        mspan: Span,
+        args: &mut Args,
+    ) -> R<Value> {
+        match recv {
+            Value::Frame(f) => self.frame_method(f, m, mspan, args),
+            Value::GroupBy(f, keys) => {
+                let kw = std::mem::take(&mut args.kw);
+                self.no_more(args, "agg")?;
+                self.agg(f, keys, kw, args.span)
+            }
+            col @ Value::Col { .. } => {
+                let func = match m {
+                    "contains" => Func::Contains,
+                    "startswith" => Func::StartsWith,
+                    "endswith" => Func::EndsWith,
+                    "lower" => Func::Lower,
+                    _ => Func::Upper,
+                };
+                let mut all = vec![(col, mspan)];
+                all.extend(args.rest());
+                self.no_more(args, m)?;
+                self.scalar_call(func, all, args.span)
+            }
+            other => Err(self.err(mspan, format!("{} has no method {m}", other.kind()))),
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! PxL to a logical plan. The script is run symbolically, statement by
+//! statement, as Python would: names bind to values (DataFrames, column
+//! expressions, literals, functions); DataFrame operations add plan nodes;
+//! `px.display` adds a sink. Every value knows the span it came from, so
+//! every error names the line and column of the construct at fault.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::plan::{AggFunc, AggSpec, DType, Expr, NodeId, Op, Plan, Scalar, Sink};
+use crate::pxl::ast::{self, ExprKind, Stmt};
+use crate::pxl::error::{CompileError, Span};
+
+/// How to compile: the file name for messages, the time relative times are
+/// taken from, and `--arg name=value` pairs for the script's functions.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub file: String,
+    pub now_ns: i64,
+    pub args: Vec<(String, String)>,
+}
+
+type R<T> = Result<T, CompileError>;
+
+#[derive(Clone, Debug)]
+enum Value {
+    Px,
+    /// `px.<name>`, not called yet.
+    PxAttr(String),
+    Frame(NodeId),
+    GroupBy(NodeId, Vec<String>),
+    /// `df.ctx`
+    Ctx(NodeId),
+    /// A per-row expression over one DataFrame.
+    Col {
+        frame: NodeId,
+        expr: Expr,
+        dtype: DType,
+    },
+    Lit(Scalar),
+    None,
+    List(Vec<(Value, Span)>),
+    Tuple(Vec<(Value, Span)>),
+    Dict(Vec<(Value, Span, Value)>),
+    Agg(AggFunc),
+    Lambda(Rc<(Vec<String>, ast::Expr)>),
+    Def(Rc<ast::Def>),
+    Method(Box<Value>, String),
+    /// Inside a lambda aggregate: an expression over aggregate results.
+    AggExpr {
+        expr: Expr,
+        dtype: DType,
+    },
+}
+
+impl Value {
+    fn kind(&self) -> String {
+        match self {
+            Value::Px => "the px module".into(),
+            Value::PxAttr(n) => format!("px.{n}"),
+            Value::Frame(_) => "a DataFrame".into(),
+            Value::GroupBy(..) => "a grouped DataFrame (call .agg(...))".into(),
+            Value::Ctx(_) => "df.ctx".into(),
+            Value::Col { dtype, .. } => format!("{} {dtype} column", article(*dtype)),
+            Value::Lit(s) => format!("{} {} literal", article(s.dtype()), s.dtype()),
+            Value::None => "None".into(),
+            Value::List(_) => "a list".into(),
+            Value::Tuple(_) => "a tuple".into(),
+            Value::Dict(_) => "a dict".into(),
+            Value::Agg(f) => format!("the aggregate {}", f.name()),
+            Value::Lambda(_) => "a lambda".into(),
+            Value::Def(d) => format!("the function {}", d.name),
+            Value::Method(_, m) => format!("the method {m}"),
+            Value::AggExpr { dtype, .. } => format!("an aggregate result ({dtype})"),
+        }
+    }
+}
+
+fn article(t: DType) -> &'static str {
+    if t == DType::Int64 { "an" } else { "a" }
+}
+
+/// The state of a lambda aggregate being lowered: its per-row inputs
+/// (computed before the Aggregate) and its aggregates.
+struct LambdaCtx {
+    frame: NodeId,
+    pre: Vec<(String, Expr)>,
+    aggs: Vec<AggSpec>,
+}
+
+struct Args {
+    /// Positional arguments; `None` once taken.
+    pos: Vec<Option<(Value, Span)>>,
+    kw: Vec<(String, Value, Span)>,
+    span: Span,
+}
+
+impl Args {
+    /// The argument at position `i` or named `name`.
+    fn get(&mut self, i: usize, name: &str) -> Option<(Value, Span)> {
+        if let Some(k) = self.kw.iter().position(|(n, _, _)| n == name) {
+            let (_, v, s) = self.kw.remove(k);
+            return Some((v, s));
+        }
+        self.pos.get_mut(i).and_then(Option::take)
+    }
+
+    /// The positional arguments not taken yet.
+    fn rest(&mut self) -> Vec<(Value, Span)> {
+        self.pos.iter_mut().filter_map(Option::take).collect()
+    }
+}
+
+mod calls;
+mod expr;
+mod frame;
+mod names;
+
+pub use names::parse_relative;
+use names::*;
+
+pub(super) struct Compiler<'s> {
+    src: &'s str,
+    opts: &'s Options,
+    plan: Plan,
+    scopes: Vec<HashMap<String, Value>>,
+    px_name: Option<String>,
+    lambda: Option<LambdaCtx>,
+    tmp: usize,
+    /// Parameters of top-level functions, for `--arg`.
+    params: Vec<String>,
+    depth: usize,
+}
+
+impl<'s> Compiler<'s> {
+    pub(super) fn new(src: &'s str, opts: &'s Options) -> Self {
+        Compiler {
+            src,
+            opts,
+            plan: Plan::default(),
+            scopes: vec![HashMap::new()],
+            px_name: None,
+            lambda: None,
+            tmp: 0,
+            params: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    fn err(&self, span: Span, msg: impl Into<String>) -> CompileError {
+        CompileError::at(&self.opts.file, self.src, span, msg)
+    }
+
+    fn add(&mut self, op: Op, span: Span) -> R<NodeId> {
+        // The limits every receiver checks (Plan::check) hold here first,
+        // with the script's position.
+        op.check_values().map_err(|m| self.err(span, m))?;
+        self.plan.add(op).map_err(|m| self.err(span, m))
+    }
+
+    pub(super) fn run(mut self, module: &[Stmt]) -> R<Plan> {
+        let defs: Vec<&ast::Def> = module
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Def(d) => Some(d.as_ref()),
+                _ => None,
+            })
+            .collect();
+        self.params = defs
+            .iter()
+            .flat_map(|d| d.params.iter().map(|p| p.name.clone()))
+            .collect();
+        for (k, _) in &self.opts.args {
+            if !self.params.contains(k) {
+                let msg = if self.params.is_empty() {
+                    format!("--arg {k}: this script has no function parameters to fill")
+                } else {
+                    format!(
+                        "--arg {k}: no function parameter is named {k:?}; parameters: {}",
+                        self.params.join(", ")
+                    )
+                };
+                return Err(self.err(Span::default(), msg));
+            }
+        }
+        self.block(module)?;
+        if self.plan.sinks.is_empty() {
+            // A script of one function (Pixie's vis scripts): call it and
+            // display what it returns.
+            if let [d] = defs.as_slice() {
+                let v = self.call_def(
+                    Rc::new((*d).clone()),
+                    Args {
+                        pos: vec![],
+                        kw: vec![],
+                        span: d.span,
+                    },
+                )?;
+                match v {
+                    Value::Frame(f) => self.plan.sinks.push(Sink {
+                        name: d.name.clone(),
+                        input: f,
+                    }),
+                    other => {
+                        return Err(self.err(
+                            d.span,
+                            format!(
+                                "the script displays nothing, and {} returns {}, not a DataFrame",
+                                d.name,
+                                other.kind()
+                            ),
+                        ));
+                    }
+                }
+            } else {
+                let end = self.src.trim_end().len();
+                return Err(self.err(
+                    Span {
+                        start: end.saturating_sub(1),
+                        end,
+                    },
+                    "the script displays nothing: add px.display(df, 'name')",
+                ));
+            }
+        }
+        Ok(self.plan)
+    }
+
+    /// Runs statements; `Some` when a `return` ran.
+    fn block(&mut self, stmts: &[Stmt]) -> R<Option<Value>> {
+        for s in stmts {
+            match s {
+                Stmt::Import {
+                    module,
+                    alias,
+                    span,
+                } => {
+                    if module != "px" {
+                        return Err(self.err(
+                            *span,
+                            format!("no module named {module:?}: PxL has `import px`"),
+                        ));
+                    }
+                    let name = alias.clone().unwrap_or_else(|| "px".into());
+                    self.px_name = Some(name.clone());
+                    self.set(name, Value::Px);
+                }
+                Stmt::Assign { target, value } => {
+                    let v = self.eval(value)?;
+                    self.assign(target, v, value.span)?;
+                }
+                Stmt::Expr(e) => {
+                    if !matches!(e.kind, ExprKind::Str(_)) {
+                        self.eval(e)?;
+                    }
+                }
+                Stmt::Def(d) => {
+                    let name = d.name.clone();
+                    self.set(name, Value::Def(Rc::new((**d).clone())));
+                }
+                Stmt::Return { value, .. } => {
+                    return Ok(Some(match value {
+                        Some(v) => self.eval(v)?,
+                        None => Value::None,
+                    }));
+                }
+                Stmt::Pass => {}
+            }
+        }
+        Ok(None)
+    }
+
+    fn set(&mut self, name: String, v: Value) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name, v);
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<Value> {
+        let top = self.scopes.last()?;
+        if let Some(v) = top.get(name) {
+            return Some(v.clone());
+        }
+        self.scopes.first()?.get(name).cloned()
+    }
+
+    fn assign(&mut self, target: &ast::Expr, v: Value, vspan: Span) -> R<()> {
+        match &target.kind {
+            ExprKind::Name(n) => {
+                self.set(n.clone(), v);
+                Ok(())
+            }
+            ExprKind::Attr(obj, attr, aspan) => self.assign_column(obj, attr, *aspan, v, vspan),
+            ExprKind::Subscript(obj, key) => match &key.kind {
+                ExprKind::Str(k) => self.assign_column(obj, k, key.span, v, vspan),
+                _ => Err(self.err(key.span, "assign a column by name: df['name'] = ...")),
+            },
+            _ => Err(self.err(target.span, "cannot assign to this")),
+        }
+    }
+
+    /// `df.name = v`: a new DataFrame with the column added or replaced,
+    /// bound to the same variable.
+    fn assign_column(
+        &mut self,
+        obj: &ast::Expr,
+        name: &str,
+        nspan: Span,
+        v: Value,
+        vspan: Span,
+    ) -> R<()> {
+        let ExprKind::Name(var) = &obj.kind else {
+            return Err(self.err(
+                obj.span,
+                "assign columns on a DataFrame variable: df.x = ...",
+            ));
+        };
+        let Value::Frame(frame) = self.eval(obj)? else {
+            return Err(self.err(obj.span, format!("{var} is not a DataFrame")));
+        };
+        if FRAME_METHODS.contains(&name) || name == "ctx" {
+            return Err(self.err(
+                nspan,
+                format!("{name:?} is a DataFrame method: use df['{name}'] = ... for a column of that name"),
+            ));
+        }
+        let e = self.row_expr(frame, v, vspan)?;
+        let mut exprs = self.plan.passthrough(frame);
+        match exprs.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = e,
+            None => exprs.push((name.to_string(), e)),
+        }
+        let id = self.add(
+            Op::Map {
+                input: frame,
+                exprs,
+            },
+            vspan,
+        )?;
+        self.set(var.clone(), Value::Frame(id));
+        Ok(())
+    }
+
+    /// A value as a per-row expression over `frame`.
+    fn row_expr(&self, frame: NodeId, v: Value, span: Span) -> R<Expr> {
+        match v {
+            Value::Col { frame: f, expr, .. } if f == frame => Ok(expr),
+            Value::Col { .. } => Err(self.err(
+                span,
+                "this column belongs to another DataFrame: columns can only be combined within one DataFrame (merge the two first)",
+            )),
+            Value::Lit(s) => Ok(Expr::Lit(s)),
+            other => Err(self.err(
+                span,
+                format!("expected a column expression, got {}", other.kind()),
+            )),
+        }
+    }
+}

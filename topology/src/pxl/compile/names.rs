@@ -1,0 +1,273 @@
+//! The names the compiler knows: `px.` functions, metadata of processes,
+//! `df.ctx` keys, column aliases, time units; and "did you mean".
+
+use crate::plan::MetaFn;
+
+/// Time units of relative time strings and `px.<unit>(n)`, in ns.
+pub(super) const UNITS: &[(&str, i64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+    ("d", 86_400_000_000_000),
+];
+
+pub(super) const FRAME_METHODS: &[&str] = &[
+    "groupby",
+    "agg",
+    "sort",
+    "sort_values",
+    "head",
+    "merge",
+    "append",
+    "drop",
+    "rename",
+];
+
+pub(super) const PX_FUNCS: &[&str] = &[
+    "DataFrame",
+    "display",
+    "export",
+    "now",
+    "DurationNanos",
+    "seconds",
+    "minutes",
+    "hours",
+    "days",
+    "milliseconds",
+    "microseconds",
+    "contains",
+    "substring",
+    "length",
+    "replace",
+    "select",
+    "int64",
+    "float64",
+    "string",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "bin",
+    "format_duration",
+    "normalize_sql",
+    "normalize_pgsql",
+    "normalize_mysql",
+    "normalize_path",
+    "pluck",
+    "pluck_int64",
+    "pluck_float64",
+    "count",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "any",
+    "count_distinct",
+    "quantiles",
+    "otel",
+];
+
+/// `px.upid_to_*(df.upid)`: what each reads of the row's process.
+pub(super) enum OfUpid {
+    /// A metadata column derived from the upid when the table is read.
+    Column(&'static str),
+    /// A metadata function of the process's pod id.
+    OfPodId(MetaFn),
+    /// A metadata function of the process's pod name.
+    OfPodName(MetaFn),
+    /// A metadata function of the upid itself.
+    Upid(MetaFn),
+    /// The upid as a string.
+    Itself,
+}
+
+pub(super) const UPID_FNS: &[(&str, OfUpid)] = &[
+    ("upid_to_pod_name", OfUpid::Column("pod")),
+    ("upid_to_pod_id", OfUpid::Column("pod_id")),
+    ("upid_to_service_name", OfUpid::Column("service")),
+    (
+        "upid_to_service_id",
+        OfUpid::OfPodId(MetaFn::PodIdToServiceId),
+    ),
+    ("upid_to_namespace", OfUpid::Column("namespace")),
+    ("upid_to_node_name", OfUpid::Column("node")),
+    ("upid_to_hostname", OfUpid::Column("node")),
+    ("upid_to_container_name", OfUpid::Column("container")),
+    ("upid_to_container_id", OfUpid::Column("container_id")),
+    ("upid_to_cmdline", OfUpid::Column("cmdline")),
+    ("upid_to_pid", OfUpid::Column("pid")),
+    ("upid_to_deployment_name", OfUpid::Column("deployment")),
+    (
+        "upid_to_deployment_id",
+        OfUpid::OfPodId(MetaFn::PodIdToDeploymentId),
+    ),
+    ("upid_to_replicaset_name", OfUpid::Column("replicaset")),
+    (
+        "upid_to_replicaset_id",
+        OfUpid::OfPodId(MetaFn::PodIdToReplicaSetId),
+    ),
+    (
+        "upid_to_pod_status",
+        OfUpid::OfPodName(MetaFn::PodNameToStatus),
+    ),
+    ("upid_to_asid", OfUpid::Upid(MetaFn::UpidToAsid)),
+    ("upid_to_start_ts", OfUpid::Upid(MetaFn::UpidToStartTs)),
+    ("upid_to_string", OfUpid::Itself),
+];
+
+/// Pixie names Loupe does not answer yet: refused naming themselves.
+pub(super) const NOT_YET: &[(&str, &str)] = &[
+    (
+        "upid_to_start_ts",
+        "the process start time is not kept per upid yet",
+    ),
+    ("upid_to_pod_qos", "pods' QoS classes are not collected yet"),
+    ("pod_id_to_pod_labels", "pods' labels are not collected yet"),
+    (
+        "pod_id_to_owner_references",
+        "owner references are not collected yet",
+    ),
+    (
+        "pod_name_to_owner_references",
+        "owner references are not collected yet",
+    ),
+    (
+        "container_id_to_start_time",
+        "container start times are not collected yet",
+    ),
+    (
+        "container_id_to_stop_time",
+        "container stop times are not collected yet",
+    ),
+    (
+        "container_name_to_container_id",
+        "a container name is not unique in a cluster: use df.ctx['container_id']",
+    ),
+    (
+        "service_id_to_external_ips",
+        "services' external IPs are not collected yet",
+    ),
+    (
+        "get_cidrs",
+        "the cluster's CIDR ranges are not collected yet",
+    ),
+];
+
+/// Pixie's argument types of scripts' functions (`def f(ns: px.Namespace)`).
+pub(super) const PX_ARG_TYPES: &[&str] = &["Namespace", "Pod", "Service", "Node", "Container"];
+
+/// Whether `px.<name>` names a function, of any registry.
+pub(super) fn is_px_func(name: &str) -> bool {
+    PX_FUNCS.contains(&name)
+        || MetaFn::lookup(name).is_some()
+        || UPID_FNS.iter().any(|(n, _)| *n == name)
+        || NOT_YET.iter().any(|(n, _)| *n == name)
+}
+
+/// Every `px.` function name, for "did you mean".
+pub(super) fn px_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = PX_FUNCS.to_vec();
+    v.extend(crate::plan::META_FNS.iter().map(|d| d.name));
+    v.extend(UPID_FNS.iter().map(|(n, _)| *n));
+    v
+}
+
+/// Other names of columns (TABLES.md).
+pub(super) const COLUMN_ALIASES: &[(&str, &str)] = &[
+    ("latency", "resp_latency"),
+    ("req", "req_body"),
+    ("resp", "resp_body"),
+];
+
+/// `df.ctx[...]` keys and the columns they read.
+pub(super) const CTX_KEYS: &[(&str, &str)] = &[
+    ("pod", "pod"),
+    ("pod_name", "pod"),
+    ("pod_id", "pod_id"),
+    ("service", "service"),
+    ("service_name", "service"),
+    ("namespace", "namespace"),
+    ("namespace_name", "namespace"),
+    ("node", "node"),
+    ("node_name", "node"),
+    ("hostname", "node"),
+    ("container", "container"),
+    ("container_name", "container"),
+    ("container_id", "container_id"),
+    ("deployment", "deployment"),
+    ("deployment_name", "deployment"),
+    ("replicaset", "replicaset"),
+    ("replicaset_name", "replicaset"),
+    ("pid", "pid"),
+    ("cmd", "cmdline"),
+    ("cmdline", "cmdline"),
+    ("upid", "upid"),
+];
+
+/// Other `ctx[...]` keys of Pixie's: metadata functions of the row's pod.
+pub(super) const CTX_OF_POD: &[(&str, MetaFn)] = &[
+    ("service_id", MetaFn::PodIdToServiceId),
+    ("deployment_id", MetaFn::PodIdToDeploymentId),
+    ("replicaset_id", MetaFn::PodIdToReplicaSetId),
+];
+
+/// `'-5m'`, `'-1h30m'`, `'-30s'`, `'-2d'` as ns relative to now.
+pub fn parse_relative(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: i64 = 0;
+    let mut i = 0;
+    let b = rest.as_bytes();
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let n: i64 = rest[start..i].parse().ok()?;
+        let ustart = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let unit = &rest[ustart..i];
+        let (_, ns) = UNITS.iter().find(|(u, _)| *u == unit)?;
+        total = total.checked_add(n.checked_mul(*ns)?)?;
+    }
+    Some(sign * total)
+}
+
+/// `; did you mean "x"?` when a known name is close.
+pub(super) fn did_you_mean(name: &str, known: &[&str]) -> String {
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < name.len().max(1))
+        .min();
+    match best {
+        Some((_, k)) => format!(" (did you mean {k:?}?)"),
+        None => String::new(),
+    }
+}
+
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
