@@ -3,6 +3,7 @@
 //! plan with its split into fragments. No NATS connections, no actors.
 
 pub mod codec;
+pub mod funcs;
 pub mod messages;
 pub mod meta;
 pub mod plan;

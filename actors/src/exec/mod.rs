@@ -11,7 +11,6 @@
 pub mod agg;
 pub mod combine;
 pub mod eval;
-mod funcs;
 mod join;
 pub mod meta;
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::meta_fn::MetaFn;
 use super::types::{DType, Scalar, Schema};
+use crate::funcs::LibFn;
 
 /// The deepest expression a plan may hold (an operand inside a call
 /// inside a comparison is depth 3). The compiler refuses deeper ones with
@@ -132,187 +133,35 @@ impl BinOp {
     }
 }
 
-/// Scalar functions (`px.*` and string methods). Argument types are checked
-/// by [`Func::result`].
+/// A scalar function: one of the library's ([`crate::funcs`]) or a
+/// metadata function ([`MetaFn`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Func {
-    Contains,
-    StartsWith,
-    EndsWith,
-    Lower,
-    Upper,
-    /// (s, start, len), in characters.
-    Substring,
-    /// Characters in a string.
-    Length,
-    /// (pattern, s, replacement): every match of the regular expression.
-    Replace,
-    /// (cond, a, b)
-    Select,
-    ToInt64,
-    ToFloat64,
-    ToString,
-    Abs,
-    Round,
-    Floor,
-    Ceil,
-    /// (t, size): t rounded down to a multiple of size.
-    Bin,
-    /// ns -> "1.5s", "250ms", ...
-    FormatDuration,
-    NormalizeSql,
-    NormalizePath,
-    /// (json, key) -> string
-    Pluck,
-    PluckInt64,
-    PluckFloat64,
+    Lib(LibFn),
     /// A metadata function (`px.ip_to_pod_id`, ...): see [`MetaFn`].
     Meta(MetaFn),
 }
 
 impl Func {
+    /// A library function by any of its names (without `px.`).
+    pub fn lib(name: &str) -> Option<Func> {
+        LibFn::lookup(name).map(Func::Lib)
+    }
+
     /// The PxL spelling, for messages.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> std::string::String {
         match self {
-            Func::Contains => "px.contains",
-            Func::StartsWith => "startswith",
-            Func::EndsWith => "endswith",
-            Func::Lower => "lower",
-            Func::Upper => "upper",
-            Func::Substring => "px.substring",
-            Func::Length => "px.length",
-            Func::Replace => "px.replace",
-            Func::Select => "px.select",
-            Func::ToInt64 => "px.int64",
-            Func::ToFloat64 => "px.float64",
-            Func::ToString => "px.string",
-            Func::Abs => "px.abs",
-            Func::Round => "px.round",
-            Func::Floor => "px.floor",
-            Func::Ceil => "px.ceil",
-            Func::Bin => "px.bin",
-            Func::FormatDuration => "px.format_duration",
-            Func::NormalizeSql => "px.normalize_sql",
-            Func::NormalizePath => "px.normalize_path",
-            Func::Pluck => "px.pluck",
-            Func::PluckInt64 => "px.pluck_int64",
-            Func::PluckFloat64 => "px.pluck_float64",
-            Func::Meta(m) => m.name(),
+            Func::Lib(f) => format!("px.{}", f.name()),
+            Func::Meta(m) => m.name().to_string(),
         }
     }
 
     /// The result type for these argument types, or why they do not fit.
     pub fn result(self, args: &[DType]) -> Result<DType, std::string::String> {
-        use DType::*;
-        let want = |expected: &[&[DType]]| -> Result<(), std::string::String> {
-            if args.len() != expected.len() {
-                return Err(format!(
-                    "{} takes {} argument{}, got {}",
-                    self.name(),
-                    expected.len(),
-                    if expected.len() == 1 { "" } else { "s" },
-                    args.len()
-                ));
-            }
-            for (i, (got, ok)) in args.iter().zip(expected).enumerate() {
-                if !ok.contains(got) {
-                    let names: Vec<&str> = ok.iter().map(|t| t.name()).collect();
-                    return Err(format!(
-                        "argument {} of {} must be {}, got {got}",
-                        i + 1,
-                        self.name(),
-                        names.join(" or ")
-                    ));
-                }
-            }
-            Ok(())
-        };
-        let num: &[DType] = &[Int64, Float64];
-        let time_or_int: &[DType] = &[Time, Int64];
-        Ok(match self {
-            Func::Contains | Func::StartsWith | Func::EndsWith => {
-                want(&[&[String], &[String]])?;
-                Boolean
-            }
-            Func::Lower | Func::Upper | Func::NormalizeSql | Func::NormalizePath => {
-                want(&[&[String]])?;
-                String
-            }
-            Func::Substring => {
-                want(&[&[String], &[Int64], &[Int64]])?;
-                String
-            }
-            Func::Length => {
-                want(&[&[String]])?;
-                Int64
-            }
-            Func::Replace => {
-                want(&[&[String], &[String], &[String]])?;
-                String
-            }
-            Func::Select => {
-                if args.len() != 3 {
-                    return Err(format!("px.select takes 3 arguments, got {}", args.len()));
-                }
-                if args[0] != Boolean {
-                    return Err(format!(
-                        "argument 1 of px.select must be BOOLEAN, got {}",
-                        args[0]
-                    ));
-                }
-                match (args[1], args[2]) {
-                    (a, b) if a == b => a,
-                    (Int64, Float64) | (Float64, Int64) => Float64,
-                    (a, b) => {
-                        return Err(format!(
-                            "the two branches of px.select must have one type, got {a} and {b}"
-                        ));
-                    }
-                }
-            }
-            Func::ToInt64 => {
-                want(&[&[Int64, Float64, Boolean, Time, String]])?;
-                Int64
-            }
-            Func::ToFloat64 => {
-                want(&[&[Int64, Float64, Boolean, String]])?;
-                Float64
-            }
-            Func::ToString => {
-                want(&[&[Int64, Float64, Boolean, Time, String]])?;
-                String
-            }
-            Func::Abs => {
-                want(&[num])?;
-                args[0]
-            }
-            Func::Round | Func::Floor | Func::Ceil => {
-                want(&[num])?;
-                args[0]
-            }
-            Func::Bin => {
-                want(&[time_or_int, &[Int64]])?;
-                args[0]
-            }
-            Func::FormatDuration => {
-                want(&[&[Int64]])?;
-                String
-            }
-            Func::Pluck => {
-                want(&[&[String], &[String]])?;
-                String
-            }
-            Func::PluckInt64 => {
-                want(&[&[String], &[String]])?;
-                Int64
-            }
-            Func::PluckFloat64 => {
-                want(&[&[String], &[String]])?;
-                Float64
-            }
-            Func::Meta(m) => return m.result(args),
-        })
+        match self {
+            Func::Lib(f) => f.result(args),
+            Func::Meta(m) => m.result(args),
+        }
     }
 }
 
@@ -465,7 +314,13 @@ mod tests {
         assert_eq!(binary_result(BinOp::Add, Time, Int64), Ok(Time));
         assert!(binary_result(BinOp::Eq, Int64, String).is_err());
         assert!(binary_result(BinOp::And, Int64, Boolean).is_err());
-        assert_eq!(Func::Select.result(&[Boolean, Int64, Float64]), Ok(Float64));
-        assert!(Func::Contains.result(&[Int64, String]).is_err());
+        let select = Func::lib("select").unwrap();
+        assert_eq!(select.result(&[Boolean, Int64, Float64]), Ok(Float64));
+        assert!(
+            Func::lib("contains")
+                .unwrap()
+                .result(&[Int64, String])
+                .is_err()
+        );
     }
 }

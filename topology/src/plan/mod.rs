@@ -14,4 +14,4 @@ pub use logical::{
 };
 pub use meta_fn::{META_FNS, MetaDef, MetaFn};
 pub use split::{ChannelOut, Combine, Distributed, NodeFragment, split};
-pub use types::{DType, Field, Scalar, Schema};
+pub use types::{DType, Field, Scalar, Schema, Sem};

@@ -70,6 +70,45 @@ impl fmt::Display for DType {
     }
 }
 
+/// What a value means beyond its type (Pixie's semantic types): how it is
+/// printed (12.3 %, 4.5 MiB, 12.3 ms) and what a UI may do with it; JSON
+/// answers carry it beside the type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Sem {
+    #[default]
+    None,
+    /// A ratio, 0.123 printed as 12.3 %.
+    Percent,
+    /// A count of bytes.
+    Bytes,
+    /// A duration in ns.
+    DurationNs,
+    /// Bytes per ns, printed per second.
+    BytesPerNs,
+    /// Events per ns, printed per second.
+    PerNs,
+    /// Quantiles of durations in ns (a JSON object).
+    DurationNsQuantiles,
+    /// A link to a script with its arguments (a JSON object).
+    ScriptReference,
+}
+
+impl Sem {
+    /// Pixie's name (`ST_PERCENT`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sem::None => "ST_NONE",
+            Sem::Percent => "ST_PERCENT",
+            Sem::Bytes => "ST_BYTES",
+            Sem::DurationNs => "ST_DURATION_NS",
+            Sem::BytesPerNs => "ST_THROUGHPUT_BYTES_PER_NS",
+            Sem::PerNs => "ST_THROUGHPUT_PER_NS",
+            Sem::DurationNsQuantiles => "ST_DURATION_NS_QUANTILES",
+            Sem::ScriptReference => "ST_SCRIPT_REFERENCE",
+        }
+    }
+}
+
 /// A column of a plan node's output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {

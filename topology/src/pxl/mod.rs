@@ -12,10 +12,10 @@
 //! assert!(err.to_string().contains("unknown table \"nope\""));
 //! ```
 
-mod ast;
+pub(crate) mod ast;
 mod compile;
 mod error;
-mod parse;
+pub(crate) mod parse;
 
 pub use compile::{Options, parse_relative};
 pub use error::{CompileError, Span};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::super::ast::{self, ExprKind};
-use super::super::error::{CompileError, Span};
+use super::super::error::Span;
 use super::*;
 use crate::plan::{BinOp, DType, Expr, Func, MetaFn, Op, Scalar, Sink};
 
@@ -319,32 +319,14 @@ impl<'s> Compiler<'s> {
                 Err(self.err(fspan, "internal: aggregate reached px_call"))
             }
             _ => {
-                let func = match name {
-                    "contains" => Func::Contains,
-                    "substring" => Func::Substring,
-                    "length" => Func::Length,
-                    "replace" => Func::Replace,
-                    "select" => Func::Select,
-                    "int64" => Func::ToInt64,
-                    "float64" => Func::ToFloat64,
-                    "string" => Func::ToString,
-                    "abs" => Func::Abs,
-                    "round" => Func::Round,
-                    "floor" => Func::Floor,
-                    "ceil" => Func::Ceil,
-                    "bin" => Func::Bin,
-                    "format_duration" => Func::FormatDuration,
-                    "normalize_sql" | "normalize_pgsql" | "normalize_mysql" => Func::NormalizeSql,
-                    "normalize_path" => Func::NormalizePath,
-                    "pluck" => Func::Pluck,
-                    "pluck_int64" => Func::PluckInt64,
-                    "pluck_float64" => Func::PluckFloat64,
-                    _ => {
-                        return Err(self.err(
-                            fspan,
-                            format!("unknown function px.{name}{}", did_you_mean(name, &px_names())),
-                        ));
-                    }
+                let Some(func) = Func::lib(name) else {
+                    return Err(self.err(
+                        fspan,
+                        format!(
+                            "unknown function px.{name}{}",
+                            did_you_mean(name, &px_names())
+                        ),
+                    ));
                 };
                 if !args.kw.is_empty() {
                     let (n, _, s) = &args.kw[0];
@@ -356,78 +338,56 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    /// A scalar function over per-row expressions of one DataFrame.
+    /// A scalar function over per-row expressions of one DataFrame; of
+    /// constants only, folded here (evaluated as it would be on a node).
     pub(super) fn scalar_call(
         &mut self,
         func: Func,
         args: Vec<(Value, Span)>,
         span: Span,
     ) -> R<Value> {
+        // Arguments the executor needs as constants, checked here so a bad
+        // one is a compile error with its place, not a failure on every node.
+        if let Func::Lib(lf) = func {
+            for (i, c) in lf.def().consts.iter().filter(|(i, _)| *i < args.len()) {
+                let lit = match args.get(*i) {
+                    Some((Value::Lit(l), _)) => Some(l),
+                    _ => None,
+                };
+                if let Err(what) = crate::funcs::check_const(*c, lit) {
+                    let s = args.get(*i).map_or(span, |(_, s)| *s);
+                    let msg = if what.starts_with("bad ") {
+                        what
+                    } else {
+                        format!("argument {} of {} must be {what}", i + 1, func.name())
+                    };
+                    return Err(self.err(s, msg));
+                }
+            }
+        }
         let frame = args.iter().find_map(|(v, _)| match v {
             Value::Col { frame, .. } => Some(*frame),
             _ => None,
         });
         let Some(frame) = frame else {
-            return Err(self.err(
-                span,
-                format!("{} needs a column among its arguments", func.name()),
-            ));
+            return self.fold_call(func, args, span);
         };
-        // Arguments the executor needs as constants, checked here so a bad
-        // one is a compile error with its place, not a failure on every node.
-        let constant = |i: usize| -> Option<(&Scalar, Span)> {
-            match args.get(i) {
-                Some((Value::Lit(l), s)) => Some((l, *s)),
-                _ => None,
-            }
-        };
-        let want = |i: usize, what: &str| -> CompileError {
-            let s = args.get(i).map_or(span, |(_, s)| *s);
-            self.err(
-                s,
-                format!("argument {} of {} must be {what}", i + 1, func.name()),
-            )
-        };
-        match func {
-            Func::Replace => {
-                match constant(0) {
-                    Some((Scalar::String(p), ps)) => {
-                        if let Err(e) = regex::Regex::new(p) {
-                            // The crate's message spans lines; its last says what.
-                            let text = e.to_string();
-                            let why = text.lines().last().unwrap_or_default();
-                            let why = why.strip_prefix("error: ").unwrap_or(why);
-                            return Err(self.err(ps, format!("bad regular expression: {why}")));
-                        }
-                    }
-                    _ => return Err(want(0, "a constant pattern")),
-                }
-                if !matches!(constant(2), Some((Scalar::String(_), _))) {
-                    return Err(want(2, "a constant string"));
-                }
-            }
-            Func::Substring => {
-                for i in [1, 2] {
-                    match constant(i) {
-                        Some((Scalar::Int64(n), _)) if *n >= 0 => {}
-                        _ => return Err(want(i, "a constant, non-negative integer")),
-                    }
-                }
-            }
-            Func::Bin => match constant(1) {
-                Some((Scalar::Int64(n), _)) if *n > 0 => {}
-                _ => return Err(want(1, "a constant, positive size (px.seconds(10), ...)")),
-            },
-            Func::Pluck | Func::PluckInt64 | Func::PluckFloat64
-                if !matches!(constant(1), Some((Scalar::String(_), _))) =>
-            {
-                return Err(want(1, "a constant key"));
-            }
-            _ => {}
-        }
         let mut exprs = Vec::new();
         for (v, s) in args {
             exprs.push(self.row_expr(frame, v, s)?);
+        }
+        if let Func::Lib(lf) = func {
+            // An INT64 where a FLOAT64 is taken: cast, as Pixie does.
+            let types = exprs
+                .iter()
+                .map(|e| e.dtype(self.plan.schema(frame)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| self.err(span, m))?;
+            let (_, casts) = lf.resolve(&types).map_err(|m| self.err(span, m))?;
+            for i in casts {
+                let e = std::mem::replace(&mut exprs[i], Expr::Lit(Scalar::Int64(0)));
+                exprs[i] = Expr::Call(Func::lib("float64").expect("float64"), vec![e]);
+            }
         }
         let e = Expr::Call(func, exprs);
         e.check_shape().map_err(|m| self.err(span, m))?;
@@ -439,6 +399,49 @@ impl<'s> Compiler<'s> {
             expr: e,
             dtype,
         })
+    }
+
+    /// A library function of constants, evaluated now.
+    fn fold_call(&mut self, func: Func, args: Vec<(Value, Span)>, span: Span) -> R<Value> {
+        let Func::Lib(lf) = func else {
+            return Err(self.err(
+                span,
+                format!("{} needs a column among its arguments", func.name()),
+            ));
+        };
+        let mut lits = Vec::new();
+        for (v, s) in args {
+            match v {
+                Value::Lit(l) => lits.push(l),
+                other => {
+                    return Err(self.err(
+                        s,
+                        format!(
+                            "{} takes columns or constants, got {}",
+                            func.name(),
+                            other.kind()
+                        ),
+                    ));
+                }
+            }
+        }
+        let types: Vec<DType> = lits.iter().map(Scalar::dtype).collect();
+        let (_, casts) = lf.resolve(&types).map_err(|m| self.err(span, m))?;
+        for i in casts {
+            if let Scalar::Int64(n) = lits[i] {
+                lits[i] = Scalar::Float64(n as f64);
+            }
+        }
+        let datums: Vec<crate::funcs::Datum> = lits
+            .iter()
+            .map(|l| crate::funcs::Datum::Scalar(crate::funcs::datum::literal(l)))
+            .collect();
+        let out = (lf.def().eval)(&datums, 1)
+            .map_err(|e| self.err(span, format!("{}: {e}", func.name())))?;
+        match out.to_scalar() {
+            Some(l) => Ok(Value::Lit(l)),
+            None => Err(self.err(span, format!("internal: {} of constants", func.name()))),
+        }
     }
 
     pub(super) fn method(
@@ -456,13 +459,7 @@ impl<'s> Compiler<'s> {
                 self.agg(f, keys, kw, args.span)
             }
             col @ Value::Col { .. } => {
-                let func = match m {
-                    "contains" => Func::Contains,
-                    "startswith" => Func::StartsWith,
-                    "endswith" => Func::EndsWith,
-                    "lower" => Func::Lower,
-                    _ => Func::Upper,
-                };
+                let func = Func::lib(m).ok_or_else(|| self.err(mspan, format!("no method {m}")))?;
                 let mut all = vec![(col, mspan)];
                 all.extend(args.rest());
                 self.no_more(args, m)?;

@@ -3,17 +3,6 @@
 
 use crate::plan::MetaFn;
 
-/// Time units of relative time strings and `px.<unit>(n)`, in ns.
-pub(super) const UNITS: &[(&str, i64)] = &[
-    ("ns", 1),
-    ("us", 1_000),
-    ("ms", 1_000_000),
-    ("s", 1_000_000_000),
-    ("m", 60_000_000_000),
-    ("h", 3_600_000_000_000),
-    ("d", 86_400_000_000_000),
-];
-
 pub(super) const FRAME_METHODS: &[&str] = &[
     "groupby",
     "agg",
@@ -26,6 +15,8 @@ pub(super) const FRAME_METHODS: &[&str] = &[
     "rename",
 ];
 
+/// `px.` names that are not library functions: frames, displays, times,
+/// aggregates.
 pub(super) const PX_FUNCS: &[&str] = &[
     "DataFrame",
     "display",
@@ -38,27 +29,6 @@ pub(super) const PX_FUNCS: &[&str] = &[
     "days",
     "milliseconds",
     "microseconds",
-    "contains",
-    "substring",
-    "length",
-    "replace",
-    "select",
-    "int64",
-    "float64",
-    "string",
-    "abs",
-    "round",
-    "floor",
-    "ceil",
-    "bin",
-    "format_duration",
-    "normalize_sql",
-    "normalize_pgsql",
-    "normalize_mysql",
-    "normalize_path",
-    "pluck",
-    "pluck_int64",
-    "pluck_float64",
     "count",
     "sum",
     "mean",
@@ -162,6 +132,7 @@ pub(super) const PX_ARG_TYPES: &[&str] = &["Namespace", "Pod", "Service", "Node"
 /// Whether `px.<name>` names a function, of any registry.
 pub(super) fn is_px_func(name: &str) -> bool {
     PX_FUNCS.contains(&name)
+        || crate::funcs::LibFn::lookup(name).is_some()
         || MetaFn::lookup(name).is_some()
         || UPID_FNS.iter().any(|(n, _)| *n == name)
         || NOT_YET.iter().any(|(n, _)| *n == name)
@@ -170,6 +141,7 @@ pub(super) fn is_px_func(name: &str) -> bool {
 /// Every `px.` function name, for "did you mean".
 pub(super) fn px_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = PX_FUNCS.to_vec();
+    v.extend(crate::funcs::LIBRARY.iter().map(|d| d.name));
     v.extend(crate::plan::META_FNS.iter().map(|d| d.name));
     v.extend(UPID_FNS.iter().map(|(n, _)| *n));
     v
@@ -216,32 +188,7 @@ pub(super) const CTX_OF_POD: &[(&str, MetaFn)] = &[
 
 /// `'-5m'`, `'-1h30m'`, `'-30s'`, `'-2d'` as ns relative to now.
 pub fn parse_relative(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (sign, rest) = match s.strip_prefix('-') {
-        Some(r) => (-1, r),
-        None => (1, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    let mut i = 0;
-    let b = rest.as_bytes();
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let n: i64 = rest[start..i].parse().ok()?;
-        let ustart = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let unit = &rest[ustart..i];
-        let (_, ns) = UNITS.iter().find(|(u, _)| *u == unit)?;
-        total = total.checked_add(n.checked_mul(*ns)?)?;
-    }
-    Some(sign * total)
+    crate::funcs::time::parse_duration(s)
 }
 
 /// `; did you mean "x"?` when a known name is close.
