@@ -78,8 +78,13 @@ pub fn compile_file(
         now_ns: loupe_actors::clock::wall_now_ns(),
         args: args.to_vec(),
     };
-    match loupe_topology::pxl::compile(&src, &opts) {
-        Ok(p) => Ok(Some((p, origin(&src, args)))),
+    match loupe_topology::pxl::compile_with_warnings(&src, &opts) {
+        Ok((p, warnings)) => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Ok(Some((p, origin(&src, args))))
+        }
         Err(e) => {
             eprintln!("{e}");
             Ok(None)

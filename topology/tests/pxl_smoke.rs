@@ -54,3 +54,65 @@ fn a_sorted_head_of_node_rows_is_a_top_n_on_every_node() {
     let merge = d.merge.explain();
     assert!(merge.contains("Sort") && merge.contains("Limit"), "{merge}");
 }
+
+#[test]
+fn a_comma_missing_between_keyword_arguments_is_accepted_with_a_warning() {
+    let src = "import px\ndf = px.DataFrame('http_events')\ndf = df.groupby('service').agg(\n    n=('resp_status', px.count),\n    worst=('resp_latency', px.max)\n    mean=('resp_latency', px.mean),\n)\npx.display(df, 'o')\n";
+    let opts = Options {
+        file: "c.pxl".into(),
+        ..Options::default()
+    };
+    let (plan, warnings) = loupe_topology::pxl::compile_with_warnings(src, &opts).unwrap();
+    assert_eq!(plan.sinks.len(), 1);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("warning: c.pxl:6:5: a comma is missing"),
+        "{}",
+        warnings[0]
+    );
+    let names = plan.schema(plan.sinks[0].input).names();
+    assert_eq!(names, ["service", "n", "worst", "mean"]);
+    // Any other syntax error stays one: a missing comma between positional
+    // arguments, a comparison where a keyword would be, an unclosed call.
+    for bad in [
+        "import px\npx.display(px.DataFrame('http_events') 'o')\n",
+        "import px\ndf = px.DataFrame('http_events')\ndf = df[df.resp_status == 1 df.x == 2]\npx.display(df)\n",
+        "import px\ndf = px.DataFrame('http_events'\n",
+        "import px\nx = f(a=1 b==2)\n",
+    ] {
+        let e = compile(bad, &opts).unwrap_err().to_string();
+        assert!(e.contains("syntax error"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn pixie_compile_time_functions() {
+    let opts = Options {
+        file: "t.pxl".into(),
+        now_ns: 1_000_000_000_000_000_000,
+        ..Options::default()
+    };
+    let src = "import px\ndf = px.DataFrame('http_events')\ndf.p = px.Percent(df.resp_latency / 2)\ndf.b = px.Bytes(df.resp_status)\ndf.d = px.DurationNanos(df.resp_latency)\ndf.k = px.equals_any(df.resp_status, [200, 204])\ndf.t = px.parse_time('2020-03-12 19:39:59 -0200')\ndf.r = px.parse_time('-5m')\ndf.s = str(df.resp_status)\ndf.l = px.script_reference(df.service, 'px/service', {'service': df.service, 'start_time': '-5m'})\npx.debug(df, 'x')\n";
+    let plan = compile(src, &opts).unwrap();
+    assert_eq!(plan.sinks[0].name, "_x");
+    let s = plan.schema(plan.sinks[0].input);
+    use loupe_topology::plan::DType;
+    for (c, t) in [
+        ("p", DType::Float64),
+        ("b", DType::Int64),
+        ("d", DType::Int64),
+        ("k", DType::Boolean),
+        ("t", DType::Time),
+        ("s", DType::String),
+        ("l", DType::String),
+    ] {
+        assert_eq!(s.get(c).map(|f| f.dtype), Some(t), "{c}");
+    }
+    let e = compile(
+        "import px\ndf = px.DataFrame('http_events')\ndf.p = px.Percent(df.resp_status)\npx.display(df)\n",
+        &opts,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("cannot cast from INT64 to FLOAT64"), "{e}");
+}

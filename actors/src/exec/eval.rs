@@ -6,9 +6,9 @@
 //! with the same code.
 
 use arrow::record_batch::RecordBatch;
-use loupe_topology::funcs::ops;
 use loupe_topology::funcs::datum;
 pub use loupe_topology::funcs::datum::{Datum as Value, literal as literal_array, strings_by};
+use loupe_topology::funcs::ops;
 use loupe_topology::plan::{Expr, Func, Scalar as Lit};
 
 use super::ExecError;
@@ -74,7 +74,8 @@ pub fn eval(e: &Expr, batch: &RecordBatch) -> Result<Value, ExecError> {
 fn call(f: Func, args: Vec<Value>, len: usize) -> Result<Value, ExecError> {
     match f {
         Func::Meta(m) => super::meta::call(m, args, len),
-        Func::Lib(l) => (l.def().eval)(&args, len)
-            .map_err(|e| ExecError::Plan(format!("px.{}: {e}", l.name()))),
+        Func::Lib(l) => {
+            (l.def().eval)(&args, len).map_err(|e| ExecError::Plan(format!("px.{}: {e}", l.name())))
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray, StringBuilder};
 
 use super::datum::*;
 use super::{Const, FuncDef, Runs, SemRule, Sig, sig};
@@ -28,7 +28,40 @@ const fn f(
     }
 }
 
+const STRINGS: &[crate::plan::DType] = &[S; 18];
+
+const fn strings(n: usize) -> Sig {
+    sig(STRINGS.split_at(n).0, S)
+}
+
+/// A link: label, script, then name and value of each argument.
+const REFERENCE: &[Sig] = &[
+    strings(2),
+    strings(4),
+    strings(6),
+    strings(8),
+    strings(10),
+    strings(12),
+    strings(14),
+    strings(16),
+    strings(18),
+];
+
 pub const FUNCS: &[FuncDef] = &[
+    FuncDef {
+        name: "_script_reference",
+        aliases: &[],
+        sigs: REFERENCE,
+        sem: SemRule::Is(crate::plan::Sem::ScriptReference),
+        consts: &[],
+        eval: script_reference,
+        runs: Runs::Anywhere,
+        doc: "(label, script, name1, value1, ...): a link to a script with its arguments, as JSON; px.script_reference(label, script, {name: value}) calls it.",
+        examples: &[(
+            "'shop/cart', 'px/pod', 'pod', 'shop/cart'",
+            r#"'{"label":"shop/cart","script":"px/pod","args":{"pod":"shop/cart"}}'"#,
+        )],
+    },
     f(
         "pluck",
         &[sig(&[S, S], S)],
@@ -142,4 +175,43 @@ fn pluck_array(args: &[Datum], _: usize) -> FResult {
             doc.get_mut(i as usize).map(serde_json::Value::take)
         }))
     })
+}
+
+fn script_reference(args: &[Datum], len: usize) -> FResult {
+    let cols = columns(args, len)?;
+    let cols: Vec<&StringArray> = cols
+        .iter()
+        .map(|c| {
+            c.as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("expected strings")
+        })
+        .collect::<Result<_, _>>()?;
+    let n = if all_scalar(args) { 1 } else { len };
+    let mut b = StringBuilder::new();
+    for row in 0..n {
+        let text = |i: usize| -> &str {
+            if cols[i].is_null(row) {
+                ""
+            } else {
+                cols[i].value(row)
+            }
+        };
+        // Pixie's key order: label, script, args in the order given.
+        let q = |t: &str| serde_json::Value::from(t).to_string();
+        let mut o = format!(
+            "{{\"label\":{},\"script\":{},\"args\":{{",
+            q(text(0)),
+            q(text(1))
+        );
+        for k in (2..cols.len()).step_by(2) {
+            if k > 2 {
+                o.push(',');
+            }
+            o.push_str(&format!("{}:{}", q(text(k)), q(text(k + 1))));
+        }
+        o.push_str("}}");
+        b.append_value(o);
+    }
+    Ok(shaped(args, Arc::new(b.finish())))
 }

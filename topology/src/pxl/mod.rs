@@ -33,6 +33,16 @@ const COMPILE_STACK: usize = 256 << 20;
 
 /// Compiles `source` to a logical plan with at least one sink.
 pub fn compile(source: &str, opts: &Options) -> Result<Plan, CompileError> {
+    compile_with_warnings(source, opts).map(|(plan, _)| plan)
+}
+
+/// [`compile`], and what was accepted with a warning (a missing comma
+/// between keyword arguments, as Pixie's parser accepts), each formatted
+/// as an error is: file, line, column, the line and a caret.
+pub fn compile_with_warnings(
+    source: &str,
+    opts: &Options,
+) -> Result<(Plan, Vec<String>), CompileError> {
     if source.len() > MAX_SCRIPT_BYTES {
         return Err(CompileError::at(
             &opts.file,
@@ -45,9 +55,20 @@ pub fn compile(source: &str, opts: &Options) -> Result<Plan, CompileError> {
         ));
     }
     let work = || {
-        let module = parse::parse(source)
+        let (module, warned) = parse::parse_lenient(source)
             .map_err(|(span, msg)| CompileError::at(&opts.file, source, span, msg))?;
-        compile::Compiler::new(source, opts).run(&module)
+        let warnings = warned
+            .into_iter()
+            .map(|(span, msg)| {
+                format!(
+                    "warning: {}",
+                    CompileError::at(&opts.file, source, span, msg)
+                )
+            })
+            .collect();
+        compile::Compiler::new(source, opts)
+            .run(&module)
+            .map(|p| (p, warnings))
     };
     std::thread::scope(|s| {
         match std::thread::Builder::new()

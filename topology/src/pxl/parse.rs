@@ -20,11 +20,70 @@ fn span(r: &impl Ranged) -> Span {
     }
 }
 
+#[cfg(test)]
 pub fn parse(source: &str) -> Result<Vec<Stmt>, Failure> {
-    let parsed = ruff_python_parser::parse_module(source)
-        .map_err(|e| (span(&e.location), format!("syntax error: {}", e.error)))?;
-    let module = parsed.into_syntax();
-    module.body.iter().map(stmt).collect()
+    parse_lenient(source).map(|(m, _)| m)
+}
+
+/// The most missing commas one script may have accepted.
+const MAX_MENDS: usize = 32;
+
+/// Parses as Pixie's parser does: a comma missing between keyword
+/// arguments of a call (`f(a=1\n  b=2)`, which five of Pixie's bundled
+/// scripts have) is accepted, with a warning naming where; every other
+/// syntax error stays an error. The comma takes the place of the blank
+/// before the keyword, so every position in the script stays where it is.
+pub fn parse_lenient(source: &str) -> Result<(Vec<Stmt>, Vec<Failure>), Failure> {
+    let mut text = source.to_string();
+    let mut warnings = Vec::new();
+    loop {
+        match ruff_python_parser::parse_module(&text) {
+            Ok(parsed) => {
+                let module = parsed.into_syntax();
+                let stmts = module.body.iter().map(stmt).collect::<Result<_, _>>()?;
+                return Ok((stmts, warnings));
+            }
+            Err(e) => {
+                let at = span(&e.location);
+                let msg = format!("syntax error: {}", e.error);
+                let mended = warnings.len() < MAX_MENDS
+                    && (msg.contains("Expected `,`") || msg.contains("Expected ','"))
+                    && mend_keyword_comma(&mut text, at.start);
+                if !mended {
+                    return Err((at, msg));
+                }
+                warnings.push((
+                    Span {
+                        start: at.start,
+                        end: at.start,
+                    },
+                    "a comma is missing before this keyword argument (accepted, as Pixie does)"
+                        .to_string(),
+                ));
+            }
+        }
+    }
+}
+
+/// Puts a comma in the blank before `at` when a keyword argument
+/// (`name=`, not `name==`) starts there; whether it did.
+fn mend_keyword_comma(text: &mut String, at: usize) -> bool {
+    let rest = &text.as_bytes()[at.min(text.len())..];
+    let ident = rest
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+        .count();
+    if ident == 0 || rest[0].is_ascii_digit() {
+        return false;
+    }
+    let after = &rest[ident..];
+    let eq = after.iter().position(|c| *c != b' ' && *c != b'\t');
+    let keyword = matches!(eq, Some(i) if after[i] == b'=' && after.get(i + 1) != Some(&b'='));
+    if !keyword || at == 0 || !matches!(text.as_bytes()[at - 1], b' ' | b'\t') {
+        return false;
+    }
+    text.replace_range(at - 1..at, ",");
+    true
 }
 
 fn unsupported(r: &impl Ranged, what: &str) -> Failure {

@@ -136,6 +136,12 @@ impl<'s> Compiler<'s> {
                 let Value::Lit(Scalar::String(table)) = t else {
                     return Err(self.err(tspan, format!("the table name must be a string, got {}", t.kind())));
                 };
+                if let Some((_, what)) = crate::schema::NOT_CAPTURED.iter().find(|(t, _)| *t == table) {
+                    return Err(self.err(
+                        tspan,
+                        format!("table {table} is not captured by Loupe yet ({what})"),
+                    ));
+                }
                 let Some(schema) = crate::schema::table(&table) else {
                     return Err(self.err(
                         tspan,
@@ -152,6 +158,11 @@ impl<'s> Compiler<'s> {
                         let cols = self.string_list(v, s, "select")?;
                         let mut out = Vec::new();
                         for (c, cs) in cols {
+                            // A column's other name (`latency`) reads the column.
+                            let c = match COLUMN_ALIASES.iter().find(|(a, _)| *a == c) {
+                                Some((_, real)) if !all.contains(&c) => real.to_string(),
+                                _ => c,
+                            };
                             if !all.contains(&c) {
                                 let names: Vec<&str> = all.iter().map(String::as_str).collect();
                                 return Err(self.err(
@@ -188,7 +199,9 @@ impl<'s> Compiler<'s> {
                 )?;
                 Ok(Value::Frame(id))
             }
-            "display" => {
+            "display" | "debug" => {
+                // px.debug's table is named with a leading `_`, as Pixie's.
+                let prefix = if name == "debug" { "_" } else { "" };
                 let Some((v, vspan)) = args.get(0, "out") else {
                     return Err(self.err(args.span, "px.display needs a DataFrame"));
                 };
@@ -202,6 +215,9 @@ impl<'s> Compiler<'s> {
                     }
                     None => "output".to_string(),
                 };
+                // Pixie's `cols=[...]` is accepted and, as there, ignored.
+                let _ = args.get(2, "cols");
+                let name = format!("{prefix}{name}");
                 self.no_more(args, "px.display")?;
                 if self.plan.sinks.iter().any(|s| s.name == name) {
                     return Err(self.err(
@@ -224,10 +240,93 @@ impl<'s> Compiler<'s> {
                 self.no_more(args, "px.now")?;
                 Ok(Value::Lit(Scalar::Time(self.opts.now_ns)))
             }
-            "DurationNanos" | "seconds" | "minutes" | "hours" | "days" | "milliseconds"
+            n if SEM_CASTS.iter().any(|(c, _, _)| *c == n) => {
+                // A semantic type cast: the value unchanged, its type checked.
+                let (_, want, _) = SEM_CASTS.iter().find(|(c, _, _)| *c == n).expect("found");
+                let Some((v, s)) = args.get(0, "expr") else {
+                    return Err(self.err(args.span, format!("px.{name} takes one value")));
+                };
+                self.no_more(args, name)?;
+                let got = match &v {
+                    Value::Col { dtype, .. } | Value::AggExpr { dtype, .. } => *dtype,
+                    Value::Lit(l) => l.dtype(),
+                    other => return Err(self.err(s, format!("px.{name} takes a column or a constant, got {}", other.kind()))),
+                };
+                if got != *want {
+                    return Err(self.err(
+                        s,
+                        format!("cannot cast from {got} to {want}: px.{name} is a semantic type of {want} values"),
+                    ));
+                }
+                Ok(v)
+            }
+            "equals_any" => {
+                let (Some((v, vs)), Some((list, ls))) = (args.get(0, "value"), args.get(1, "comparisons")) else {
+                    return Err(self.err(args.span, "px.equals_any takes a value and a list of values"));
+                };
+                self.no_more(args, name)?;
+                let (Value::List(items) | Value::Tuple(items)) = list else {
+                    return Err(self.err(ls, "px.equals_any: 'comparisons' must be a list or tuple"));
+                };
+                if items.is_empty() {
+                    return Err(self.err(ls, "px.equals_any: 'comparisons' cannot be an empty collection"));
+                }
+                let mut acc: Option<Value> = None;
+                for (it, is) in items {
+                    let eq = self.binary(BinOp::Eq, v.clone(), it, is)?;
+                    acc = Some(match acc {
+                        None => eq,
+                        Some(a) => self.binary(BinOp::Or, a, eq, vs)?,
+                    });
+                }
+                Ok(acc.expect("non-empty"))
+            }
+            "script_reference" => {
+                let (Some(label), Some(script)) = (args.get(0, "label"), args.get(1, "script")) else {
+                    return Err(self.err(args.span, "px.script_reference takes a label, a script and args={...}"));
+                };
+                let mut pos = vec![label, script];
+                match args.get(2, "args") {
+                    None => {}
+                    Some((Value::Dict(items), ds)) => {
+                        if items.len() > 8 {
+                            return Err(self.err(ds, "px.script_reference takes at most 8 arguments"));
+                        }
+                        for (k, ks, v) in items {
+                            if !matches!(k, Value::Lit(Scalar::String(_))) {
+                                return Err(self.err(ks, "px.script_reference: argument names are strings"));
+                            }
+                            pos.push((k, ks));
+                            pos.push((v, ks));
+                        }
+                    }
+                    Some((other, s)) => {
+                        return Err(self.err(s, format!("px.script_reference: args takes a dict, got {}", other.kind())));
+                    }
+                }
+                self.no_more(args, name)?;
+                let f = Func::lib("_script_reference").expect("in the library");
+                self.scalar_call(f, pos, args.span)
+            }
+            "parse_time" => {
+                let Some((v, s)) = args.get(0, "time") else {
+                    return Err(self.err(args.span, "px.parse_time takes a time"));
+                };
+                self.no_more(args, name)?;
+                let t = match v {
+                    Value::Lit(Scalar::String(text)) => match parse_relative(&text) {
+                        Some(d) => self.opts.now_ns.saturating_add(d),
+                        None => parse_absolute(&text).ok_or_else(|| {
+                            self.err(s, format!("px.parse_time: cannot read {text:?} as a relative time ('-5m') or as '2020-03-12 19:39:59 -0200'"))
+                        })?,
+                    },
+                    other => self.time_arg(other, s)?,
+                };
+                Ok(Value::Lit(Scalar::Time(t)))
+            }
+            "seconds" | "minutes" | "hours" | "days" | "milliseconds"
             | "microseconds" => {
                 let unit = match name {
-                    "DurationNanos" => 1,
                     "microseconds" => 1_000,
                     "milliseconds" => 1_000_000,
                     "seconds" => 1_000_000_000,

@@ -14,14 +14,20 @@ impl<'s> Compiler<'s> {
         Ok(match &e.kind {
             ExprKind::Name(n) => match self.lookup(n) {
                 Some(v) => v,
+                // Python's conversions, where Pixie accepts them: the
+                // library's casts.
+                None if matches!(n.as_str(), "str" | "int" | "float") => Value::PxAttr(
+                    match n.as_str() {
+                        "str" => "string",
+                        "int" => "int64",
+                        _ => "float64",
+                    }
+                    .into(),
+                ),
                 None => {
                     let hint = if n == "px" {
                         ": add `import px` at the top".to_string()
-                    } else if [
-                        "len", "int", "str", "float", "print", "range", "sum", "min", "max",
-                    ]
-                    .contains(&n.as_str())
-                    {
+                    } else if ["len", "print", "range", "sum", "min", "max"].contains(&n.as_str()) {
                         format!(": PxL does not have Python's builtin {n}()")
                     } else {
                         String::new()

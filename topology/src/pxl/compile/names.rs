@@ -1,7 +1,7 @@
 //! The names the compiler knows: `px.` functions, metadata of processes,
 //! `df.ctx` keys, column aliases, time units; and "did you mean".
 
-use crate::plan::MetaFn;
+use crate::plan::{DType, MetaFn, Sem};
 
 pub(super) const FRAME_METHODS: &[&str] = &[
     "groupby",
@@ -20,6 +20,13 @@ pub(super) const FRAME_METHODS: &[&str] = &[
 pub(super) const PX_FUNCS: &[&str] = &[
     "DataFrame",
     "display",
+    "debug",
+    "equals_any",
+    "script_reference",
+    "parse_time",
+    "Percent",
+    "Bytes",
+    "Time",
     "export",
     "now",
     "DurationNanos",
@@ -217,4 +224,42 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// Pixie's semantic type casts: `px.Percent(df.x)` is `df.x`, checked to be
+/// of the type the semantic type is of.
+pub(super) const SEM_CASTS: &[(&str, DType, Sem)] = &[
+    ("Percent", DType::Float64, Sem::Percent),
+    ("Bytes", DType::Int64, Sem::Bytes),
+    ("DurationNanos", DType::Int64, Sem::DurationNs),
+    ("Time", DType::Time, Sem::None),
+    ("Service", DType::String, Sem::None),
+    ("Pod", DType::String, Sem::None),
+    ("Node", DType::String, Sem::None),
+    ("Namespace", DType::String, Sem::None),
+    ("Container", DType::String, Sem::None),
+];
+
+/// `'2020-03-12 19:39:59 -0200'` (Pixie's absolute time format), or RFC
+/// 3339, as ns since the epoch.
+pub(super) fn parse_absolute(s: &str) -> Option<i64> {
+    let s = s.trim();
+    // The offset, if any, at the end: `+hhmm` or `-hhmm`.
+    let (body, offset_s) = match s.rsplit_once(' ') {
+        Some((b, o))
+            if o.len() == 5
+                && (o.starts_with('+') || o.starts_with('-'))
+                && o[1..].bytes().all(|c| c.is_ascii_digit()) =>
+        {
+            let h: i64 = o[1..3].parse().ok()?;
+            let m: i64 = o[3..5].parse().ok()?;
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            (b, sign * (h * 3600 + m * 60))
+        }
+        _ => (s, 0),
+    };
+    let body = body.trim().replace(' ', "T");
+    let t = humantime::parse_rfc3339_weak(&body).ok()?;
+    let ns = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i64;
+    Some(ns - offset_s * 1_000_000_000)
 }
