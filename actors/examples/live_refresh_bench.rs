@@ -87,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         file: "bench.pxl".into(),
         now_ns: now,
         args: vec![],
+        exec: vec![],
     };
     let plan = compile(QUERY, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = split(&plan).map_err(anyhow::Error::msg)?;

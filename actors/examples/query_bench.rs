@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         file: "bench.pxl".into(),
         now_ns: loupe_actors::clock::wall_now_ns(),
         args: vec![],
+        exec: vec![],
     };
     let plan = compile(QUERY, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = split(&plan).map_err(anyhow::Error::msg)?;

@@ -144,6 +144,7 @@ fn a_hostile_corpus_on_every_subject_leaves_every_process_answering() -> Result<
         file: "n.pxl".into(),
         now_ns: 0,
         args: vec![],
+        exec: vec![],
     };
     let plan = compile(SCRIPT, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let query = QueryRequest {

@@ -64,6 +64,7 @@ pub fn origin(src: &str, args: &[(String, String)]) -> loupe_topology::messages:
         source_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
         first_line,
         args: args.to_vec(),
+        exec: vec![],
     }
 }
 
@@ -77,6 +78,7 @@ pub fn compile_file(
         file: file.display().to_string(),
         now_ns: loupe_actors::clock::wall_now_ns(),
         args: args.to_vec(),
+        exec: vec![],
     };
     match loupe_topology::pxl::compile_with_warnings(&src, &opts) {
         Ok((p, warnings)) => {

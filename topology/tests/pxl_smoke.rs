@@ -25,6 +25,7 @@ fn the_pxl_md_example_compiles_and_splits() {
         file: "example.pxl".into(),
         now_ns: 1_000_000_000_000,
         args: vec![],
+        exec: vec![],
     };
     let plan = compile(EXAMPLE, &opts).unwrap();
     let d = split(&plan).unwrap();

@@ -58,6 +58,7 @@ fn opts(path: &Path, src: &str) -> Options {
         file: path.file_name().unwrap().to_string_lossy().into_owned(),
         now_ns: data::NOW,
         args: header_args(src),
+        exec: vec![],
     }
 }
 

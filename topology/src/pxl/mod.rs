@@ -6,18 +6,19 @@
 //! ```
 //! use loupe_topology::pxl::{compile, Options};
 //! let src = "import px\ndf = px.DataFrame('http_events', start_time='-5m')\npx.display(df[df.resp_status >= 500], 'errors')\n";
-//! let plan = compile(src, &Options { file: "e.pxl".into(), now_ns: 0, args: vec![] }).unwrap();
+//! let plan = compile(src, &Options { file: "e.pxl".into(), ..Options::default() }).unwrap();
 //! assert_eq!(plan.sinks[0].name, "errors");
 //! let err = compile("import px\npx.DataFrame('nope')\n", &Options::default()).unwrap_err();
 //! assert!(err.to_string().contains("unknown table \"nope\""));
 //! ```
 
 pub(crate) mod ast;
+pub mod bundle;
 mod compile;
 mod error;
 pub(crate) mod parse;
 
-pub use compile::{Options, parse_relative};
+pub use compile::{Failed, Options, parse_relative};
 pub use error::{CompileError, Span};
 
 use crate::plan::Plan;
@@ -43,6 +44,17 @@ pub fn compile_with_warnings(
     source: &str,
     opts: &Options,
 ) -> Result<(Plan, Vec<String>), CompileError> {
+    compile_bundle(source, opts).map(|(plan, warnings, _)| (plan, warnings))
+}
+
+/// [`compile_with_warnings`] for a bundle's functions (`opts.exec`): the
+/// plan of those that compiled, the warnings, and those that did not, by
+/// the table each would have made. An error outside them (the top level)
+/// is the whole script's.
+pub fn compile_bundle(
+    source: &str,
+    opts: &Options,
+) -> Result<(Plan, Vec<String>, Failed), CompileError> {
     if source.len() > MAX_SCRIPT_BYTES {
         return Err(CompileError::at(
             &opts.file,
@@ -68,7 +80,7 @@ pub fn compile_with_warnings(
             .collect();
         compile::Compiler::new(source, opts)
             .run(&module)
-            .map(|p| (p, warnings))
+            .map(|(p, failed)| (p, warnings, failed))
     };
     std::thread::scope(|s| {
         match std::thread::Builder::new()

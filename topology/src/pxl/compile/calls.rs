@@ -219,6 +219,11 @@ impl<'s> Compiler<'s> {
                 let _ = args.get(2, "cols");
                 let name = format!("{prefix}{name}");
                 self.no_more(args, "px.display")?;
+                // A bundle's functions make the tables; px.display does
+                // nothing then (px.debug still shows its table), as in Pixie.
+                if self.func_exec && prefix.is_empty() {
+                    return Ok(Value::None);
+                }
                 if self.plan.sinks.iter().any(|s| s.name == name) {
                     return Err(self.err(
                         args.span,

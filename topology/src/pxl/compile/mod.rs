@@ -18,7 +18,14 @@ pub struct Options {
     pub file: String,
     pub now_ns: i64,
     pub args: Vec<(String, String)>,
+    /// A bundle's functions to call after the top level (then
+    /// `px.display` does nothing, as in Pixie); each makes its own table.
+    pub exec: Vec<super::bundle::ExecFunc>,
 }
+
+/// What a bundle's compile gives besides the plan: the functions that did
+/// not compile, by the table they would have made.
+pub type Failed = Vec<(String, CompileError)>;
 
 type R<T> = Result<T, CompileError>;
 
@@ -130,6 +137,8 @@ pub(super) struct Compiler<'s> {
     /// Parameters of top-level functions, for `--arg`.
     params: Vec<String>,
     depth: usize,
+    /// Compiling a bundle's functions: `px.display` does nothing.
+    pub(super) func_exec: bool,
 }
 
 impl<'s> Compiler<'s> {
@@ -144,6 +153,7 @@ impl<'s> Compiler<'s> {
             tmp: 0,
             params: Vec::new(),
             depth: 0,
+            func_exec: !opts.exec.is_empty(),
         }
     }
 
@@ -158,7 +168,7 @@ impl<'s> Compiler<'s> {
         self.plan.add(op).map_err(|m| self.err(span, m))
     }
 
-    pub(super) fn run(mut self, module: &[Stmt]) -> R<Plan> {
+    pub(super) fn run(mut self, module: &[Stmt]) -> R<(Plan, Failed)> {
         let defs: Vec<&ast::Def> = module
             .iter()
             .filter_map(|s| match s {
@@ -184,6 +194,20 @@ impl<'s> Compiler<'s> {
             }
         }
         self.block(module)?;
+        if self.func_exec {
+            let mut failed = Vec::new();
+            for ef in &self.opts.exec {
+                // A function that does not compile leaves nothing behind;
+                // the others still answer.
+                let mark = (self.plan.nodes.len(), self.plan.sinks.len());
+                if let Err(e) = self.exec_one(ef) {
+                    self.plan.nodes.truncate(mark.0);
+                    self.plan.sinks.truncate(mark.1);
+                    failed.push((ef.output.clone(), e));
+                }
+            }
+            return Ok((self.plan, failed));
+        }
         if self.plan.sinks.is_empty() {
             // A script of one function (Pixie's vis scripts): call it and
             // display what it returns.
@@ -223,7 +247,68 @@ impl<'s> Compiler<'s> {
                 ));
             }
         }
-        Ok(self.plan)
+        Ok((self.plan, Vec::new()))
+    }
+
+    /// Calls one of a bundle's functions with its arguments (text, as the
+    /// parameters' annotations read it) and displays what it returns.
+    fn exec_one(&mut self, ef: &super::bundle::ExecFunc) -> R<()> {
+        let whole = Span {
+            start: 0,
+            end: self.src.len().min(1),
+        };
+        let d = match self.scopes.first().and_then(|s| s.get(&ef.func)).cloned() {
+            Some(Value::Def(d)) => d,
+            Some(other) => {
+                return Err(self.err(whole, format!("{} is {}, not a function", ef.func, other.kind())));
+            }
+            None => {
+                return Err(self.err(
+                    whole,
+                    format!("the function {:?} that {:?} calls is not defined in the script", ef.func, ef.output),
+                ));
+            }
+        };
+        let mut kw = Vec::new();
+        for (name, text) in &ef.args {
+            let Some(p) = d.params.iter().find(|p| &p.name == name) else {
+                return Err(self.err(d.span, format!("{} has no parameter {name:?}", d.name)));
+            };
+            kw.push((name.clone(), self.cli_arg(p, text)?, p.span));
+        }
+        let v = self.call_def(
+            d.clone(),
+            Args {
+                pos: vec![],
+                kw,
+                span: d.span,
+            },
+        )?;
+        let frames = match v {
+            Value::Frame(f) => vec![(ef.output.clone(), f)],
+            Value::List(items) | Value::Tuple(items) => {
+                let mut out = Vec::new();
+                for (i, (v, s)) in items.into_iter().enumerate() {
+                    match v {
+                        Value::Frame(f) => out.push((format!("{}[{i}]", ef.output), f)),
+                        other => {
+                            return Err(self.err(s, format!("{} returns {} in its list, not a DataFrame", d.name, other.kind())));
+                        }
+                    }
+                }
+                out
+            }
+            other => {
+                return Err(self.err(d.span, format!("{} returns {}, not a DataFrame", d.name, other.kind())));
+            }
+        };
+        for (name, input) in frames {
+            if self.plan.sinks.iter().any(|s| s.name == name) {
+                return Err(self.err(d.span, format!("two tables are named {name:?}")));
+            }
+            self.plan.sinks.push(Sink { name, input });
+        }
+        Ok(())
     }
 
     /// Runs statements; `Some` when a `return` ran.
