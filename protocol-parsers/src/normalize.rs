@@ -28,6 +28,22 @@
 /// assert_eq!(out, "select ? where a = ? or pw = ?");
 /// ```
 pub fn normalize_sql(sql: &str, out: &mut String) {
+    normalize_sql_with(sql, out, None);
+}
+
+/// [`normalize_sql`], and the byte range in `sql` of every literal it
+/// replaced, in order (the parameters of `px.normalize_pgsql`).
+pub fn normalize_sql_literals(sql: &str, out: &mut String, literals: &mut Vec<(usize, usize)>) {
+    literals.clear();
+    normalize_sql_with(sql, out, Some(literals));
+}
+
+fn normalize_sql_with(sql: &str, out: &mut String, mut literals: Option<&mut Vec<(usize, usize)>>) {
+    let mut note = |a: usize, b: usize| {
+        if let Some(l) = literals.as_deref_mut() {
+            l.push((a, b.min(sql.len())));
+        }
+    };
     out.clear();
     let b = sql.as_bytes();
     let mut i = 0;
@@ -62,11 +78,15 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
             .is_some_and(|&p| ident(p) || p == b'$');
         match c {
             b'\'' => {
+                let start = i;
                 i = skip_quoted(b, i + 1, b'\'', false);
+                note(start, i);
                 out.push('?');
             }
             b'e' | b'E' if b.get(i + 1) == Some(&b'\'') && !prev_ident => {
+                let start = i;
                 i = skip_quoted(b, i + 2, b'\'', true);
+                note(start, i);
                 out.push('?');
             }
             b'"' => {
@@ -86,6 +106,7 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
                         }
                         j += 1;
                     }
+                    note(i, end);
                     i = end;
                     out.push('?');
                 }
@@ -100,12 +121,16 @@ pub fn normalize_sql(sql: &str, out: &mut String) {
                 }
             },
             b'0'..=b'9' if !prev_ident => {
+                let start = i;
                 i = skip_number(b, i);
+                note(start, i);
                 drop_unary_minus(out);
                 out.push('?');
             }
             b'.' if !prev_ident && b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let start = i;
                 i = skip_number(b, i);
+                note(start, i);
                 drop_unary_minus(out);
                 out.push('?');
             }

@@ -39,9 +39,19 @@ fn main() {
             _ => failed += 1,
         }
         let tag = ["ok", "partial", "FAIL"][verdict.min(2)];
-        println!("{tag:8} {name}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") });
+        println!(
+            "{tag:8} {name}{}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        );
     }
-    println!("\n{} bundles: {ok} compile whole, {partial} in part, {failed} not", dirs.len());
+    println!(
+        "\n{} bundles: {ok} compile whole, {partial} in part, {failed} not",
+        dirs.len()
+    );
 }
 
 /// 0 compiled whole, 1 some widgets, 2 none; and why not.

@@ -263,6 +263,14 @@ pub const NOT_CAPTURED: &[(&str, &str)] = &[
     ("http2_messages.beta", "HTTP/2 and gRPC messages"),
     ("proc_exit_events", "process exits"),
     ("tcp_stats", "TCP statistics"),
+    (
+        "stirling_error",
+        "Pixie's data collector's own errors (Loupe's are `loupe nodes` and `loupe check`)",
+    ),
+    (
+        "probe_status",
+        "Pixie's probe states (Loupe's are `loupe check`)",
+    ),
 ];
 
 pub const TABLES: &[&str] = &[

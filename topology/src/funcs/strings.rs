@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
 use arrow::compute::kernels::comparison;
 
 use super::datum::*;
@@ -46,8 +46,8 @@ pub const FUNCS: &[FuncDef] = &[
     .ex(&[("'héllo'", "5"), ("''", "0")]),
     f("find", &[], &[sig(&[S, S], I)], &[], find, "The character position of the first occurrence of the substring, -1 when absent.")
     .ex(&[("'héllo', 'l'", "2"), ("'hello', 'z'", "-1"), ("'hello', ''", "0")]),
-    f("substring", &[], &[sig(&[S, I, I], S)], &[(1, Const::NonNegative), (2, Const::NonNegative)], substring, "(s, pos, length): at most length characters from character pos; \"\" past the end.")
-    .ex(&[("'hello', 1, 3", "'ell'"), ("'hello', 3, 10", "'lo'"), ("'hello', 9, 2", "''")]),
+    f("substring", &[], &[sig(&[S, I, I], S)], &[], substring, "(s, pos, length): at most length characters from character pos; \"\" past the end.")
+    .ex(&[("'hello', 1, 3", "'ell'"), ("'hello', 3, 10", "'lo'"), ("'hello', 9, 2", "''"), ("'hello', -1, 2", "''")]),
     f("trim", &[], &[sig(&[S], S)], &[], trim, "The string without leading and trailing whitespace.")
     .ex(&[("'  a b \\t'", "'a b'")]),
     f("strip_prefix", &[], &[sig(&[S, S], S)], &[], strip_prefix, "(prefix, s): s without the prefix when it starts with it, else s unchanged.")
@@ -66,8 +66,12 @@ pub const FUNCS: &[FuncDef] = &[
     .ex(&[("-1234", "'-1234'")]),
     f("split", &[], &[sig(&[S, S], S)], &[(1, Const::Any)], split, "(s, delimiter): the pieces of s as a JSON array of strings.")
     .ex(&[("'a,b,,c', ','", r#"'["a","b","","c"]'"#), ("'abc', '/'", r#"'["abc"]'"#)]),
-    f("normalize_sql", &["normalize_pgsql", "normalize_mysql"], &[sig(&[S], S)], &[], normalize_sql, "A SQL statement with its literals replaced by ?, so executions group by statement.")
+    f("normalize_sql", &[], &[sig(&[S], S)], &[], normalize_sql, "A SQL statement with its literals replaced by ?, so executions group by statement.")
     .ex(&[("\"SELECT * FROM t WHERE id = 42 AND n = 'x'\"", "'SELECT * FROM t WHERE id = ? AND n = ?'")]),
+    f("normalize_pgsql", &[], &[sig(&[S], S), sig(&[S, S], S)], &[], normalize_pgsql, "(sql): as normalize_sql; (sql, req_cmd): Pixie's JSON {\"query\": literals as $1, $2, ..., \"params\": [their texts]}, or {\"error\": ...} when req_cmd is not Query or Execute.")
+    .ex(&[("\"SELECT 1 FROM t WHERE a = 'x'\", 'Query'", r#"'{"query":"SELECT $1 FROM t WHERE a = $2","params":["1","\'x\'"]}'"#), ("'SELECT ?', 'Sync'", r#"'{"error":"cmd_code must be one of \'Query\' or \'Execute\'"}'"#)]),
+    f("normalize_mysql", &[], &[sig(&[S], S), sig(&[S, I], S)], &[], normalize_mysql, "(sql): as normalize_sql; (sql, req_cmd): Pixie's JSON {\"query\": literals as ?, \"params\": [their texts]}, or {\"error\": ...} when req_cmd is not 3 (COM_QUERY) or 23 (COM_STMT_EXECUTE).")
+    .ex(&[("'SELECT * FROM t WHERE id = 7', 3", r#"'{"query":"SELECT * FROM t WHERE id = ?","params":["7"]}'"#), ("'SELECT 1', 1", r#"'{"error":"cmd_code must be one of \'3\' or \'23\'"}'"#)]),
     f("normalize_path", &[], &[sig(&[S], S)], &[], normalize_path, "A URL path with its ids (numbers, uuids, hex) replaced by *.")
     .ex(&[("'/users/123/orders'", "'/users/*/orders'")]),
 ];
@@ -210,12 +214,43 @@ fn strip_prefix(args: &[Datum], len: usize) -> FResult {
     )
 }
 
-fn substring(args: &[Datum], _: usize) -> FResult {
-    let (Some(start), Some(n)) = (scalar_i64(arg(args, 1)?), scalar_i64(arg(args, 2)?)) else {
-        return Err("px.substring takes constant start and length".into());
-    };
-    let (start, n) = (start.max(0) as usize, n.max(0) as usize);
-    unary(args, |v, o| o.extend(v.chars().skip(start).take(n)))
+/// Characters `start..start + n` of `v`; "" when start or n is negative.
+fn chars_of(v: &str, start: i64, n: i64, o: &mut String) {
+    if start >= 0 && n >= 0 {
+        o.extend(v.chars().skip(start as usize).take(n as usize));
+    }
+}
+
+fn substring(args: &[Datum], len: usize) -> FResult {
+    if let (Some(start), Some(n)) = (scalar_i64(arg(args, 1)?), scalar_i64(arg(args, 2)?)) {
+        return unary(args, |v, o| chars_of(v, start, n, o));
+    }
+    // Positions from columns (`px.substring(s, df.i + 8, df.j - df.i)`).
+    let cols = columns(args, len)?;
+    let s = cols[0]
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or("expected strings")?;
+    let p = cols[1]
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or("expected INT64")?;
+    let n = cols[2]
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or("expected INT64")?;
+    let mut b = arrow::array::StringBuilder::with_capacity(s.len(), s.value_data().len());
+    let mut buf = String::new();
+    for i in 0..s.len() {
+        if s.is_null(i) || p.is_null(i) || n.is_null(i) {
+            b.append_null();
+            continue;
+        }
+        buf.clear();
+        chars_of(s.value(i), p.value(i), n.value(i), &mut buf);
+        b.append_value(&buf);
+    }
+    Ok(shaped(args, Arc::new(b.finish())))
 }
 
 fn regex_of(args: &[Datum], i: usize, what: &str) -> Result<regex::Regex, FuncError> {
@@ -347,4 +382,111 @@ fn split(args: &[Datum], _: usize) -> FResult {
         };
         o.push_str(&serde_json::Value::from(parts).to_string());
     })
+}
+
+/// Pixie's JSON of a normalized statement (`postgres`: placeholders as
+/// `$1, $2, ...` in order of appearance, else `?`).
+fn normalized_json(sql: &str, postgres: bool, out: &mut String) {
+    let mut norm = String::new();
+    let mut lits = Vec::new();
+    loupe_protocol_parsers::normalize::normalize_sql_literals(sql, &mut norm, &mut lits);
+    let query = if postgres {
+        let mut q = String::with_capacity(norm.len() + 8);
+        let mut n = 0;
+        let b = norm.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let placeholder_end = if b[i] == b'?' {
+                Some(i + 1)
+            } else if b[i] == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                Some(j)
+            } else {
+                None
+            };
+            match placeholder_end {
+                Some(end) => {
+                    n += 1;
+                    q.push_str(&format!("${n}"));
+                    i = end;
+                }
+                None => {
+                    let c = norm[i..].chars().next().unwrap_or('?');
+                    q.push(c);
+                    i += c.len_utf8();
+                }
+            }
+        }
+        q
+    } else {
+        norm
+    };
+    let params: Vec<&str> = lits.iter().filter_map(|(a, b)| sql.get(*a..*b)).collect();
+    out.push_str(&format!(
+        "{{\"query\":{},\"params\":{}}}",
+        serde_json::Value::from(query),
+        serde_json::Value::from(params)
+    ));
+}
+
+fn normalize_pgsql(args: &[Datum], len: usize) -> FResult {
+    if args.len() == 1 {
+        return normalize_sql(args, len);
+    }
+    two_strings(
+        args,
+        len,
+        |sql, cmd| {
+            let mut o = String::new();
+            if cmd == "Query" || cmd == "Execute" {
+                normalized_json(sql, true, &mut o);
+            } else {
+                o.push_str(r#"{"error":"cmd_code must be one of 'Query' or 'Execute'"}"#);
+            }
+            o
+        },
+        strs,
+        false,
+    )
+}
+
+fn normalize_mysql(args: &[Datum], len: usize) -> FResult {
+    if args.len() == 1 {
+        return normalize_sql(args, len);
+    }
+    let cols = columns(args, len)?;
+    let s = cols[0]
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or("expected strings")?;
+    let c = cols[1]
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or("expected INT64")?;
+    let out: StringArray = s
+        .iter()
+        .zip(c.iter())
+        .map(|(s, c)| {
+            let (s, c) = (s?, c?);
+            let mut o = String::new();
+            if c == 3 || c == 23 {
+                normalized_json(s, false, &mut o);
+            } else {
+                o.push_str(r#"{"error":"cmd_code must be one of '3' or '23'"}"#);
+            }
+            Some(o)
+        })
+        .collect();
+    let out: ArrayRef = Arc::new(out);
+    Ok(shaped(
+        args,
+        if all_scalar(args) {
+            out.slice(0, 1)
+        } else {
+            out
+        },
+    ))
 }

@@ -224,7 +224,12 @@ impl Bundle {
         pxls.sort();
         let pxl_path = match pxls.as_slice() {
             [one] => one.clone(),
-            [] => return Err(format!("{}: a bundle has one .pxl script; there is none", path.display())),
+            [] => {
+                return Err(format!(
+                    "{}: a bundle has one .pxl script; there is none",
+                    path.display()
+                ));
+            }
             many => {
                 return Err(format!(
                     "{}: a bundle has one .pxl script; there are {}",
@@ -241,7 +246,8 @@ impl Bundle {
             } else {
                 let v: Vis = serde_json::from_str(&text)
                     .map_err(|e| format!("{}: {e}", vis_path.display()))?;
-                v.check().map_err(|e| format!("{}: {e}", vis_path.display()))?;
+                v.check()
+                    .map_err(|e| format!("{}: {e}", vis_path.display()))?;
                 Some(v)
             }
         } else {
@@ -266,9 +272,9 @@ impl Bundle {
     /// Whether the vis calls functions (else the script displays its own
     /// tables, as a lone .pxl does).
     pub fn runs_functions(&self) -> bool {
-        self.vis
-            .as_ref()
-            .is_some_and(|v| !v.global_funcs.is_empty() || v.widgets.iter().any(|w| w.func.is_some()))
+        self.vis.as_ref().is_some_and(|v| {
+            !v.global_funcs.is_empty() || v.widgets.iter().any(|w| w.func.is_some())
+        })
     }
 }
 
@@ -293,21 +299,41 @@ impl Vis {
                     (Some(_), None) => {}
                     (None, Some(v)) if seen.contains(v.as_str()) => {}
                     (None, Some(v)) => {
-                        return Err(format!("{}: argument {} reads variable {v:?}, which is not defined", f.name, a.name));
+                        return Err(format!(
+                            "{}: argument {} reads variable {v:?}, which is not defined",
+                            f.name, a.name
+                        ));
                     }
-                    _ => return Err(format!("{}: argument {} needs a value or a variable", f.name, a.name)),
+                    _ => {
+                        return Err(format!(
+                            "{}: argument {} needs a value or a variable",
+                            f.name, a.name
+                        ));
+                    }
                 }
             }
         }
-        let outputs: Vec<&str> = self.global_funcs.iter().map(|g| g.output_name.as_str()).collect();
+        let outputs: Vec<&str> = self
+            .global_funcs
+            .iter()
+            .map(|g| g.output_name.as_str())
+            .collect();
         for w in &self.widgets {
             match (&w.func, &w.global_func_output_name) {
                 (Some(_), None) => {}
                 (None, Some(o)) if outputs.contains(&o.as_str()) => {}
                 (None, Some(o)) => {
-                    return Err(format!("widget {:?} shows global function output {o:?}, which no global function makes", w.name));
+                    return Err(format!(
+                        "widget {:?} shows global function output {o:?}, which no global function makes",
+                        w.name
+                    ));
                 }
-                _ => return Err(format!("widget {:?} needs a func or a globalFuncOutputName", w.name)),
+                _ => {
+                    return Err(format!(
+                        "widget {:?} needs a func or a globalFuncOutputName",
+                        w.name
+                    ));
+                }
             }
         }
         Ok(())
@@ -323,7 +349,10 @@ impl Vis {
                 return Err(if names.is_empty() {
                     format!("--{k}: this script has no variables")
                 } else {
-                    format!("--{k}: no variable of that name; variables: {}", names.join(", "))
+                    format!(
+                        "--{k}: no variable of that name; variables: {}",
+                        names.join(", ")
+                    )
                 });
             }
         }
@@ -344,7 +373,11 @@ impl Vis {
                 },
             };
             if !v.ty.accepts(&value) {
-                return Err(format!("--{}={value:?}: expected {}", v.name, v.ty.describe()));
+                return Err(format!(
+                    "--{}={value:?}: expected {}",
+                    v.name,
+                    v.ty.describe()
+                ));
             }
             if !v.valid_values.is_empty() && !v.valid_values.contains(&value) {
                 return Err(format!(
@@ -531,21 +564,45 @@ mod tests {
         let ex = v.exec_funcs(&vals);
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0].output, "g");
-        assert_eq!(ex[0].args, [("start_time".into(), "-5m".into()), ("k".into(), "7".into())]);
+        assert_eq!(
+            ex[0].args,
+            [
+                ("start_time".into(), "-5m".into()),
+                ("k".into(), "7".into())
+            ]
+        );
         assert_eq!(ex[1].output, "B");
         let w = v.widget_tables();
-        assert_eq!(w.iter().map(|(n, s, _)| (*n, *s)).collect::<Vec<_>>(), [("A", "g"), ("B", "B"), ("C", "g")]);
+        assert_eq!(
+            w.iter().map(|(n, s, _)| (*n, *s)).collect::<Vec<_>>(),
+            [("A", "g"), ("B", "B"), ("C", "g")]
+        );
         assert_eq!(display_columns(w[0].2), ["time_", "rps", "pod"]);
         assert_eq!(display_columns(w[1].2), ["src", "dst", "w", "p50"]);
         assert_eq!(display_kind(w[1].2), "Graph");
-        assert!(v.values(&[("ns".into(), "a".into()), ("n".into(), "x".into())]).unwrap_err().contains("expected an integer"));
-        assert!(v.values(&[("ns".into(), "a".into()), ("by".into(), "svc".into())]).unwrap_err().contains("one of pod, node"));
-        assert!(v.values(&[("nope".into(), "a".into())]).unwrap_err().contains("no variable of that name"));
+        assert!(
+            v.values(&[("ns".into(), "a".into()), ("n".into(), "x".into())])
+                .unwrap_err()
+                .contains("expected an integer")
+        );
+        assert!(
+            v.values(&[("ns".into(), "a".into()), ("by".into(), "svc".into())])
+                .unwrap_err()
+                .contains("one of pod, node")
+        );
+        assert!(
+            v.values(&[("nope".into(), "a".into())])
+                .unwrap_err()
+                .contains("no variable of that name")
+        );
     }
 
     #[test]
     fn pixie_cli_argument_forms() {
-        let a: Vec<String> = ["--start_time=-5m", "--ns", "shop", "-n", "-3"].iter().map(|s| s.to_string()).collect();
+        let a: Vec<String> = ["--start_time=-5m", "--ns", "shop", "-n", "-3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(
             parse_script_args(&a).unwrap(),
             [
@@ -560,7 +617,8 @@ mod tests {
 
     #[test]
     fn manifests_fold() {
-        let (s, l) = manifest("---\nshort: HTTP data\nlong: >\n  Shows the most\n  recent requests.\n");
+        let (s, l) =
+            manifest("---\nshort: HTTP data\nlong: >\n  Shows the most\n  recent requests.\n");
         assert_eq!(s, "HTTP data");
         assert_eq!(l, "Shows the most recent requests.");
     }

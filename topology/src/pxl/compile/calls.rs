@@ -177,8 +177,20 @@ impl<'s> Compiler<'s> {
                         }
                         out
                     }
-                    None => all,
+                    None => all.clone(),
                 };
+                // With upid selected, the process's metadata comes too,
+                // hidden, for df.ctx (Pixie resolves it from the upid).
+                let hidden: Vec<String> = if columns.iter().any(|c| c == "upid") {
+                    all.iter()
+                        .filter(|c| crate::schema::is_metadata(&table, c) && !columns.contains(c))
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let shown = columns.clone();
+                let columns: Vec<String> = columns.into_iter().chain(hidden.iter().cloned()).collect();
                 let start_ns = match args.get(usize::MAX, "start_time") {
                     Some((v, s)) => self.time_arg(v, s)?,
                     None => 0,
@@ -197,7 +209,15 @@ impl<'s> Compiler<'s> {
                     },
                     args.span,
                 )?;
-                Ok(Value::Frame(id))
+                if hidden.is_empty() {
+                    return Ok(Value::Frame(id));
+                }
+                let exprs = shown
+                    .iter()
+                    .map(|c| (c.clone(), Expr::Col(c.clone())))
+                    .chain(hidden.iter().map(|c| (format!("{HIDDEN}{c}"), Expr::Col(c.clone()))))
+                    .collect();
+                Ok(Value::Frame(self.add(Op::Map { input: id, exprs }, args.span)?))
             }
             "display" | "debug" => {
                 // px.debug's table is named with a leading `_`, as Pixie's.
@@ -230,7 +250,8 @@ impl<'s> Compiler<'s> {
                         format!("a table named {name:?} is already displayed: give each px.display its own name"),
                     ));
                 }
-                self.plan.sinks.push(Sink { name, input: f });
+                let input = self.visible(f, args.span)?;
+                self.plan.sinks.push(Sink { name, input });
                 Ok(Value::None)
             }
             "export" => Err(self.err(
@@ -370,7 +391,7 @@ impl<'s> Compiler<'s> {
                     me.scalar_call(Func::Meta(f), vec![(arg, s)], s)
                 };
                 match how {
-                    OfUpid::Column(c) => self.column(frame, c, s),
+                    OfUpid::Column(c) => self.metadata(frame, c, s),
                     OfUpid::OfPodId(f) => call(self, *f, "pod_id"),
                     OfUpid::OfPodName(f) => call(self, *f, "pod"),
                     OfUpid::Upid(f) => call(self, *f, "upid"),
@@ -469,10 +490,15 @@ impl<'s> Compiler<'s> {
                 }
             }
         }
-        let frame = args.iter().find_map(|(v, _)| match v {
-            Value::Col { frame, .. } => Some(*frame),
-            _ => None,
-        });
+        // Over the latest DataFrame among the arguments (the others' columns
+        // are read there by name).
+        let frame = args
+            .iter()
+            .filter_map(|(v, _)| match v {
+                Value::Col { frame, .. } => Some(*frame),
+                _ => None,
+            })
+            .max();
         let Some(frame) = frame else {
             return self.fold_call(func, args, span);
         };
@@ -507,6 +533,31 @@ impl<'s> Compiler<'s> {
 
     /// A library function of constants, evaluated now.
     fn fold_call(&mut self, func: Func, args: Vec<(Value, Span)>, span: Span) -> R<Value> {
+        let free = matches!(func, Func::Meta(_))
+            || args.iter().any(|(v, _)| matches!(v, Value::Free { .. }));
+        if free {
+            // Not foldable here: an expression for whichever DataFrame
+            // takes it.
+            let mut exprs = Vec::new();
+            for (v, s) in args {
+                match v {
+                    Value::Lit(l) => exprs.push(Expr::Lit(l)),
+                    Value::Free { expr, .. } => exprs.push(expr),
+                    other => {
+                        return Err(self.err(
+                            s,
+                            format!("{} takes columns or constants, got {}", func.name(), other.kind()),
+                        ));
+                    }
+                }
+            }
+            let e = Expr::Call(func, exprs);
+            e.check_shape().map_err(|m| self.err(span, m))?;
+            let dtype = e
+                .dtype(&crate::plan::Schema::default())
+                .map_err(|m| self.err(span, m))?;
+            return Ok(Value::Free { expr: e, dtype });
+        }
         let Func::Lib(lf) = func else {
             return Err(self.err(
                 span,

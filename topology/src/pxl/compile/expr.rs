@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::super::ast::{self, BinOpKind, BoolKind, CmpKind, ExprKind, Keyword, UnaryKind};
 use super::super::error::Span;
 use super::*;
-use crate::plan::{AggFunc, BinOp, DType, Expr, Func, NodeId, Op, Scalar};
+use crate::plan::{AggFunc, BinOp, DType, Expr, Func, MetaFn, NodeId, Op, Scalar};
 
 impl<'s> Compiler<'s> {
     pub(super) fn eval(&mut self, e: &ast::Expr) -> R<Value> {
@@ -303,7 +303,7 @@ impl<'s> Compiler<'s> {
         match v {
             Value::Frame(f) => match k {
                 Value::Lit(Scalar::String(name)) => self.column(f, &name, kspan),
-                Value::List(_) => {
+                Value::List(_) | Value::Tuple(_) => {
                     let cols = self.string_list(k, kspan, "projection")?;
                     let mut exprs = Vec::new();
                     for (c, s) in cols {
@@ -360,7 +360,7 @@ impl<'s> Compiler<'s> {
                             ),
                         ));
                     };
-                    self.column(f, col, kspan)
+                    self.metadata(f, col, kspan)
                 }
                 other => Err(self.err(
                     kspan,
@@ -369,6 +369,49 @@ impl<'s> Compiler<'s> {
             },
             other => Err(self.err(ospan, format!("{} cannot be indexed", other.kind()))),
         }
+    }
+
+    /// A process's metadata column of `f`: the column itself; else kept
+    /// hidden for `ctx` (after a `select` or a `groupby` by upid); else, on
+    /// a table keyed by pod (network_stats), the pod's metadata.
+    pub(super) fn metadata(&mut self, f: NodeId, col: &str, span: Span) -> R<Value> {
+        let s = self.plan.schema(f);
+        if s.get(col).is_some() {
+            return self.column(f, col, span);
+        }
+        let hidden = format!("{HIDDEN}{col}");
+        if s.get(&hidden).is_some() {
+            return self.column(f, &hidden, span);
+        }
+        let by_pod = match col {
+            "pod" => Some(MetaFn::PodIdToPodName),
+            "namespace" => Some(MetaFn::PodIdToNamespace),
+            "node" => Some(MetaFn::PodIdToNodeName),
+            "service" => Some(MetaFn::PodIdToServiceName),
+            _ => None,
+        };
+        if let Some(func) = by_pod
+            && (s.get("pod_id").is_some() || s.get(&format!("{HIDDEN}pod_id")).is_some())
+        {
+            let pod_id = self.metadata(f, "pod_id", span)?;
+            return self.scalar_call(Func::Meta(func), vec![(pod_id, span)], span);
+        }
+        self.column(f, col, span)
+    }
+
+    /// `f` without its hidden columns: what a displayed table shows.
+    pub(super) fn visible(&mut self, f: NodeId, span: Span) -> R<NodeId> {
+        let s = self.plan.schema(f);
+        if !s.fields.iter().any(|fl| fl.name.starts_with(HIDDEN)) {
+            return Ok(f);
+        }
+        let exprs = s
+            .fields
+            .iter()
+            .filter(|fl| !fl.name.starts_with(HIDDEN))
+            .map(|fl| (fl.name.clone(), Expr::Col(fl.name.clone())))
+            .collect();
+        self.add(Op::Map { input: f, exprs }, span)
     }
 
     pub(super) fn unary(&mut self, op: UnaryKind, v: Value, span: Span) -> R<Value> {
@@ -419,13 +462,43 @@ impl<'s> Compiler<'s> {
                 self.col_binary(frame, op, Expr::Lit(a), expr, span)
             }
             (Value::Col { frame: f1, expr: a, .. }, Value::Col { frame: f2, expr: b, .. }) => {
-                if f1 != f2 {
-                    return Err(self.err(
+                if f1 == f2 {
+                    return self.col_binary(f1, op, a, b, span);
+                }
+                // Two DataFrames: over the later one, when it has every
+                // column the other side reads (columns are named).
+                let (late, early) = if f1 > f2 { (f1, f2) } else { (f2, f1) };
+                let (la, lb) = if f1 > f2 {
+                    (Some(a.clone()), self.rebind(early, &b, late))
+                } else {
+                    (self.rebind(early, &a, late), Some(b.clone()))
+                };
+                match (la, lb) {
+                    (Some(x), Some(y)) => self.col_binary(late, op, x, y, span),
+                    _ => Err(self.err(
                         span,
                         "these columns belong to two different DataFrames: columns can only be combined within one DataFrame (merge the two first)",
-                    ));
+                    )),
                 }
-                self.col_binary(f1, op, a, b, span)
+            }
+            (Value::Free { expr: a, .. }, Value::Col { frame, expr: b, .. }) => {
+                self.col_binary(frame, op, a, b, span)
+            }
+            (Value::Col { frame, expr: a, .. }, Value::Free { expr: b, .. }) => {
+                self.col_binary(frame, op, a, b, span)
+            }
+            (a @ (Value::Free { .. } | Value::Lit(_)), b @ (Value::Free { .. } | Value::Lit(_))) => {
+                let expr_of = |v: Value| match v {
+                    Value::Free { expr, .. } => expr,
+                    Value::Lit(l) => Expr::Lit(l),
+                    _ => unreachable!("matched"),
+                };
+                let e = Expr::Binary(op, Box::new(expr_of(a)), Box::new(expr_of(b)));
+                e.check_shape().map_err(|m| self.err(span, m))?;
+                let dtype = e
+                    .dtype(&crate::plan::Schema::default())
+                    .map_err(|m| self.err(span, m))?;
+                Ok(Value::Free { expr: e, dtype })
             }
             (Value::AggExpr { expr: a, dtype: ta }, Value::AggExpr { expr: b, dtype: tb }) => {
                 agg_binary(op, a, ta, b, tb).map_err(|m| self.err(span, m))

@@ -228,6 +228,9 @@ impl<'s> Compiler<'s> {
                     }
                 };
                 self.no_more(args, "merge")?;
+                if left_on.is_empty() && right_on.is_empty() {
+                    return self.cross_join(f, right, how, suffixes, span);
+                }
                 let op = Op::Join {
                     left: f,
                     right,
@@ -318,6 +321,52 @@ impl<'s> Compiler<'s> {
         }
     }
 
+    /// `merge(right, left_on=[], right_on=[])`: every row of one with every
+    /// row of the other (Pixie's scripts join a one-row aggregate so), as a
+    /// join on a constant key that is then dropped.
+    fn cross_join(
+        &mut self,
+        left: NodeId,
+        right: NodeId,
+        how: JoinHow,
+        suffixes: [String; 2],
+        span: Span,
+    ) -> R<Value> {
+        const KEY: &str = "__cross_join";
+        let keyed = |me: &mut Self, f: NodeId| -> R<NodeId> {
+            let mut exprs = me.plan.passthrough(f);
+            exprs.push((KEY.to_string(), Expr::Lit(Scalar::Int64(1))));
+            me.add(Op::Map { input: f, exprs }, span)
+        };
+        let (l, r) = (keyed(self, left)?, keyed(self, right)?);
+        let joined = self.add(
+            Op::Join {
+                left: l,
+                right: r,
+                how,
+                left_on: vec![KEY.into()],
+                right_on: vec![KEY.into()],
+                suffixes,
+            },
+            span,
+        )?;
+        let exprs = self
+            .plan
+            .schema(joined)
+            .fields
+            .iter()
+            .filter(|fl| !fl.name.starts_with(KEY))
+            .map(|fl| (fl.name.clone(), Expr::Col(fl.name.clone())))
+            .collect();
+        Ok(Value::Frame(self.add(
+            Op::Map {
+                input: joined,
+                exprs,
+            },
+            span,
+        )?))
+    }
+
     /// `.agg(name=(column, fn), ...)`, lambdas lowered to per-row inputs, plain
     /// aggregates and an expression over their results.
     pub(super) fn agg(
@@ -329,6 +378,24 @@ impl<'s> Compiler<'s> {
     ) -> R<Value> {
         let mut pre: Vec<(String, Expr)> = Vec::new();
         let mut aggs: Vec<AggSpec> = Vec::new();
+        // Grouped by upid: the process's metadata is a function of it, so
+        // it is kept (hidden) for a later df.ctx[...] or px.upid_to_*.
+        let mut groups = groups;
+        if groups.iter().any(|g| g == "upid") {
+            let s = self.plan.schema(frame);
+            for c in crate::schema::METADATA_COLUMNS {
+                let hidden = format!("{HIDDEN}{c}");
+                if groups.iter().any(|g| g == c || *g == hidden) {
+                    continue;
+                }
+                if s.get(&hidden).is_some() {
+                    groups.push(hidden);
+                } else if s.get(c).is_some() {
+                    pre.push((hidden.clone(), Expr::Col(c.to_string())));
+                    groups.push(hidden);
+                }
+            }
+        }
         let mut post: Vec<(String, Expr)> = Vec::new();
         let mut seen = HashSet::new();
         for (name, v, vspan) in kw {

@@ -53,6 +53,13 @@ enum Value {
     Lambda(Rc<(Vec<String>, ast::Expr)>),
     Def(Rc<ast::Def>),
     Method(Box<Value>, String),
+    /// An expression of no DataFrame's columns that cannot be folded now
+    /// (`px.nslookup(ip)`, a metadata function of a constant): evaluated
+    /// per row of the DataFrame it is assigned to or combined with.
+    Free {
+        expr: Expr,
+        dtype: DType,
+    },
     /// Inside a lambda aggregate: an expression over aggregate results.
     AggExpr {
         expr: Expr,
@@ -79,6 +86,7 @@ impl Value {
             Value::Def(d) => format!("the function {}", d.name),
             Value::Method(_, m) => format!("the method {m}"),
             Value::AggExpr { dtype, .. } => format!("an aggregate result ({dtype})"),
+            Value::Free { dtype, .. } => format!("{} {dtype} expression", article(*dtype)),
         }
     }
 }
@@ -260,12 +268,18 @@ impl<'s> Compiler<'s> {
         let d = match self.scopes.first().and_then(|s| s.get(&ef.func)).cloned() {
             Some(Value::Def(d)) => d,
             Some(other) => {
-                return Err(self.err(whole, format!("{} is {}, not a function", ef.func, other.kind())));
+                return Err(self.err(
+                    whole,
+                    format!("{} is {}, not a function", ef.func, other.kind()),
+                ));
             }
             None => {
                 return Err(self.err(
                     whole,
-                    format!("the function {:?} that {:?} calls is not defined in the script", ef.func, ef.output),
+                    format!(
+                        "the function {:?} that {:?} calls is not defined in the script",
+                        ef.func, ef.output
+                    ),
                 ));
             }
         };
@@ -292,17 +306,28 @@ impl<'s> Compiler<'s> {
                     match v {
                         Value::Frame(f) => out.push((format!("{}[{i}]", ef.output), f)),
                         other => {
-                            return Err(self.err(s, format!("{} returns {} in its list, not a DataFrame", d.name, other.kind())));
+                            return Err(self.err(
+                                s,
+                                format!(
+                                    "{} returns {} in its list, not a DataFrame",
+                                    d.name,
+                                    other.kind()
+                                ),
+                            ));
                         }
                     }
                 }
                 out
             }
             other => {
-                return Err(self.err(d.span, format!("{} returns {}, not a DataFrame", d.name, other.kind())));
+                return Err(self.err(
+                    d.span,
+                    format!("{} returns {}, not a DataFrame", d.name, other.kind()),
+                ));
             }
         };
         for (name, input) in frames {
+            let input = self.visible(input, d.span)?;
             if self.plan.sinks.iter().any(|s| s.name == name) {
                 return Err(self.err(d.span, format!("two tables are named {name:?}")));
             }
@@ -375,10 +400,24 @@ impl<'s> Compiler<'s> {
                 self.set(n.clone(), v);
                 Ok(())
             }
+            // `px.Pod = str` (a workaround in Pixie's scripts): nothing to do.
+            ExprKind::Attr(obj, _, _) if matches!(self.eval(obj), Ok(Value::Px)) => Ok(()),
             ExprKind::Attr(obj, attr, aspan) => self.assign_column(obj, attr, *aspan, v, vspan),
             ExprKind::Subscript(obj, key) => match &key.kind {
                 ExprKind::Str(k) => self.assign_column(obj, k, key.span, v, vspan),
-                _ => Err(self.err(key.span, "assign a column by name: df['name'] = ...")),
+                // A name computed at compile time: `df[k8s_object] = ...`.
+                _ => match self.eval(key)? {
+                    Value::Lit(Scalar::String(k)) => {
+                        self.assign_column(obj, &k, key.span, v, vspan)
+                    }
+                    other => Err(self.err(
+                        key.span,
+                        format!(
+                            "assign a column by name: df['name'] = ..., got {}",
+                            other.kind()
+                        ),
+                    )),
+                },
             },
             _ => Err(self.err(target.span, "cannot assign to this")),
         }
@@ -426,19 +465,72 @@ impl<'s> Compiler<'s> {
         Ok(())
     }
 
+    /// `expr` over `from`, read over `to` by column names; `None` when `to`
+    /// lacks one of its columns or has it with another type.
+    pub(super) fn rebind(&self, from: NodeId, expr: &Expr, to: NodeId) -> Option<Expr> {
+        let (a, b) = (self.plan.schema(from), self.plan.schema(to));
+        let expr = trim_implicit(expr, b);
+        let mut cols = Vec::new();
+        expr.columns(&mut cols);
+        cols.iter()
+            .all(|c| matches!((a.get(c), b.get(c)), (Some(x), Some(y)) if x.dtype == y.dtype))
+            .then_some(expr)
+    }
+
     /// A value as a per-row expression over `frame`.
     fn row_expr(&self, frame: NodeId, v: Value, span: Span) -> R<Expr> {
         match v {
             Value::Col { frame: f, expr, .. } if f == frame => Ok(expr),
-            Value::Col { .. } => Err(self.err(
-                span,
-                "this column belongs to another DataFrame: columns can only be combined within one DataFrame (merge the two first)",
-            )),
+            // Columns are named: another DataFrame's column reads the
+            // column of that name here, as Pixie resolves them, when this
+            // DataFrame has every column it reads, of the same type.
+            Value::Col { frame: f, expr, .. } => self.rebind(f, &expr, frame).ok_or_else(|| {
+                self.err(
+                    span,
+                    "this column belongs to another DataFrame, which has columns this one does not: merge the two first",
+                )
+            }),
             Value::Lit(s) => Ok(Expr::Lit(s)),
+            Value::Free { expr, .. } => Ok(expr),
             other => Err(self.err(
                 span,
                 format!("expected a column expression, got {}", other.kind()),
             )),
         }
+    }
+}
+
+/// `expr` with the arguments the compiler added to metadata functions (the
+/// row's `time_`, port and upid) left off where `to` lacks those columns:
+/// then it answers for now, as Pixie's one-argument form does.
+fn trim_implicit(expr: &Expr, to: &crate::plan::Schema) -> Expr {
+    use crate::plan::Func;
+    match expr {
+        Expr::Call(Func::Meta(m), args) => {
+            let mut args: Vec<Expr> = args.iter().map(|a| trim_implicit(a, to)).collect();
+            let def = m.def();
+            if def.at_time
+                && args.len() > def.args.len()
+            {
+                let extra_missing = args[def.args.len()..].iter().any(|e| {
+                    let mut c = Vec::new();
+                    e.columns(&mut c);
+                    c.iter().any(|c: &&str| to.get(c).is_none())
+                });
+                if extra_missing {
+                    args.truncate(def.args.len());
+                }
+            }
+            Expr::Call(Func::Meta(*m), args)
+        }
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(|a| trim_implicit(a, to)).collect()),
+        Expr::Binary(op, l, r) => Expr::Binary(
+            *op,
+            Box::new(trim_implicit(l, to)),
+            Box::new(trim_implicit(r, to)),
+        ),
+        Expr::Not(e) => Expr::Not(Box::new(trim_implicit(e, to))),
+        Expr::Neg(e) => Expr::Neg(Box::new(trim_implicit(e, to))),
+        e => e.clone(),
     }
 }

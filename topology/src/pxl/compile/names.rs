@@ -27,6 +27,11 @@ pub(super) const PX_FUNCS: &[&str] = &[
     "Percent",
     "Bytes",
     "Time",
+    "Service",
+    "Pod",
+    "Node",
+    "Namespace",
+    "Container",
     "export",
     "now",
     "DurationNanos",
@@ -263,3 +268,8 @@ pub(super) fn parse_absolute(s: &str) -> Option<i64> {
     let ns = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i64;
     Some(ns - offset_s * 1_000_000_000)
 }
+
+/// The prefix of columns a DataFrame keeps for `df.ctx` without showing
+/// them: a process's metadata beside `upid` after `select=[...]` or a
+/// `groupby` by upid (functions of the upid, so the groups are the same).
+pub(super) const HIDDEN: &str = "__meta_";
