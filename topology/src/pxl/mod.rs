@@ -14,6 +14,7 @@
 
 pub(crate) mod ast;
 pub mod bundle;
+mod lib;
 mod compile;
 mod error;
 pub(crate) mod parse;

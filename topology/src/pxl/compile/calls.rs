@@ -19,6 +19,7 @@ impl<'s> Compiler<'s> {
             Value::PxAttr(name) => self.px_call(&name, fspan, &mut args),
             Value::Method(recv, m) => self.method(*recv, &m, fspan, &mut args),
             Value::Def(d) => self.call_def(d, args),
+            Value::ModDef(d, m) => self.call_module_def(d, m, args),
             Value::Agg(func) => self.agg_call(func, fspan, &mut args),
             other => Err(self.err(fspan, format!("{} is not callable", other.kind()))),
         };

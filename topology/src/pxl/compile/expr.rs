@@ -193,6 +193,23 @@ impl<'s> Compiler<'s> {
                 }
             }
             Value::PxAttr(p) if p == "otel" => Ok(Value::PxAttr(format!("otel.{attr}"))),
+            Value::Module(m) => match m.globals.get(attr) {
+                Some(Value::Def(d)) => Ok(Value::ModDef(d.clone(), m.clone())),
+                Some(v) => Ok(v.clone()),
+                None => {
+                    let mut names: Vec<&str> = m
+                        .globals
+                        .iter()
+                        .filter(|(k, v)| matches!(v, Value::Def(_)) && !k.starts_with('_'))
+                        .map(|(k, _)| k.as_str())
+                        .collect();
+                    names.sort();
+                    Err(self.err(
+                        aspan,
+                        format!("module {} has no {attr:?}; it has {}", m.name, names.join(", ")),
+                    ))
+                }
+            },
             Value::Frame(f) => {
                 if attr == "ctx" {
                     Ok(Value::Ctx(f))
@@ -454,6 +471,11 @@ impl<'s> Compiler<'s> {
         match (l, r) {
             (Value::Lit(a), Value::Lit(b)) => {
                 fold(op, &a, &b).map(Value::Lit).map_err(|m| self.err(span, m))
+            }
+            // Lists concatenate, as in Python (`['upid'] + keys`).
+            (Value::List(mut a), Value::List(b)) if op == BinOp::Add => {
+                a.extend(b);
+                Ok(Value::List(a))
             }
             (Value::Col { frame, expr, .. }, Value::Lit(b)) => {
                 self.col_binary(frame, op, expr, Expr::Lit(b), span)

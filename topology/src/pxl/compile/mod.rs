@@ -52,6 +52,10 @@ enum Value {
     Agg(AggFunc),
     Lambda(Rc<(Vec<String>, ast::Expr)>),
     Def(Rc<ast::Def>),
+    /// A module of PxL (`import pxviews`): its globals.
+    Module(Rc<Module>),
+    /// A function of a module: it runs with the module's globals and source.
+    ModDef(Rc<ast::Def>, Rc<Module>),
     Method(Box<Value>, String),
     /// An expression of no DataFrame's columns that cannot be folded now
     /// (`px.nslookup(ip)`, a metadata function of a constant): evaluated
@@ -84,6 +88,8 @@ impl Value {
             Value::Agg(f) => format!("the aggregate {}", f.name()),
             Value::Lambda(_) => "a lambda".into(),
             Value::Def(d) => format!("the function {}", d.name),
+            Value::Module(m) => format!("the module {}", m.name),
+            Value::ModDef(d, m) => format!("the function {}.{}", m.name, d.name),
             Value::Method(_, m) => format!("the method {m}"),
             Value::AggExpr { dtype, .. } => format!("an aggregate result ({dtype})"),
             Value::Free { dtype, .. } => format!("{} {dtype} expression", article(*dtype)),
@@ -134,8 +140,19 @@ mod names;
 pub use names::parse_relative;
 use names::*;
 
+/// A module a script imports: Loupe's own PxL (see [`crate::pxl::lib`]).
+#[derive(Debug)]
+struct Module {
+    name: &'static str,
+    file: &'static str,
+    src: &'static str,
+    globals: HashMap<String, Value>,
+}
+
 pub(super) struct Compiler<'s> {
     src: &'s str,
+    /// The file `src` is, when not the script's (a module's).
+    file: Option<&'static str>,
     opts: &'s Options,
     plan: Plan,
     scopes: Vec<HashMap<String, Value>>,
@@ -153,6 +170,7 @@ impl<'s> Compiler<'s> {
     pub(super) fn new(src: &'s str, opts: &'s Options) -> Self {
         Compiler {
             src,
+            file: None,
             opts,
             plan: Plan::default(),
             scopes: vec![HashMap::new()],
@@ -166,7 +184,7 @@ impl<'s> Compiler<'s> {
     }
 
     fn err(&self, span: Span, msg: impl Into<String>) -> CompileError {
-        CompileError::at(&self.opts.file, self.src, span, msg)
+        CompileError::at(self.file.unwrap_or(&self.opts.file), self.src, span, msg)
     }
 
     fn add(&mut self, op: Op, span: Span) -> R<NodeId> {
@@ -336,6 +354,51 @@ impl<'s> Compiler<'s> {
         Ok(())
     }
 
+    /// `import NAME` of one of Loupe's PxL modules: its top level run
+    /// once, with its own globals.
+    fn import(&mut self, name: &str, span: Span) -> R<Value> {
+        let Some(m) = crate::pxl::lib::module(name) else {
+            let known: Vec<&str> = crate::pxl::lib::MODULES.iter().map(|m| m.0).collect();
+            return Err(self.err(
+                span,
+                format!("no module named {name:?}: PxL has `import px` and {}", known.join(", ")),
+            ));
+        };
+        let (mname, file, src) = m;
+        let (stmts, _) = crate::pxl::parse::parse_lenient(src)
+            .map_err(|(sp, msg)| CompileError::at(file, src, sp, msg))?;
+        let saved_scopes = std::mem::replace(&mut self.scopes, vec![HashMap::new()]);
+        let saved = (self.src, self.file);
+        self.src = src;
+        self.file = Some(file);
+        let ran = self.block(&stmts);
+        let globals = std::mem::replace(&mut self.scopes, saved_scopes);
+        (self.src, self.file) = saved;
+        ran?;
+        Ok(Value::Module(Rc::new(Module {
+            name: mname,
+            file,
+            src,
+            globals: globals.into_iter().next().unwrap_or_default(),
+        })))
+    }
+
+    /// Calls a module's function: its body sees the module's globals, and
+    /// its errors name the module's file and lines.
+    fn call_module_def(&mut self, d: Rc<ast::Def>, m: Rc<Module>, args: Args) -> R<Value> {
+        // The arguments were evaluated in the caller's scope already.
+        let saved_global = std::mem::replace(&mut self.scopes[0], m.globals.clone());
+        let saved_rest = self.scopes.split_off(1);
+        let saved = (self.src, self.file);
+        self.src = m.src;
+        self.file = Some(m.file);
+        let out = self.call_def(d, args);
+        (self.src, self.file) = saved;
+        self.scopes[0] = saved_global;
+        self.scopes.extend(saved_rest);
+        out
+    }
+
     /// Runs statements; `Some` when a `return` ran.
     fn block(&mut self, stmts: &[Stmt]) -> R<Option<Value>> {
         for s in stmts {
@@ -346,10 +409,9 @@ impl<'s> Compiler<'s> {
                     span,
                 } => {
                     if module != "px" {
-                        return Err(self.err(
-                            *span,
-                            format!("no module named {module:?}: PxL has `import px`"),
-                        ));
+                        let m = self.import(module, *span)?;
+                        self.set(alias.clone().unwrap_or_else(|| module.clone()), m);
+                        continue;
                     }
                     let name = alias.clone().unwrap_or_else(|| "px".into());
                     self.px_name = Some(name.clone());
