@@ -23,12 +23,8 @@ use crate::render::{self, Table};
 
 #[derive(clap::Args)]
 pub struct LiveArgs {
-    /// The PxL script.
-    #[arg(short = 'f', long = "file")]
-    file: std::path::PathBuf,
-    /// Fill a parameter of the script's functions: --arg ns=shop (repeatable).
-    #[arg(long = "arg", value_parser = crate::run::parse_kv)]
-    args: Vec<(String, String)>,
+    #[command(flatten)]
+    script: crate::script::ScriptArgs,
     /// Refresh period (and pane length).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     every: Duration,
@@ -51,9 +47,15 @@ enum Format {
 }
 
 pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
-    let Some((plan, origin)) = crate::run::compile_file(&args.file, &args.args)? else {
-        return Ok(ExitCode::from(2));
+    let prepared = match crate::script::prepare(&args.script)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
+    for w in prepared.widgets.iter().flatten() {
+        if let Some(e) = &w.error {
+            eprintln!("[{}] {e}", w.name);
+        }
+    }
     let window = args.window.unwrap_or(args.every);
     if window < args.every {
         anyhow::bail!(
@@ -62,9 +64,9 @@ pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let req = LiveRequest {
-        origin,
-        script: args.file.display().to_string(),
-        plan,
+        origin: prepared.origin.clone(),
+        script: prepared.name.clone(),
+        plan: prepared.plan.clone(),
         every_ns: args.every.as_nanos() as i64,
         window_ns: window.as_nanos() as i64,
     };
@@ -72,7 +74,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(follow(&args, req))
+    rt.block_on(follow(&args, req, &prepared))
 }
 
 /// Asks a planner (any of the queue group) to run the live query.
@@ -142,7 +144,11 @@ async fn cancel(client: &async_nats::Client, qid: &str) {
     }
 }
 
-async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
+async fn follow(
+    args: &LiveArgs,
+    req: LiveRequest,
+    prepared: &crate::script::Prepared,
+) -> anyhow::Result<ExitCode> {
     let client = args
         .nats
         .connect("loupe-live", loupe_topology::subjects::Role::Reader)
@@ -261,8 +267,9 @@ async fn follow(args: &LiveArgs, req: LiveRequest) -> anyhow::Result<ExitCode> {
                             eprintln!("a window was lost on the way ({lost_windows} so far): the output is too slow");
                             continue;
                         }
-                        let tables = crate::run::assemble(&done, got)?;
-                        show(args.output, terminal, &tables, &done, lost_windows)?;
+                        let tables =
+                            prepared.arrange(crate::run::assemble(&done, got, &prepared.plan)?);
+                        show(args.output, terminal, &tables, &done, lost_windows, prepared)?;
                         windows += 1;
                         if args.count.is_some_and(|n| windows >= n) {
                             break "done";
@@ -287,6 +294,7 @@ fn show(
     tables: &[Table],
     done: &QueryDone,
     lost_windows: u64,
+    prepared: &crate::script::Prepared,
 ) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -294,6 +302,9 @@ fn show(
     match output {
         Format::Json => {
             let mut v = render::json_answer(tables, done);
+            if let Some(ws) = &prepared.widgets {
+                render::with_widgets(&mut v, ws);
+            }
             v["window"] = serde_json::json!({"start_ns": start, "end_ns": end});
             v["late_partials"] = done.late_partials.into();
             v["windows_lost"] = lost_windows.into();

@@ -12,6 +12,7 @@ mod planner;
 mod privileges;
 mod render;
 mod run;
+mod script;
 mod sim;
 mod tables;
 mod tail;

@@ -216,6 +216,36 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
     })
 }
 
+/// A bundle's answer: the tables in widget order, each with its widget's
+/// display (its kind, the columns it plots, the spec as vis.json has it),
+/// a widget that could not run with its error in its place.
+pub fn with_widgets(v: &mut Value, widgets: &[crate::script::WidgetOut]) {
+    let tables = v
+        .get_mut("tables")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for w in widgets {
+        let display = json!({"type": w.kind, "columns": w.columns, "spec": w.spec});
+        let mut t = match &w.error {
+            Some(e) => json!({"name": w.name, "error": e}),
+            None => tables
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some(w.name.as_str()))
+                .cloned()
+                .unwrap_or_else(|| json!({"name": w.name, "error": "no table in the answer"})),
+        };
+        if let Some(o) = t.as_object_mut() {
+            o.insert("display".into(), display);
+        }
+        out.push(t);
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.insert("tables".into(), Value::Array(out));
+    }
+}
+
 pub fn nodes_json(done: &QueryDone) -> Value {
     json!({
         "answered": done.answered.iter().map(|r| json!({

@@ -23,12 +23,8 @@ pub enum Output {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The PxL script.
-    #[arg(short = 'f', long = "file")]
-    file: std::path::PathBuf,
-    /// Fill a parameter of the script's functions: --arg ns=shop (repeatable).
-    #[arg(long = "arg", value_parser = parse_kv)]
-    args: Vec<(String, String)>,
+    #[command(flatten)]
+    script: crate::script::ScriptArgs,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Output,
     /// How long nodes have to answer before the answer goes out without them.
@@ -64,54 +60,36 @@ pub fn origin(src: &str, args: &[(String, String)]) -> loupe_topology::messages:
         source_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
         first_line,
         args: args.to_vec(),
-        exec: vec![],
     }
 }
 
-pub fn compile_file(
-    file: &std::path::Path,
-    args: &[(String, String)],
-) -> anyhow::Result<Option<(loupe_topology::plan::Plan, loupe_topology::messages::Origin)>> {
-    let src = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let opts = loupe_topology::pxl::Options {
-        file: file.display().to_string(),
-        now_ns: loupe_actors::clock::wall_now_ns(),
-        args: args.to_vec(),
-        exec: vec![],
-    };
-    match loupe_topology::pxl::compile_with_warnings(&src, &opts) {
-        Ok((p, warnings)) => {
-            for w in warnings {
-                eprintln!("{w}");
-            }
-            Ok(Some((p, origin(&src, args))))
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            Ok(None)
-        }
-    }
-}
+/// Exit codes of `loupe run` beyond 0 and 1 (an error, or the answer's).
+pub const EXIT_NOT_COMPILED: u8 = 2;
+/// Some widgets of a bundle answered, others could not run.
+pub const EXIT_SOME_WIDGETS: u8 = 3;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let Some((plan, origin)) = compile_file(&args.file, &args.args)? else {
-        return Ok(ExitCode::from(2));
+    let prepared = match crate::script::prepare(&args.script)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let req = QueryRequest {
-        origin,
-        script: args.file.display().to_string(),
-        plan,
+        origin: prepared.origin.clone(),
+        script: prepared.name.clone(),
+        plan: prepared.plan.clone(),
         node_timeout_ms: args.timeout.as_millis() as u64,
     };
     let (tables, done) = rt.block_on(ask(&args.nats, req, args.timeout))?;
-    print(args.output, &tables, &done)?;
+    let tables = prepared.arrange(tables);
+    print(args.output, &tables, &done, prepared.widgets.as_deref())?;
     Ok(if done.error.is_some() {
         ExitCode::FAILURE
+    } else if prepared.degraded() {
+        ExitCode::from(EXIT_SOME_WIDGETS)
     } else {
         ExitCode::SUCCESS
     })
@@ -209,12 +187,17 @@ pub async fn ask(
         }
     };
     clear(progress);
-    let tables = assemble(&done, pieces)?;
+    let tables = assemble(&done, pieces, &req.plan)?;
     Ok((tables, done))
 }
 
 /// The answer's tables from its chunks (table index, Arrow IPC bytes).
-pub fn assemble(done: &QueryDone, pieces: Vec<(u32, Vec<u8>)>) -> anyhow::Result<Vec<Table>> {
+/// A table with no rows keeps its columns and their types: the plan's.
+pub fn assemble(
+    done: &QueryDone,
+    pieces: Vec<(u32, Vec<u8>)>,
+    plan: &loupe_topology::plan::Plan,
+) -> anyhow::Result<Vec<Table>> {
     let mut batches: Vec<Vec<arrow::record_batch::RecordBatch>> =
         vec![Vec::new(); done.tables.len()];
     for (t, ipc) in pieces.into_iter().filter(|(_, ipc)| !ipc.is_empty()) {
@@ -227,9 +210,13 @@ pub fn assemble(done: &QueryDone, pieces: Vec<(u32, Vec<u8>)>) -> anyhow::Result
     for (name, bs) in done.tables.iter().zip(batches) {
         let batch = match bs.first() {
             Some(b) => arrow::compute::concat_batches(&b.schema(), &bs)?,
-            None => arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(
-                arrow::datatypes::Schema::empty(),
-            )),
+            None => arrow::record_batch::RecordBatch::new_empty(
+                plan.sinks
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .map(|s| plan.schema(s.input).arrow())
+                    .unwrap_or_else(|| std::sync::Arc::new(arrow::datatypes::Schema::empty())),
+            ),
         };
         tables.push(Table {
             name: name.clone(),
@@ -259,24 +246,59 @@ pub fn terminal_width() -> usize {
         .unwrap_or(120)
 }
 
-pub fn print(output: Output, tables: &[Table], done: &QueryDone) -> anyhow::Result<()> {
+pub fn print(
+    output: Output,
+    tables: &[Table],
+    done: &QueryDone,
+    widgets: Option<&[crate::script::WidgetOut]>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match output {
         Output::Table => {
             let width = terminal_width();
-            for (i, t) in tables.iter().enumerate() {
-                if i > 0 {
-                    writeln!(out)?;
+            match widgets {
+                // A bundle: every widget in its place, a failed one saying why.
+                Some(ws) => {
+                    for (i, w) in ws.iter().enumerate() {
+                        if i > 0 {
+                            writeln!(out)?;
+                        }
+                        match (&w.error, tables.iter().find(|t| t.name == w.name)) {
+                            (Some(e), _) => writeln!(out, "== {}\nerror: {e}", w.name)?,
+                            (None, Some(t)) => render::table(&mut out, t, width)?,
+                            (None, None) => {
+                                writeln!(out, "== {}\nerror: no table in the answer", w.name)?
+                            }
+                        }
+                    }
                 }
-                render::table(&mut out, t, width)?;
+                None => {
+                    for (i, t) in tables.iter().enumerate() {
+                        if i > 0 {
+                            writeln!(out)?;
+                        }
+                        render::table(&mut out, t, width)?;
+                    }
+                }
             }
         }
         Output::Json => {
-            serde_json::to_writer_pretty(&mut out, &render::json_answer(tables, done))?;
+            let mut v = render::json_answer(tables, done);
+            if let Some(ws) = widgets {
+                render::with_widgets(&mut v, ws);
+            }
+            serde_json::to_writer_pretty(&mut out, &v)?;
             writeln!(out)?;
         }
-        Output::Csv => render::csv(&mut out, tables)?,
+        Output::Csv => {
+            render::csv(&mut out, tables)?;
+            for w in widgets.into_iter().flatten() {
+                if let Some(e) = &w.error {
+                    eprintln!("[{}] {e}", w.name);
+                }
+            }
+        }
     }
     out.flush()?;
     drop(out);

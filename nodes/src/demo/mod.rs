@@ -312,7 +312,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             };
             let (tables, done) =
                 rt.block_on(crate::run::ask(&nats, req, Duration::from_secs(5)))?;
-            crate::run::print(args.output, &tables, &done)?;
+            crate::run::print(args.output, &tables, &done, None)?;
             println!();
         }
         Ok(())

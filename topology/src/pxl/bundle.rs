@@ -269,6 +269,32 @@ impl Bundle {
         })
     }
 
+    /// A bundle from its files' texts (the bundles a binary carries).
+    pub fn from_parts(
+        name: &str,
+        pxl: &str,
+        vis: &str,
+        manifest_text: &str,
+    ) -> Result<Bundle, String> {
+        let vis = if vis.trim().is_empty() {
+            None
+        } else {
+            let v: Vis = serde_json::from_str(vis).map_err(|e| format!("{name}/vis.json: {e}"))?;
+            v.check().map_err(|e| format!("{name}/vis.json: {e}"))?;
+            Some(v)
+        };
+        let (short, long) = manifest(manifest_text);
+        let file = name.rsplit('/').next().unwrap_or(name);
+        Ok(Bundle {
+            name: name.to_string(),
+            pxl_path: PathBuf::from(format!("{name}/{file}.pxl")),
+            pxl: pxl.to_string(),
+            vis,
+            short,
+            long,
+        })
+    }
+
     /// Whether the vis calls functions (else the script displays its own
     /// tables, as a lone .pxl does).
     pub fn runs_functions(&self) -> bool {

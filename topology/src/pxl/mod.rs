@@ -14,9 +14,9 @@
 
 pub(crate) mod ast;
 pub mod bundle;
-mod lib;
 mod compile;
 mod error;
+mod lib;
 pub(crate) mod parse;
 
 pub use compile::{Failed, Options, parse_relative};

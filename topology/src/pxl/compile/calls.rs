@@ -547,7 +547,11 @@ impl<'s> Compiler<'s> {
                     other => {
                         return Err(self.err(
                             s,
-                            format!("{} takes columns or constants, got {}", func.name(), other.kind()),
+                            format!(
+                                "{} takes columns or constants, got {}",
+                                func.name(),
+                                other.kind()
+                            ),
                         ));
                     }
                 }

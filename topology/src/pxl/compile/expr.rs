@@ -206,7 +206,11 @@ impl<'s> Compiler<'s> {
                     names.sort();
                     Err(self.err(
                         aspan,
-                        format!("module {} has no {attr:?}; it has {}", m.name, names.join(", ")),
+                        format!(
+                            "module {} has no {attr:?}; it has {}",
+                            m.name,
+                            names.join(", ")
+                        ),
                     ))
                 }
             },

@@ -361,7 +361,10 @@ impl<'s> Compiler<'s> {
             let known: Vec<&str> = crate::pxl::lib::MODULES.iter().map(|m| m.0).collect();
             return Err(self.err(
                 span,
-                format!("no module named {name:?}: PxL has `import px` and {}", known.join(", ")),
+                format!(
+                    "no module named {name:?}: PxL has `import px` and {}",
+                    known.join(", ")
+                ),
             ));
         };
         let (mname, file, src) = m;
@@ -571,9 +574,7 @@ fn trim_implicit(expr: &Expr, to: &crate::plan::Schema) -> Expr {
         Expr::Call(Func::Meta(m), args) => {
             let mut args: Vec<Expr> = args.iter().map(|a| trim_implicit(a, to)).collect();
             let def = m.def();
-            if def.at_time
-                && args.len() > def.args.len()
-            {
+            if def.at_time && args.len() > def.args.len() {
                 let extra_missing = args[def.args.len()..].iter().any(|e| {
                     let mut c = Vec::new();
                     e.columns(&mut c);
