@@ -241,6 +241,12 @@ pub fn with_widgets(v: &mut Value, widgets: &[crate::script::WidgetOut]) {
         }
         out.push(t);
     }
+    // px.debug's tables, after the widgets'.
+    out.extend(tables.into_iter().filter(|t| {
+        t.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.starts_with('_'))
+    }));
     if let Some(o) = v.as_object_mut() {
         o.insert("tables".into(), Value::Array(out));
     }

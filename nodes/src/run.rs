@@ -272,6 +272,10 @@ pub fn print(
                             }
                         }
                     }
+                    for t in tables.iter().filter(|t| t.name.starts_with('_')) {
+                        writeln!(out)?;
+                        render::table(&mut out, t, width)?;
+                    }
                 }
                 None => {
                     for (i, t) in tables.iter().enumerate() {

@@ -67,7 +67,7 @@ impl Prepared {
         let Some(widgets) = &self.widgets else {
             return tables;
         };
-        widgets
+        let mut out: Vec<Table> = widgets
             .iter()
             .filter(|w| w.error.is_none())
             .filter_map(|w| {
@@ -76,7 +76,11 @@ impl Prepared {
                     batch: t.batch.clone(),
                 })
             })
-            .collect()
+            .collect();
+        // px.debug's tables (`_name`) come after the widgets', as Pixie's
+        // CLI prints them.
+        out.extend(tables.into_iter().filter(|t| t.name.starts_with('_')));
+        out
     }
 }
 

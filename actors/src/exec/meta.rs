@@ -365,7 +365,7 @@ fn equals_or_contains(service: &str, value: &str) -> bool {
 
 /// A stable 32-bit id of a node (FNV-1a of its name): Loupe has no agent
 /// short ids, and a upid names its node.
-fn asid(node: &str) -> i64 {
+pub fn asid(node: &str) -> i64 {
     let mut h: u32 = 0x811c_9dc5;
     for b in node.bytes() {
         h ^= b as u32;

@@ -38,6 +38,8 @@ pub enum ExecError {
 pub struct Inputs {
     pub sources: HashMap<NodeId, Vec<RecordBatch>>,
     pub channels: HashMap<u32, Vec<RecordBatch>>,
+    /// Rows of the table functions the planner answers (by TableFn node).
+    pub tables: HashMap<NodeId, Vec<RecordBatch>>,
 }
 
 type Stream<'a> = Box<dyn Iterator<Item = Result<RecordBatch, ExecError>> + 'a>;
@@ -83,6 +85,20 @@ impl<'a> Executor<'a> {
         Ok(match &node.op {
             Op::Source { .. } => {
                 let b = self.inputs.sources.get(&id).cloned().unwrap_or_default();
+                Box::new(b.into_iter().map(Ok))
+            }
+            Op::TableFn { func, .. } => {
+                let b = match self.inputs.tables.get(&id) {
+                    Some(b) => b.clone(),
+                    None => vec![
+                        loupe_topology::plan::table_fn::answer_static(*func).ok_or_else(|| {
+                            ExecError::Plan(format!(
+                                "px.{} is answered by a planner, from the agents' reports",
+                                func.def().name
+                            ))
+                        })?,
+                    ],
+                };
                 Box::new(b.into_iter().map(Ok))
             }
             Op::Exchange { channel, schema } => {

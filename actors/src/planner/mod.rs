@@ -253,6 +253,28 @@ impl QueryPlanner {
     }
 
     /// Each report's node clock skew, from its latest heartbeat.
+    /// The rows of the table functions this planner answers (the agents'
+    /// state), for the merge fragment.
+    fn answer_table_fns(&self, merge: &loupe_topology::plan::Plan, inputs: &mut Inputs) {
+        use loupe_topology::plan::{Op, TableFn};
+        for (id, n) in merge.nodes.iter().enumerate() {
+            let Op::TableFn { func, .. } = &n.op else {
+                continue;
+            };
+            if !func.def().planner {
+                continue;
+            }
+            let list = self.list();
+            let batch = match func {
+                TableFn::AgentStatus => agent_status(&list),
+                _ => tracepoint_status(&list),
+            };
+            if let Ok(b) = batch {
+                inputs.tables.insert(id, vec![b]);
+            }
+        }
+    }
+
     fn note_skew(&self, reports: &mut [NodeReport]) {
         if let Ok(r) = self.registry.lock() {
             for rep in reports {
@@ -493,6 +515,35 @@ impl QueryPlanner {
             done.missing
                 .push((n, format!("no heartbeat for {}s", t.as_secs())));
         }
+        let mut inputs = Inputs::default();
+        self.answer_table_fns(&d.merge, &mut inputs);
+        if d.node.outputs.is_empty() {
+            // Nothing read from the nodes (only table functions): answered here.
+            let merge = d.merge;
+            return match tokio::task::spawn_blocking(move || {
+                Executor::new(&merge, &inputs).run_sinks()
+            })
+            .await
+            {
+                Ok(Ok(tables)) => (tables, done),
+                Ok(Err(e)) => {
+                    done.error = Some(err(
+                        QueryErrorKind::Execution,
+                        ErrorDomain::Internal,
+                        e.to_string(),
+                    ));
+                    (Vec::new(), done)
+                }
+                Err(e) => {
+                    done.error = Some(err(
+                        QueryErrorKind::Execution,
+                        ErrorDomain::Internal,
+                        e.to_string(),
+                    ));
+                    (Vec::new(), done)
+                }
+            };
+        }
         if alive.is_empty() {
             done.partial = !done.missing.is_empty();
             done.error = Some(err(
@@ -664,7 +715,6 @@ impl QueryPlanner {
             ));
             return (Vec::new(), done);
         }
-        let mut inputs = Inputs::default();
         for p in parts {
             for (ch, bs) in p {
                 inputs.channels.entry(ch).or_default().extend(bs);
@@ -792,4 +842,94 @@ pub(crate) fn answer_bytes(tables: &[RecordBatch]) -> u64 {
         .iter()
         .map(|t| t.get_array_memory_size() as u64)
         .sum()
+}
+
+/// `px.GetAgentStatus()`: one row per agent this planner heard from.
+fn agent_status(list: &NodesReply) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{BooleanArray, Int64Array, StringArray, TimestampNanosecondArray};
+    use loupe_topology::plan::TableFn;
+    let n = &list.nodes;
+    let ms = 1_000_000i64;
+    let cols: Vec<arrow::array::ArrayRef> = vec![
+        std::sync::Arc::new(
+            n.iter()
+                .map(|x| Some(x.status.node.clone()))
+                .collect::<StringArray>(),
+        ),
+        std::sync::Arc::new(
+            n.iter()
+                .map(|x| Some(crate::exec::meta::asid(&x.status.node)))
+                .collect::<Int64Array>(),
+        ),
+        std::sync::Arc::new(
+            n.iter()
+                .map(|x| Some(x.status.node.clone()))
+                .collect::<StringArray>(),
+        ),
+        std::sync::Arc::new(n.iter().map(|_| Some("")).collect::<StringArray>()),
+        std::sync::Arc::new(
+            n.iter()
+                .map(|x| {
+                    Some(if x.alive {
+                        "AGENT_STATE_HEALTHY"
+                    } else {
+                        "AGENT_STATE_UNRESPONSIVE"
+                    })
+                })
+                .collect::<StringArray>(),
+        ),
+        // When the agent started is not in its reports.
+        std::sync::Arc::new(
+            n.iter()
+                .map(|_| None::<i64>)
+                .collect::<TimestampNanosecondArray>(),
+        ),
+        std::sync::Arc::new(
+            n.iter()
+                .map(|x| Some((x.last_seen_ms as i64).saturating_mul(ms)))
+                .collect::<Int64Array>(),
+        ),
+        // eBPF with BTF needs no kernel headers: true where the probes are in.
+        std::sync::Arc::new(
+            n.iter()
+                .map(|x| Some(x.status.probes_attached > 0))
+                .collect::<BooleanArray>(),
+        ),
+    ];
+    RecordBatch::try_new(TableFn::AgentStatus.schema().arrow(), cols)
+}
+
+/// `px.GetTracepointStatus()`: each agent's probes, running or failed.
+fn tracepoint_status(list: &NodesReply) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use loupe_topology::plan::TableFn;
+    let rows: Vec<Vec<String>> = list
+        .nodes
+        .iter()
+        .map(|x| {
+            let s = &x.status;
+            let all = s.probes_attached == s.probes_total && s.probes_total > 0;
+            let state = if !x.alive {
+                "unknown"
+            } else if all {
+                "running"
+            } else {
+                "failed"
+            };
+            vec![
+                format!("{}/capture", s.node),
+                format!("loupe capture on {}", s.node),
+                state.to_string(),
+                serde_json::json!([format!(
+                    "{} of {} probes attached",
+                    s.probes_attached, s.probes_total
+                )])
+                .to_string(),
+                serde_json::json!(loupe_topology::schema::TABLES).to_string(),
+            ]
+        })
+        .collect();
+    Ok(loupe_topology::plan::table_fn::strings_batch(
+        TableFn::TracepointStatus,
+        &rows,
+    ))
 }

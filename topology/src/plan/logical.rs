@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::expr::Expr;
-use super::types::{DType, Field, Schema};
+use super::types::{DType, Field, Scalar, Schema};
 
 pub type NodeId = usize;
 
@@ -194,6 +194,12 @@ pub enum Op {
         channel: u32,
         schema: Schema,
     },
+    /// A table function's rows (`px.GetAgentStatus()`): answered from
+    /// Loupe's registries or the nodes' reports, not from stored rows.
+    TableFn {
+        func: super::table_fn::TableFn,
+        args: Vec<Scalar>,
+    },
 }
 
 /// Most operators in one plan.
@@ -263,13 +269,14 @@ impl Op {
             }
             Op::Union { inputs } => names("appended frames", inputs.len())?,
             Op::Exchange { schema, .. } => names("columns", schema.fields.len())?,
+            Op::TableFn { func, args } => func.check_args(args)?,
         }
         Ok(())
     }
 
     pub fn inputs(&self) -> Vec<NodeId> {
         match self {
-            Op::Source { .. } | Op::Exchange { .. } => vec![],
+            Op::Source { .. } | Op::Exchange { .. } | Op::TableFn { .. } => vec![],
             Op::Filter { input, .. }
             | Op::Map { input, .. }
             | Op::Aggregate { input, .. }
@@ -282,7 +289,7 @@ impl Op {
 
     pub(crate) fn inputs_mut(&mut self) -> Vec<&mut NodeId> {
         match self {
-            Op::Source { .. } | Op::Exchange { .. } => vec![],
+            Op::Source { .. } | Op::Exchange { .. } | Op::TableFn { .. } => vec![],
             Op::Filter { input, .. }
             | Op::Map { input, .. }
             | Op::Aggregate { input, .. }
@@ -305,6 +312,7 @@ impl Op {
             Op::Join { .. } => "Join",
             Op::Union { .. } => "Union",
             Op::Exchange { .. } => "Exchange",
+            Op::TableFn { .. } => "TableFn",
         }
     }
 }
@@ -601,6 +609,7 @@ impl Plan {
                 first
             }
             Op::Exchange { schema, .. } => schema.clone(),
+            Op::TableFn { func, .. } => func.schema(),
         })
     }
 
@@ -687,7 +696,7 @@ impl Plan {
                 }
                 Op::Limit { input, .. } => add.push((*input, r.clone())),
                 Op::Join { .. } | Op::Union { .. } => add.extend(full),
-                Op::Exchange { .. } => {}
+                Op::Exchange { .. } | Op::TableFn { .. } => {}
             }
             for (id, s) in add {
                 need[id].extend(s);
@@ -807,6 +816,7 @@ impl Plan {
                 } => format!("<- {left}, {right} {how:?}"),
                 Op::Union { inputs } => format!("<- {inputs:?}"),
                 Op::Exchange { channel, .. } => format!("channel {channel}"),
+                Op::TableFn { func, .. } => format!("px.{}", func.def().name),
             };
             out.push_str(&format!("{i}: {} {detail}\n", n.op.name()));
         }

@@ -5,6 +5,7 @@ pub mod expr;
 pub mod logical;
 pub mod meta_fn;
 pub mod split;
+pub mod table_fn;
 pub mod types;
 
 pub use expr::{BinOp, Expr, Func};
@@ -14,4 +15,5 @@ pub use logical::{
 };
 pub use meta_fn::{META_FNS, MetaDef, MetaFn};
 pub use split::{ChannelOut, Combine, Distributed, NodeFragment, split};
+pub use table_fn::{TABLE_FNS, TableFn, TableFnDef};
 pub use types::{DType, Field, Scalar, Schema, Sem};

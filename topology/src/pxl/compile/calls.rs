@@ -399,6 +399,29 @@ impl<'s> Compiler<'s> {
                     OfUpid::Itself => self.column(frame, "upid", s),
                 }
             }
+            n if crate::plan::TableFn::lookup(n).is_some() => {
+                let def = crate::plan::TableFn::lookup(n).expect("found");
+                let mut values = Vec::new();
+                for (i, (p, t, default)) in def.params.iter().enumerate() {
+                    let v = match (args.get(i, p), default) {
+                        (Some((Value::Lit(l), s)), _) => {
+                            if l.dtype() != *t {
+                                return Err(self.err(s, format!("px.{name}: {p} must be {t}, got {}", l.dtype())));
+                            }
+                            l
+                        }
+                        (Some((other, s)), _) => {
+                            return Err(self.err(s, format!("px.{name}: {p} must be a constant, got {}", other.kind())));
+                        }
+                        (None, Some(b)) => Scalar::Boolean(*b),
+                        (None, None) => return Err(self.err(args.span, format!("px.{name} needs {p}"))),
+                    };
+                    values.push(v);
+                }
+                self.no_more(args, name)?;
+                let id = self.add(Op::TableFn { func: def.func, args: values }, args.span)?;
+                Ok(Value::Frame(id))
+            }
             n if NOT_YET.iter().any(|(u, _)| *u == n) => {
                 let why = NOT_YET.iter().find(|(u, _)| *u == n).expect("found").1;
                 Err(self.err(fspan, format!("px.{name} is not supported by Loupe yet: {why}")))

@@ -133,6 +133,10 @@ pub(super) const NOT_YET: &[(&str, &str)] = &[
         "services' external IPs are not collected yet",
     ),
     (
+        "_HeapGrowthStacks",
+        "it reports tcmalloc's heap profile of Pixie's agent; Loupe's agents report their memory in `loupe nodes`",
+    ),
+    (
         "get_cidrs",
         "the cluster's CIDR ranges are not collected yet",
     ),
@@ -145,6 +149,7 @@ pub(super) const PX_ARG_TYPES: &[&str] = &["Namespace", "Pod", "Service", "Node"
 pub(super) fn is_px_func(name: &str) -> bool {
     PX_FUNCS.contains(&name)
         || crate::funcs::LibFn::lookup(name).is_some()
+        || crate::plan::TableFn::lookup(name).is_some()
         || MetaFn::lookup(name).is_some()
         || UPID_FNS.iter().any(|(n, _)| *n == name)
         || NOT_YET.iter().any(|(n, _)| *n == name)
@@ -154,6 +159,7 @@ pub(super) fn is_px_func(name: &str) -> bool {
 pub(super) fn px_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = PX_FUNCS.to_vec();
     v.extend(crate::funcs::LIBRARY.iter().map(|d| d.name));
+    v.extend(crate::plan::TABLE_FNS.iter().map(|d| d.name));
     v.extend(crate::plan::META_FNS.iter().map(|d| d.name));
     v.extend(UPID_FNS.iter().map(|(n, _)| *n));
     v
