@@ -265,10 +265,10 @@ pub fn print(
                             writeln!(out)?;
                         }
                         match (&w.error, tables.iter().find(|t| t.name == w.name)) {
-                            (Some(e), _) => writeln!(out, "== {}\nerror: {e}", w.name)?,
+                            (Some(e), _) => writeln!(out, "{} (not run)\nerror: {e}", w.name)?,
                             (None, Some(t)) => render::table(&mut out, t, width)?,
                             (None, None) => {
-                                writeln!(out, "== {}\nerror: no table in the answer", w.name)?
+                                writeln!(out, "{} (not run)\nerror: no table in the answer", w.name)?
                             }
                         }
                     }

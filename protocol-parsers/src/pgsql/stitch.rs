@@ -12,6 +12,12 @@
 //! Execute  -> DataRow* (CommandComplete | EmptyQueryResponse | PortalSuspended
 //!             | ErrorResponse)                           one record
 //! Close    -> CloseComplete | ErrorResponse              no record
+//!
+//! One execution is one record, as PostgreSQL counts it (`pg_stat_statements` calls): the
+//! Parse, Bind and Describe before an Execute are folded into it (its `req_cmd` is Execute,
+//! its time runs from the first of them to the Execute's completion). What completes
+//! without an Execute before the next ReadyForQuery (a Parse that only prepares) is one
+//! record of its own; so is an error, with what it ended.
 //! Sync     -> ReadyForQuery                              no record
 //! Flush, Terminate, CopyData/CopyDone/CopyFail, PasswordMessage -> no answer of their own
 //! ```
@@ -110,6 +116,9 @@ pub(crate) struct Stitcher {
     max_text: usize,
     full_capture: bool,
     scratch: String,
+    /// Parse, Bind and Describe answered and not yet executed: folded into the next
+    /// Execute (or the next error), else a record of their own at ReadyForQuery.
+    held: Vec<(Item, u64)>,
 }
 
 /// The NUL-terminated string at the start of `b`, and what follows it. Without a NUL (a body
@@ -185,6 +194,7 @@ impl Stitcher {
             max_text: cfg.max_text_len.max(1),
             full_capture: cfg.full_capture,
             scratch: String::new(),
+            held: Vec::new(),
         }
     }
 
@@ -408,6 +418,7 @@ impl Stitcher {
     /// ReadyForQuery: ends the front Query/FunctionCall (emitted) or Sync, dropping the
     /// extended-protocol messages before it that got no answer.
     fn ready(&mut self, ts: u64, stats: &mut PgsqlStats, out: &mut Vec<PgsqlRecord>) {
+        self.flush_held(stats, out);
         let desync = std::mem::replace(&mut self.desync, false);
         loop {
             let Some(item) = self.pending.pop_front() else {
@@ -580,10 +591,60 @@ impl Stitcher {
             && let Some(item) = self.pending.pop_front()
             && item.kind != Kind::Close
         {
-            stats.records += 1;
-            self.emit(item, m.ts_end, done, out);
+            self.finish(item, m.ts_end, done, stats, out);
         }
         Flow::Continue
+    }
+
+    /// An extended-protocol message answered: held when it prepares an execution, else
+    /// one record with what was held before it.
+    fn finish(
+        &mut self,
+        mut item: Item,
+        resp_ts_end: u64,
+        done: &str,
+        stats: &mut PgsqlStats,
+        out: &mut Vec<PgsqlRecord>,
+    ) {
+        let prepares = matches!(item.kind, Kind::Parse | Kind::Bind | Kind::Describe { .. });
+        if prepares && item.error.is_none() {
+            let item_done = if item.tags.is_empty() {
+                done.to_owned()
+            } else {
+                std::mem::take(&mut item.tags)
+            };
+            item.tags = item_done;
+            self.held.push((item, resp_ts_end));
+            return;
+        }
+        if let Some((first, _)) = self.held.first() {
+            // The execution began with the first message that prepared it.
+            item.req_ts_start = item.req_ts_start.min(first.req_ts_start);
+            if item.sql.is_empty() {
+                item.sql = self.held.iter().rev().map(|(h, _)| h.sql.clone()).find(|s| !s.is_empty()).unwrap_or_default();
+            }
+            self.held.clear();
+        }
+        stats.records += 1;
+        self.emit(item, resp_ts_end, done, out);
+    }
+
+    /// What was prepared and never executed: one record, of the first message (a Parse
+    /// that only prepares), ending when the last of them was answered.
+    fn flush_held(&mut self, stats: &mut PgsqlStats, out: &mut Vec<PgsqlRecord>) {
+        let mut held = std::mem::take(&mut self.held).into_iter();
+        let Some((mut first, mut end)) = held.next() else {
+            return;
+        };
+        for (h, e) in held {
+            end = end.max(e);
+            if first.sql.is_empty() {
+                first.sql = h.sql;
+            }
+        }
+        let done = std::mem::take(&mut first.tags);
+        stats.records += 1;
+        self.emit(first, end, &done, out);
     }
 
     /// The client stream lost a message or its framing.
@@ -599,6 +660,7 @@ impl Stitcher {
             .filter(|i| !matches!(i.kind, Kind::Lost | Kind::Startup | Kind::Sync))
             .count() as u64;
         self.pending.clear();
+        self.held.clear();
         self.statements.clear();
         self.portals.clear();
         self.desync = false;
