@@ -18,10 +18,7 @@ fn tour() -> PathBuf {
 }
 
 fn loupe_script(nats: &str, args: &[&str]) -> Result<RunOutput> {
-    let out = loupe()
-        .args(["run", "--nats", nats])
-        .args(args)
-        .output()?;
+    let out = loupe().args(["run", "--nats", nats]).args(args).output()?;
     Ok(RunOutput {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -227,9 +227,7 @@ fn pgsql_rows_match_pg_stat_statements() -> Result<()> {
         let mut m = BTreeMap::new();
         for r in rows(a, "statements") {
             let (cmd, body) = (s(r, "req_cmd"), s(r, "req_body"));
-            if cmd != "Parse"
-                && s(r, "resp_status") == "OK"
-                && !body.contains("pg_stat_statements")
+            if cmd != "Parse" && s(r, "resp_status") == "OK" && !body.contains("pg_stat_statements")
             {
                 *m.entry(sql_key(&body)).or_insert(0) += n(r);
             }
@@ -254,7 +252,10 @@ fn pgsql_rows_match_pg_stat_statements() -> Result<()> {
         .filter(|r| matches!(s(r, "req_cmd").as_str(), "Bind" | "Describe"))
         .map(|r| format!("{} {}", s(r, "req_cmd"), s(r, "req_body")))
         .collect();
-    assert!(folded.is_empty(), "Bind/Describe rows left unfolded: {folded:?}");
+    assert!(
+        folded.is_empty(),
+        "Bind/Describe rows left unfolded: {folded:?}"
+    );
     let loupe_errors: i64 = rows(&answer, "statements")
         .filter(|r| s(r, "resp_status") == "ERROR" && s(r, "req_body").contains("loupe_missing"))
         .map(n)

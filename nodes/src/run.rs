@@ -267,9 +267,11 @@ pub fn print(
                         match (&w.error, tables.iter().find(|t| t.name == w.name)) {
                             (Some(e), _) => writeln!(out, "{} (not run)\nerror: {e}", w.name)?,
                             (None, Some(t)) => render::table(&mut out, t, width)?,
-                            (None, None) => {
-                                writeln!(out, "{} (not run)\nerror: no table in the answer", w.name)?
-                            }
+                            (None, None) => writeln!(
+                                out,
+                                "{} (not run)\nerror: no table in the answer",
+                                w.name
+                            )?,
                         }
                     }
                     for t in tables.iter().filter(|t| t.name.starts_with('_')) {

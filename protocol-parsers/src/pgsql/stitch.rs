@@ -621,7 +621,13 @@ impl Stitcher {
             // The execution began with the first message that prepared it.
             item.req_ts_start = item.req_ts_start.min(first.req_ts_start);
             if item.sql.is_empty() {
-                item.sql = self.held.iter().rev().map(|(h, _)| h.sql.clone()).find(|s| !s.is_empty()).unwrap_or_default();
+                item.sql = self
+                    .held
+                    .iter()
+                    .rev()
+                    .map(|(h, _)| h.sql.clone())
+                    .find(|s| !s.is_empty())
+                    .unwrap_or_default();
             }
             self.held.clear();
         }

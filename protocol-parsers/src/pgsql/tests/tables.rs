@@ -301,10 +301,11 @@ fn named_statement_executed_by_name() {
         );
     }
     let sql = "SELECT * FROM t WHERE id = $1 AND k = ?";
+    // A Parse that only prepares is its own row; each execution is one row,
+    // its Bind folded in (as pg_stat_statements counts: 3 calls).
     assert_eq!(r.rows()[0], ("Parse", sql, "OK", "PARSE COMPLETE", 0));
-    assert_eq!(r.rows()[1], ("Bind", sql, "OK", "BIND COMPLETE", 0));
-    assert_eq!(r.rows()[2], ("Execute", sql, "OK", "SELECT 1", 1));
-    assert_eq!(r.out.len(), 7);
+    assert_eq!(r.rows()[1], ("Execute", sql, "OK", "SELECT 1", 1));
+    assert_eq!(r.out.len(), 4);
     assert!(!format!("{:?}", r.out).contains("param-value-secret"));
     assert_eq!(r.stats().unknown_statements, 0);
 }
@@ -335,11 +336,13 @@ fn unnamed_statement_with_describe_and_pipelining() {
     a.extend(msg(b'n', b""));
     a.extend(ready());
     r.resp(2, &a);
+    // Three executions, each one row (Parse, Bind, Describe folded in), and
+    // the Describe of a statement never executed, its own row.
     let cmds: Vec<&str> = r.out.iter().map(|x| x.req_cmd.as_str()).collect();
-    assert_eq!(cmds.len(), 13);
-    assert_eq!(&cmds[..4], ["Parse", "Bind", "Describe", "Execute"]);
+    assert_eq!(cmds, ["Execute", "Execute", "Execute", "Describe"]);
     assert!(r.out.iter().all(|x| x.req_body == "SELECT ?"));
-    assert_eq!(r.out[12].resp_body, "NO DATA");
+    assert_eq!(r.out[0].resp_body, "SELECT 1");
+    assert_eq!(r.out[3].resp_body, "NO DATA");
 }
 
 #[test]
@@ -381,13 +384,7 @@ fn error_in_pipeline_skips_to_sync() {
         .collect();
     assert_eq!(
         got,
-        [
-            ("Parse", "OK"),
-            ("Bind", "OK"),
-            ("Execute", "OK"),
-            ("Parse", "ERROR"),
-            ("Query", "OK")
-        ]
+        [("Execute", "OK"), ("Parse", "ERROR"), ("Query", "OK")]
     );
     assert_eq!(r.stats().skipped_after_error, 2);
     assert_eq!(r.stats().unmatched_responses, 0);
@@ -412,8 +409,12 @@ fn close_forgets_and_unknown_statements_are_counted() {
         2,
         &[msg(b'1', b""), msg(b'3', b""), msg(b'2', b""), ready()].concat(),
     );
-    assert_eq!(r.rows()[1], ("Bind", "", "OK", "BIND COMPLETE", 0));
-    assert_eq!(r.out.len(), 2);
+    // Parse and Bind, never executed: one row, of the Parse.
+    assert_eq!(
+        r.rows()[0],
+        ("Parse", "SELECT ?", "OK", "PARSE COMPLETE", 0)
+    );
+    assert_eq!(r.out.len(), 1);
     assert_eq!(r.stats().unknown_statements, 1);
 }
 
@@ -443,9 +444,10 @@ fn portal_suspended() {
         .concat(),
     );
     assert_eq!(
-        r.rows()[2],
+        r.rows()[0],
         ("Execute", "SELECT g FROM t", "OK", "PORTAL SUSPENDED", 2)
     );
+    assert_eq!(r.out.len(), 1);
 }
 
 #[test]
@@ -635,7 +637,8 @@ fn every_prefix_needs_more() {
     resp.extend(ready());
     let mut whole = Run::new();
     whole.req(1, &req).resp(2, &resp).close(3);
-    assert_eq!(whole.out.len(), 5);
+    // The Query, its error, then one execution (Parse, Bind, Describe folded).
+    assert_eq!(whole.out.len(), 2);
     for cut in 0..req.len() {
         let mut r = Run::new();
         r.req(1, &req[..cut]);
@@ -747,4 +750,23 @@ fn close_counts_what_is_left() {
     r.req(3, &query("SELECT 3"))
         .resp(4, &[complete("SELECT 1"), ready()].concat());
     assert_eq!(r.out.len(), 1);
+}
+
+#[test]
+fn an_execution_runs_from_its_first_message_to_its_completion() {
+    // Parse and Bind answered at 20, Execute sent at 30, completed at 40:
+    // one row, from 10 (the Parse) to 40.
+    let mut r = Run::new();
+    r.req(
+        10,
+        &[parse("", "SELECT 1"), bind("", "", &[]), msg(b'H', b"")].concat(),
+    )
+    .resp(20, &[msg(b'1', b""), msg(b'2', b"")].concat())
+    .req(30, &[execute(""), sync()].concat())
+    .resp(40, &[data_row(), complete("SELECT 1"), ready()].concat());
+    assert_eq!(r.out.len(), 1, "{:?}", r.out);
+    let x = &r.out[0];
+    assert_eq!(x.req_cmd, "Execute");
+    assert_eq!((x.req_ts_start_ns, x.resp_ts_end_ns), (10, 40));
+    assert_eq!(x.rows, 1);
 }
