@@ -7,19 +7,86 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampNanosecondType};
 use arrow::record_batch::RecordBatch;
 use loupe_topology::messages::QueryDone;
+use loupe_topology::plan::Sem;
 use serde_json::{Map, Value, json};
 
 /// One result table.
 pub struct Table {
     pub name: String,
     pub batch: RecordBatch,
+    /// What each column means beyond its type (empty: nothing known).
+    pub sems: Vec<Sem>,
 }
 
-/// A cell for people: floats to 3 decimals, times as UTC date-times.
-fn human(b: &RecordBatch, c: usize, r: usize) -> String {
+impl Table {
+    fn sem(&self, c: usize) -> Sem {
+        self.sems.get(c).copied().unwrap_or_default()
+    }
+}
+
+/// `1536` as `1.5 KiB`.
+fn bytes_text(v: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = v;
+    let mut u = 0;
+    while v.abs() >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// ns as `12.3 ms`, `1.5 s`, `850 µs`.
+fn duration_text(ns: f64) -> String {
+    let a = ns.abs();
+    let (v, unit) = if a >= 60e9 {
+        (ns / 60e9, "min")
+    } else if a >= 1e9 {
+        (ns / 1e9, "s")
+    } else if a >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if a >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    format!("{v:.1} {unit}")
+}
+
+/// A number as its semantic type prints it, if it has one.
+fn semantic_text(sem: Sem, v: f64) -> Option<String> {
+    if !v.is_finite() {
+        return None;
+    }
+    Some(match sem {
+        Sem::Percent => format!("{:.1} %", v * 100.0),
+        Sem::Bytes => bytes_text(v),
+        Sem::DurationNs => duration_text(v),
+        Sem::BytesPerNs => format!("{}/s", bytes_text(v * 1e9)),
+        Sem::PerNs => format!("{:.1} /s", v * 1e9),
+        _ => return None,
+    })
+}
+
+/// A cell for people: floats to 3 decimals, times as UTC date-times,
+/// semantic types in their units.
+fn human(t: &Table, c: usize, r: usize) -> String {
+    let b = &t.batch;
     let a = b.column(c);
     if a.is_null(r) {
         return String::new();
+    }
+    let number = match a.data_type() {
+        DataType::Float64 => Some(a.as_primitive::<Float64Type>().value(r)),
+        DataType::Int64 => Some(a.as_primitive::<Int64Type>().value(r) as f64),
+        _ => None,
+    };
+    if let Some(s) = number.and_then(|v| semantic_text(t.sem(c), v)) {
+        return s;
     }
     match a.data_type() {
         DataType::Float64 => {
@@ -88,7 +155,7 @@ pub fn table(out: &mut dyn Write, t: &Table, width: usize) -> std::io::Result<()
         .map(|f| f.name().clone())
         .collect();
     let cells: Vec<Vec<String>> = (0..b.num_rows())
-        .map(|r| (0..b.num_columns()).map(|c| human(b, c, r)).collect())
+        .map(|r| (0..b.num_columns()).map(|c| human(t, c, r)).collect())
         .collect();
     let mut w: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
     for row in &cells {
@@ -196,7 +263,8 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
                     Value::Object(m)
                 })
                 .collect();
-            json!({"name": t.name, "columns": cols, "types": types, "rows": rows})
+            let sems: Vec<&str> = (0..cols.len()).map(|c| t.sem(c).name()).collect();
+            json!({"name": t.name, "columns": cols, "types": types, "semantic_types": sems, "rows": rows})
         })
         .collect();
     json!({
@@ -396,5 +464,35 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+    }
+}
+
+#[cfg(test)]
+mod semantic_tests {
+    use super::*;
+
+    #[test]
+    fn semantic_types_print_in_their_units() {
+        assert_eq!(semantic_text(Sem::Percent, 0.123).unwrap(), "12.3 %");
+        assert_eq!(
+            semantic_text(Sem::Bytes, 4.5 * 1024.0 * 1024.0).unwrap(),
+            "4.5 MiB"
+        );
+        assert_eq!(semantic_text(Sem::Bytes, 512.0).unwrap(), "512 B");
+        assert_eq!(
+            semantic_text(Sem::DurationNs, 12_300_000.0).unwrap(),
+            "12.3 ms"
+        );
+        assert_eq!(
+            semantic_text(Sem::DurationNs, 850_000.0).unwrap(),
+            "850.0 µs"
+        );
+        assert_eq!(
+            semantic_text(Sem::BytesPerNs, 0.001).unwrap(),
+            "976.6 KiB/s"
+        );
+        assert_eq!(semantic_text(Sem::PerNs, 2e-9).unwrap(), "2.0 /s");
+        assert!(semantic_text(Sem::None, 1.0).is_none());
+        assert!(semantic_text(Sem::Percent, f64::NAN).is_none());
     }
 }

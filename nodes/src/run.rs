@@ -218,9 +218,16 @@ pub fn assemble(
                     .unwrap_or_else(|| std::sync::Arc::new(arrow::datatypes::Schema::empty())),
             ),
         };
+        let sems = plan
+            .sinks
+            .iter()
+            .position(|s| &s.name == name)
+            .map(|i| loupe_topology::plan::semantic::sink_semantics(plan, i))
+            .unwrap_or_default();
         tables.push(Table {
             name: name.clone(),
             batch,
+            sems,
         });
     }
     Ok(tables)

@@ -74,6 +74,7 @@ impl Prepared {
                 tables.iter().find(|t| t.name == w.source).map(|t| Table {
                     name: w.name.clone(),
                     batch: t.batch.clone(),
+                    sems: t.sems.clone(),
                 })
             })
             .collect();

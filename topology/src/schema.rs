@@ -400,6 +400,22 @@ pub fn table(name: &str) -> Option<SchemaRef> {
 }
 
 /// Whether `column` of `table` is derived from the row's process.
+/// What a stored column means beyond its type: latencies and CPU times
+/// are durations, sizes and byte counters are bytes.
+pub fn semantic(table: &str, column: &str) -> crate::plan::Sem {
+    use crate::plan::Sem;
+    if def(table).is_none() {
+        return Sem::None;
+    }
+    match column {
+        "resp_latency" | "cpu_utime_ns" | "cpu_ktime_ns" => Sem::DurationNs,
+        "req_body_size" | "resp_body_size" | "bytes_sent" | "bytes_recv" | "lost_bytes"
+        | "rss_bytes" | "vsize_bytes" | "rchar_bytes" | "wchar_bytes" | "read_bytes"
+        | "write_bytes" | "rx_bytes" | "tx_bytes" => Sem::Bytes,
+        _ => Sem::None,
+    }
+}
+
 pub fn is_metadata(table: &str, column: &str) -> bool {
     def(table).is_some_and(|d| d.process_metadata) && METADATA_COLUMNS.contains(&column)
 }

@@ -117,3 +117,28 @@ fn pixie_compile_time_functions() {
     .to_string();
     assert!(e.contains("cannot cast from INT64 to FLOAT64"), "{e}");
 }
+
+#[test]
+fn semantic_types_follow_columns_through_the_plan() {
+    use loupe_topology::plan::Sem;
+    use loupe_topology::plan::semantic::sink_semantics;
+    let src = "import px\ndf = px.DataFrame('http_events')\ndf.window = px.DurationNanos(10)\ndf.rate = px.Percent(df.resp_status / 100.0)\ndf.plain = df.resp_latency * 2\ndf.tput = df.resp_body_size / df.resp_latency\ndf = df.groupby('service').agg(lat=('resp_latency', px.mean), q=('resp_latency', px.quantiles), n=('resp_latency', px.count), size=('resp_body_size', px.sum), rate=('rate', px.max), plain=('plain', px.max), tput=('tput', px.mean))\ndf.spent = df.lat + df.lat\npx.display(df, 'o')\n";
+    let plan = compile(src, &Options::default()).unwrap();
+    let sems = sink_semantics(&plan, 0);
+    let names = plan.schema(plan.sinks[0].input).names();
+    let got: Vec<(&str, Sem)> = names.into_iter().zip(sems).collect();
+    assert_eq!(
+        got,
+        [
+            ("service", Sem::None),
+            ("lat", Sem::DurationNs),
+            ("q", Sem::DurationNsQuantiles),
+            ("n", Sem::None),
+            ("size", Sem::Bytes),
+            ("rate", Sem::Percent),
+            ("plain", Sem::None),
+            ("tput", Sem::BytesPerNs),
+            ("spent", Sem::DurationNs),
+        ]
+    );
+}

@@ -43,6 +43,12 @@ const ARITH: &[Sig] = &[
 ];
 
 pub const FUNCS: &[FuncDef] = &[
+    f("_as_percent", &[sig(&[F], F)], SemRule::Is(crate::plan::Sem::Percent), &[], identity, "px.Percent(x): x, a ratio shown as a percentage.")
+    .ex(&[("0.25", "0.25")]),
+    f("_as_bytes", &[sig(&[I], I)], SemRule::Is(crate::plan::Sem::Bytes), &[], identity, "px.Bytes(x): x, a count of bytes.")
+    .ex(&[("1024", "1024")]),
+    f("_as_duration", &[sig(&[I], I)], SemRule::Is(crate::plan::Sem::DurationNs), &[], identity, "px.DurationNanos(x): x, a duration in ns.")
+    .ex(&[("1500", "1500")]),
     f("add", &[sig(&[I, I], I), sig(&[I, F], F), sig(&[F, I], F), sig(&[F, F], F), sig(&[T, I], T), sig(&[I, T], T), sig(&[S, S], S)], SemRule::OfFirst, &[], add, "a + b (strings concatenate; a time plus ns is a time).")
     .ex(&[("1, 2", "3"), ("1, 2.5", "3.5"), ("'a', 'b'", "'ab'")]),
     f("subtract", &[sig(&[I, I], I), sig(&[I, F], F), sig(&[F, I], F), sig(&[F, F], F), sig(&[T, I], T), sig(&[T, T], I)], SemRule::OfFirst, &[], subtract, "a - b (a time minus a time is ns).")
@@ -311,4 +317,9 @@ fn to_string(args: &[Datum], _: usize) -> FResult {
     let v = one(args)?;
     let v = if is_time(v) { as_i64(v)? } else { v.clone() };
     v.map(|a| Ok(arrow::compute::cast(&plain(a)?, &DataType::Utf8)?))
+}
+
+/// A semantic type cast: the value itself.
+fn identity(args: &[Datum], _: usize) -> FResult {
+    Ok(one(args)?.clone())
 }

@@ -4,6 +4,7 @@
 pub mod expr;
 pub mod logical;
 pub mod meta_fn;
+pub mod semantic;
 pub mod split;
 pub mod table_fn;
 pub mod types;

@@ -285,7 +285,26 @@ impl<'s> Compiler<'s> {
                         format!("cannot cast from {got} to {want}: px.{name} is a semantic type of {want} values"),
                     ));
                 }
-                Ok(v)
+                // A column keeps its semantic type through the plan as a
+                // call of the library's identity of that type.
+                let cast = match SEM_CASTS.iter().find(|(c, _, _)| *c == n).map(|c| c.2) {
+                    Some(crate::plan::Sem::Percent) => Func::lib("_as_percent"),
+                    Some(crate::plan::Sem::Bytes) => Func::lib("_as_bytes"),
+                    Some(crate::plan::Sem::DurationNs) => Func::lib("_as_duration"),
+                    _ => None,
+                };
+                match (cast, v) {
+                    (Some(f), Value::Col { frame, expr, dtype }) => Ok(Value::Col {
+                        frame,
+                        expr: Expr::Call(f, vec![expr]),
+                        dtype,
+                    }),
+                    (Some(f), Value::AggExpr { expr, dtype }) => Ok(Value::AggExpr {
+                        expr: Expr::Call(f, vec![expr]),
+                        dtype,
+                    }),
+                    (_, v) => Ok(v),
+                }
             }
             "equals_any" => {
                 let (Some((v, vs)), Some((list, ls))) = (args.get(0, "value"), args.get(1, "comparisons")) else {
