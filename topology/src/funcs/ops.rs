@@ -11,6 +11,15 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use super::datum::*;
 use crate::plan::BinOp;
 
+/// Rows of the batch two operands are of: a column's length (0 in an
+/// empty batch), 1 when both are scalars.
+fn rows_of(l: &Datum, r: &Datum) -> usize {
+    match (l, r) {
+        (Datum::Array(a), _) | (_, Datum::Array(a)) => a.len(),
+        _ => 1,
+    }
+}
+
 /// `l op r`, types as [`crate::plan::expr::binary_result`] checked them.
 pub fn binary(op: BinOp, l: Datum, r: Datum) -> FResult {
     let both_scalar = l.is_scalar() && r.is_scalar();
@@ -23,7 +32,7 @@ pub fn binary(op: BinOp, l: Datum, r: Datum) -> FResult {
     };
     match op {
         BinOp::And | BinOp::Or => {
-            let len = l.len().max(r.len());
+            let len = rows_of(&l, &r);
             let (la, ra) = (l.into_array(len)?, r.into_array(len)?);
             let f = if op == BinOp::And {
                 and_kleene
@@ -59,7 +68,7 @@ pub fn binary(op: BinOp, l: Datum, r: Datum) -> FResult {
             Ok(wrap(Arc::new(out)))
         }
         BinOp::Add if is_string(&l) && is_string(&r) => {
-            let len = l.len().max(r.len());
+            let len = rows_of(&l, &r);
             let (la, ra) = (plain(&l.into_array(len)?)?, plain(&r.into_array(len)?)?);
             Ok(wrap(
                 arrow::compute::kernels::concat_elements::concat_elements_dyn(&la, &ra)?,
@@ -104,7 +113,7 @@ pub fn negate_num(x: &Datum) -> FResult {
 
 /// Python's `%` (the sign of the divisor); x % 0 is null, not an error.
 fn modulo(a: &Datum, b: &Datum) -> Result<ArrayRef, FuncError> {
-    let len = a.len().max(b.len());
+    let len = rows_of(a, b);
     let (x, y) = (a.clone().into_array(len)?, b.clone().into_array(len)?);
     if x.data_type() == &DataType::Float64 {
         let (x, y) = (

@@ -163,3 +163,62 @@ fn names_are_unique_and_the_wire_refuses_unknown_ones() {
     let bad = bincode::serde::encode_to_vec("no_such_function", cfg).unwrap();
     assert!(bincode::serde::decode_from_slice::<LibFn, _>(&bad, cfg).is_err());
 }
+
+#[test]
+fn an_empty_batch_gives_an_empty_column() {
+    // Every function over 0 rows (constants stay scalars): 0 rows out.
+    for def in LIBRARY.iter() {
+        let f = LibFn::lookup(def.name).unwrap();
+        let (args, _) = def.examples[0];
+        let call = format!("px.{}({args})\n", def.name);
+        let module = crate::pxl::parse::parse(&call).unwrap();
+        let crate::pxl::ast::Stmt::Expr(e) = &module[0] else {
+            unreachable!()
+        };
+        let ExprKind::Call { args: a, .. } = &e.kind else {
+            unreachable!()
+        };
+        let lits: Vec<Scalar> = a
+            .iter()
+            .map(|x| constant(&call[x.span.start..x.span.end]).unwrap())
+            .collect();
+        let (_, casts) = f
+            .resolve(&lits.iter().map(Scalar::dtype).collect::<Vec<_>>())
+            .unwrap();
+        let datums: Vec<Datum> = lits
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let l = match l {
+                    Scalar::Int64(n) if casts.contains(&i) => Scalar::Float64(*n as f64),
+                    l => l.clone(),
+                };
+                if def.consts.iter().any(|(c, _)| *c == i) {
+                    Datum::Scalar(literal(&l))
+                } else {
+                    Datum::Array(literal(&l).slice(0, 0))
+                }
+            })
+            .collect();
+        if datums.iter().all(Datum::is_scalar) {
+            continue;
+        }
+        let out = (def.eval)(&datums, 0).unwrap_or_else(|e| panic!("{call}: {e}"));
+        assert_eq!(out.len(), 0, "{call} over 0 rows gave {} rows", out.len());
+    }
+    // An operator of an empty column and a constant.
+    let empty = Datum::Array(literal(&Scalar::Boolean(true)).slice(0, 0));
+    let t = Datum::Scalar(literal(&Scalar::Boolean(true)));
+    for op in [crate::plan::BinOp::And, crate::plan::BinOp::Or] {
+        let out = super::ops::binary(op, empty.clone(), t.clone()).unwrap();
+        assert_eq!(out.len(), 0);
+    }
+    let s0 = Datum::Array(literal(&Scalar::String("a".into())).slice(0, 0));
+    let s1 = Datum::Scalar(literal(&Scalar::String("b".into())));
+    assert_eq!(
+        super::ops::binary(crate::plan::BinOp::Add, s0, s1)
+            .unwrap()
+            .len(),
+        0
+    );
+}

@@ -516,7 +516,11 @@ pub fn display_columns(spec: Option<&serde_json::Value>) -> Vec<String> {
         push(a.get("toColumn"));
     }
     if let Some(obj) = spec.as_object() {
-        let mut keys: Vec<&String> = obj.keys().filter(|k| k.ends_with("Column")).collect();
+        // A table's gutter is decoration: shown when its column is there.
+        let mut keys: Vec<&String> = obj
+            .keys()
+            .filter(|k| k.ends_with("Column") && *k != "gutterColumn")
+            .collect();
         keys.sort();
         for k in keys {
             push(obj.get(k));
