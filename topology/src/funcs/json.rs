@@ -91,6 +91,14 @@ pub const FUNCS: &[FuncDef] = &[
     )
     .ex(&[("'{\"n\": 1.5}', 'n'", "1.5")]),
     f(
+        "has_value",
+        &[sig(&[S, S], crate::plan::DType::Boolean)],
+        &[],
+        has_value,
+        "(values, value): whether a JSON array of strings holds value, or, when values is not an array, equals it.",
+    )
+    .ex(&[(r#"'["a", "b"]', 'b'"#, "True"), ("'a', 'a'", "True"), (r#"'["a"]', 'c'"#, "False")]),
+    f(
         "pluck_array",
         &[sig(&[S, I], S)],
         &[(1, Const::NonNegative)],
@@ -214,4 +222,34 @@ fn script_reference(args: &[Datum], len: usize) -> FResult {
         b.append_value(o);
     }
     Ok(shaped(args, Arc::new(b.finish())))
+}
+
+fn has_value(args: &[Datum], len: usize) -> FResult {
+    let cols = columns(args, len)?;
+    let (Some(a), Some(v)) = (
+        cols[0].as_any().downcast_ref::<StringArray>(),
+        cols[1].as_any().downcast_ref::<StringArray>(),
+    ) else {
+        return Err("expected strings".into());
+    };
+    let out: arrow::array::BooleanArray = a
+        .iter()
+        .zip(v.iter())
+        .map(|(a, v)| {
+            let (a, v) = (a?, v?);
+            Some(match serde_json::from_str::<serde_json::Value>(a) {
+                Ok(serde_json::Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(v)),
+                _ => a == v,
+            })
+        })
+        .collect();
+    let out: ArrayRef = Arc::new(out);
+    Ok(shaped(
+        args,
+        if all_scalar(args) {
+            out.slice(0, 1)
+        } else {
+            out
+        },
+    ))
 }

@@ -16,6 +16,7 @@ pub mod datum;
 mod json;
 mod logic;
 mod math;
+mod net;
 pub mod ops;
 mod protocols;
 mod strings;
@@ -122,6 +123,7 @@ pub static LIBRARY: LazyLock<Vec<&'static FuncDef>> = LazyLock::new(|| {
         time::FUNCS,
         json::FUNCS,
         protocols::FUNCS,
+        net::FUNCS,
     ] {
         v.extend(part.iter());
     }

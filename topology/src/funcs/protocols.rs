@@ -63,6 +63,18 @@ pub const FUNCS: &[FuncDef] = &[
     )
     .ex(&[("0", "'Produce'"), ("999", "'999'")]),
     f(
+        "mux_frame_type_name",
+        mux_frame_type_name,
+        "A Finagle Mux frame type's name; \"Unknown (n)\" else.",
+    )
+    .ex(&[("-1", "'Rreq'"), ("9", "'Unknown (9)'")]),
+    f(
+        "amqp_frame_type_name",
+        amqp_frame_type_name,
+        "An AMQP frame type's name; else the number.",
+    )
+    .ex(&[("8", "'Heartbeat'"), ("5", "'5'")]),
+    f(
         "cql_opcode_name",
         cql_opcode_name,
         "A CQL opcode's name; else the number.",
@@ -377,4 +389,40 @@ const CQL: &[(i64, &str)] = &[
 
 fn cql_opcode_name(args: &[Datum], _: usize) -> FResult {
     by_code(args, |c, o| lookup(CQL, c, o, number(c)))
+}
+
+const MUX: &[(i64, &str)] = &[
+    (1, "Treq"),
+    (-1, "Rreq"),
+    (2, "Tdispatch"),
+    (-2, "Rdispatch"),
+    (64, "Tdrain"),
+    (-64, "Rdrain"),
+    (65, "Tping"),
+    (-65, "Rping"),
+    (66, "Tdiscarded"),
+    (-66, "Rdiscarded"),
+    (67, "Tlease"),
+    (68, "Tinit"),
+    (-68, "Rinit"),
+    (-128, "Rerr"),
+    (127, "Rerr (legacy)"),
+    (-62, "Tdiscarded (legacy)"),
+];
+
+fn mux_frame_type_name(args: &[Datum], _: usize) -> FResult {
+    by_code(args, |c, o| {
+        lookup(MUX, c, o, |o| o.push_str(&format!("Unknown ({c})")))
+    })
+}
+
+const AMQP_FRAMES: &[(i64, &str)] = &[
+    (1, "Frame method"),
+    (2, "Content Header"),
+    (3, "Content Body"),
+    (8, "Heartbeat"),
+];
+
+fn amqp_frame_type_name(args: &[Datum], _: usize) -> FResult {
+    by_code(args, |c, o| lookup(AMQP_FRAMES, c, o, number(c)))
 }

@@ -170,6 +170,15 @@ impl<'s> Compiler<'s> {
     pub(super) fn attr(&mut self, v: Value, attr: &str, aspan: Span, ospan: Span) -> R<Value> {
         match v {
             Value::Px => {
+                // Pixie's names Loupe does not answer: said at once, naming them.
+                if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == attr)
+                    && !UPID_FNS.iter().any(|(u, _)| *u == attr)
+                {
+                    return Err(self.err(
+                        aspan,
+                        format!("px.{attr} is not supported by Loupe yet: {why}"),
+                    ));
+                }
                 if is_px_func(attr) {
                     Ok(match attr {
                         "count" => Value::Agg(AggFunc::Count),

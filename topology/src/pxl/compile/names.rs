@@ -102,10 +102,6 @@ pub(super) const UPID_FNS: &[(&str, OfUpid)] = &[
 
 /// Pixie names Loupe does not answer yet: refused naming themselves.
 pub(super) const NOT_YET: &[(&str, &str)] = &[
-    (
-        "upid_to_start_ts",
-        "the process start time is not kept per upid yet",
-    ),
     ("upid_to_pod_qos", "pods' QoS classes are not collected yet"),
     ("pod_id_to_pod_labels", "pods' labels are not collected yet"),
     (
@@ -131,6 +127,51 @@ pub(super) const NOT_YET: &[(&str, &str)] = &[
     (
         "service_id_to_external_ips",
         "services' external IPs are not collected yet",
+    ),
+    (
+        "redact_pii_best_effort",
+        "Loupe redacts before storing: bodies keep only their size, secrets in headers, query strings and SQL literals are masked",
+    ),
+    ("amqp_method_name", "AMQP is not captured yet"),
+    (
+        "_exec_hostname",
+        "a function of where it runs: use df.ctx['node']",
+    ),
+    (
+        "_exec_host_num_cpus",
+        "a function of where it runs: the node's CPUs are not collected yet",
+    ),
+    ("upid", "upids are built by the agents, not by scripts"),
+    ("asid", "use px.upid_to_asid(df.upid)"),
+    ("make_upid", "upids are built by the agents, not by scripts"),
+    ("uint128", "Loupe has no UINT128 values: upids are strings"),
+    (
+        "vizier_id",
+        "Loupe has no Vizier: `loupe nodes` names the cluster",
+    ),
+    (
+        "vizier_name",
+        "Loupe has no Vizier: `loupe nodes` names the cluster",
+    ),
+    ("vizier_namespace", "Loupe has no Vizier"),
+    (
+        "strptime",
+        "absolute times: use px.parse_time('2020-03-12 19:39:59 -0200')",
+    ),
+    ("sample", "the sample aggregate is not done yet: use px.any"),
+    ("pprof", "CPU profiles are not captured yet"),
+    ("_match_regex_rule", "not done yet"),
+    ("_match_endpoint", "not done yet"),
+    ("_predict_request_path_cluster", "not done yet"),
+    ("_build_request_path_clusters", "not done yet"),
+    ("GetCronScriptHistory", "scheduled scripts are not done yet"),
+    (
+        "GetProfilerSamplingPeriodMS",
+        "CPU profiles are not captured yet",
+    ),
+    (
+        "GetLinuxHeadersStatus",
+        "eBPF with BTF needs no kernel headers: see `loupe check`",
     ),
     (
         "_HeapGrowthStacks",
