@@ -175,9 +175,10 @@ fn bundles_run_as_pixie_runs_them_and_count_what_nginx_logged() -> Result<()> {
     assert_eq!(bar["type"], "BarChart");
     assert_eq!(bar["columns"], serde_json::json!(["n", "resp_status"]));
     // A link: its label in a table, script and arguments in JSON.
-    let link: Value = serde_json::from_str(by_path["rows"][0]["link"].as_str().unwrap())?;
+    let link = &by_path["rows"][0]["link"];
     assert_eq!(link["script"], "px/http_data");
     assert_eq!(link["args"]["destination_filter"], link["label"]);
+    assert_eq!(by_path["semantic_types"][3], "ST_SCRIPT_REFERENCE");
     // Every widget that answered has the columns its display plots.
     for t in answer["tables"].as_array().unwrap() {
         if t.get("error").is_some() || t["display"].is_null() {
@@ -245,6 +246,10 @@ fn bundles_run_as_pixie_runs_them_and_count_what_nginx_logged() -> Result<()> {
         .expect("the Kafka widget in its place");
     assert!(text.stdout.find("Per second (").unwrap() < kafka_at);
     assert!(kafka_at < text.stdout.find("Of one status (").unwrap());
+    // A link shows its label; its script and arguments are in the JSON.
+    let table_part = &text.stdout[..text.stdout.find("Status codes (").unwrap()];
+    assert!(table_part.contains("/tour/a"), "{table_part}");
+    assert!(!table_part.contains("\"script\""), "{table_part}");
 
     // Loupe's own library by name, Pixie's argument form; an empty answer
     // keeps its columns.

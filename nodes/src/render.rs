@@ -88,6 +88,13 @@ fn human(t: &Table, c: usize, r: usize) -> String {
     if let Some(s) = number.and_then(|v| semantic_text(t.sem(c), v)) {
         return s;
     }
+    // A link (px.script_reference): its label.
+    if t.sem(c) == Sem::ScriptReference
+        && let Some(label) =
+            link(a, r).and_then(|l| l.get("label").and_then(Value::as_str).map(str::to_string))
+    {
+        return label;
+    }
     match a.data_type() {
         DataType::Float64 => {
             let v = a.as_primitive::<Float64Type>().value(r);
@@ -218,10 +225,24 @@ pub fn table(out: &mut dyn Write, t: &Table, width: usize) -> std::io::Result<()
     Ok(())
 }
 
-fn json_cell(b: &RecordBatch, c: usize, r: usize) -> Value {
+/// A link's JSON (`{"label", "script", "args"}`), if the cell holds one.
+fn link(a: &arrow::array::ArrayRef, r: usize) -> Option<Value> {
+    let text = arrow::util::display::array_value_to_string(a, r).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v.get("script").is_some().then_some(v)
+}
+
+fn json_cell(t: &Table, c: usize, r: usize) -> Value {
+    let b = &t.batch;
     let a = b.column(c);
     if a.is_null(r) {
         return Value::Null;
+    }
+    // A link: its label, script and arguments as an object.
+    if t.sem(c) == Sem::ScriptReference
+        && let Some(l) = link(a, r)
+    {
+        return l;
     }
     match a.data_type() {
         DataType::Int64 => json!(a.as_primitive::<Int64Type>().value(r)),
@@ -258,7 +279,7 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
                 .map(|r| {
                     let mut m = Map::new();
                     for (c, name) in cols.iter().enumerate() {
-                        m.insert(name.to_string(), json_cell(b, c, r));
+                        m.insert(name.to_string(), json_cell(t, c, r));
                     }
                     Value::Object(m)
                 })
@@ -365,7 +386,7 @@ pub fn csv(out: &mut dyn Write, tables: &[Table]) -> std::io::Result<()> {
         writeln!(out, "{}", names.join(","))?;
         for r in 0..b.num_rows() {
             let row: Vec<String> = (0..b.num_columns())
-                .map(|c| match json_cell(b, c, r) {
+                .map(|c| match json_cell(t, c, r) {
                     Value::Null => String::new(),
                     Value::String(s) => csv_field(&s),
                     v => v.to_string(),
