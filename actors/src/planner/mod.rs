@@ -519,30 +519,7 @@ impl QueryPlanner {
         self.answer_table_fns(&d.merge, &mut inputs);
         if d.node.outputs.is_empty() {
             // Nothing read from the nodes (only table functions): answered here.
-            let merge = d.merge;
-            return match tokio::task::spawn_blocking(move || {
-                Executor::new(&merge, &inputs).run_sinks()
-            })
-            .await
-            {
-                Ok(Ok(tables)) => (tables, done),
-                Ok(Err(e)) => {
-                    done.error = Some(err(
-                        QueryErrorKind::Execution,
-                        ErrorDomain::Internal,
-                        e.to_string(),
-                    ));
-                    (Vec::new(), done)
-                }
-                Err(e) => {
-                    done.error = Some(err(
-                        QueryErrorKind::Execution,
-                        ErrorDomain::Internal,
-                        e.to_string(),
-                    ));
-                    (Vec::new(), done)
-                }
-            };
+            return self.merge(d.merge, inputs, done).await;
         }
         if alive.is_empty() {
             done.partial = !done.missing.is_empty();
@@ -720,32 +697,37 @@ impl QueryPlanner {
                 inputs.channels.entry(ch).or_default().extend(bs);
             }
         }
-        let merge = d.merge;
+        self.merge(d.merge, inputs, done).await
+    }
+
+    /// Runs the merge fragment over what came (off the async threads) and
+    /// answers with its tables, or why not.
+    async fn merge(
+        &self,
+        merge: loupe_topology::plan::Plan,
+        inputs: Inputs,
+        mut done: QueryDone,
+    ) -> (Vec<RecordBatch>, QueryDone) {
         let out =
             tokio::task::spawn_blocking(move || Executor::new(&merge, &inputs).run_sinks()).await;
-        match out {
-            Ok(Ok(tables)) if answer_bytes(&tables) > self.cfg.answer_budget => {
-                done.error = Some(self.over_budget());
-                (Vec::new(), done)
+        let why = match out {
+            Ok(Ok(tables)) if answer_bytes(&tables) <= self.cfg.answer_budget => {
+                return (tables, done);
             }
-            Ok(Ok(tables)) => (tables, done),
-            Ok(Err(e)) => {
-                done.error = Some(err(
-                    QueryErrorKind::Execution,
-                    ErrorDomain::Internal,
-                    e.to_string(),
-                ));
-                (Vec::new(), done)
-            }
-            Err(e) => {
-                done.error = Some(err(
-                    QueryErrorKind::Execution,
-                    ErrorDomain::Internal,
-                    e.to_string(),
-                ));
-                (Vec::new(), done)
-            }
-        }
+            Ok(Ok(_)) => self.over_budget(),
+            Ok(Err(e)) => err(
+                QueryErrorKind::Execution,
+                ErrorDomain::Internal,
+                e.to_string(),
+            ),
+            Err(e) => err(
+                QueryErrorKind::Execution,
+                ErrorDomain::Internal,
+                e.to_string(),
+            ),
+        };
+        done.error = Some(why);
+        (Vec::new(), done)
     }
 
     /// The one answer of a query whose handling panicked.

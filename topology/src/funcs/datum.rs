@@ -312,3 +312,13 @@ pub fn shaped(args: &[Datum], a: ArrayRef) -> Datum {
         Datum::Array(a)
     }
 }
+
+/// A result computed row by row over `args` broadcast to their length:
+/// one value when every argument was a constant.
+pub fn finish(args: &[Datum], out: ArrayRef) -> Datum {
+    if all_scalar(args) {
+        Datum::Scalar(out.slice(0, 1))
+    } else {
+        Datum::Array(out)
+    }
+}

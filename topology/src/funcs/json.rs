@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray, StringBuilder};
 
 use super::datum::*;
-use super::{Const, FuncDef, Runs, SemRule, Sig, sig};
+use super::{Const, FuncDef, SemRule, Sig, sig};
 use crate::plan::DType::{Float64 as F, Int64 as I, String as S};
 
 const fn f(
@@ -15,17 +15,7 @@ const fn f(
     eval: super::EvalFn,
     doc: &'static str,
 ) -> FuncDef {
-    FuncDef {
-        name,
-        aliases: &[],
-        sigs,
-        sem: SemRule::None,
-        consts,
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, sigs, eval, doc).consts(consts)
 }
 
 const STRINGS: &[crate::plan::DType] = &[S; 18];
@@ -48,20 +38,17 @@ const REFERENCE: &[Sig] = &[
 ];
 
 pub const FUNCS: &[FuncDef] = &[
-    FuncDef {
-        name: "_script_reference",
-        aliases: &[],
-        sigs: REFERENCE,
-        sem: SemRule::Is(crate::plan::Sem::ScriptReference),
-        consts: &[],
-        eval: script_reference,
-        runs: Runs::Anywhere,
-        doc: "(label, script, name1, value1, ...): a link to a script with its arguments, as JSON; px.script_reference(label, script, {name: value}) calls it.",
-        examples: &[(
+    FuncDef::new(
+        "_script_reference",
+        REFERENCE,
+        script_reference,
+        "(label, script, name1, value1, ...): a link to a script with its arguments, as JSON; px.script_reference(label, script, {name: value}) calls it.",
+    )
+    .sem(SemRule::Is(crate::plan::Sem::ScriptReference))
+    .ex(&[(
             "'shop/cart', 'px/pod', 'pod', 'shop/cart'",
             r#"'{"label":"shop/cart","script":"px/pod","args":{"pod":"shop/cart"}}'"#,
-        )],
-    },
+        )]),
     f(
         "pluck",
         &[sig(&[S, S], S)],
@@ -243,13 +230,5 @@ fn has_value(args: &[Datum], len: usize) -> FResult {
             })
         })
         .collect();
-    let out: ArrayRef = Arc::new(out);
-    Ok(shaped(
-        args,
-        if all_scalar(args) {
-            out.slice(0, 1)
-        } else {
-            out
-        },
-    ))
+    Ok(finish(args, Arc::new(out)))
 }

@@ -8,7 +8,7 @@ use arrow::datatypes::Float64Type;
 
 use super::datum::*;
 use super::ops::binary;
-use super::{Const, FuncDef, Runs, SemRule, Sig, sig};
+use super::{FuncDef, SemRule, Sig, sig};
 use crate::plan::BinOp;
 use crate::plan::DType::{Boolean as B, Float64 as F, Int64 as I, String as S, Time as T};
 
@@ -19,17 +19,7 @@ const fn f(
     eval: super::EvalFn,
     doc: &'static str,
 ) -> FuncDef {
-    FuncDef {
-        name,
-        aliases: &[],
-        sigs,
-        sem,
-        consts: &[] as &[(usize, Const)],
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, sigs, eval, doc).sem(sem)
 }
 
 const EQ: &[Sig] = &[
@@ -180,15 +170,7 @@ fn approx_equal(args: &[Datum], len: usize) -> FResult {
         .zip(y.as_primitive::<Float64Type>().iter())
         .map(|(p, q)| Some((p? - q?).abs() < 1e-6))
         .collect();
-    let out: arrow::array::ArrayRef = Arc::new(out);
-    Ok(shaped(
-        args,
-        if all_scalar(args) {
-            out.slice(0, 1)
-        } else {
-            out
-        },
-    ))
+    Ok(finish(args, Arc::new(out)))
 }
 
 fn select(args: &[Datum], len: usize) -> FResult {

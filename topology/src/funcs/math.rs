@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Float64Array};
+use arrow::array::{AsArray, Float64Array};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use super::datum::*;
 use super::ops::binary;
-use super::{Const, FuncDef, Runs, SemRule, Sig, sig};
+use super::{Const, FuncDef, SemRule, Sig, sig};
 use crate::plan::BinOp;
 use crate::plan::DType::{Float64 as F, Int64 as I, String as S, Time as T};
 
@@ -20,17 +20,7 @@ const fn f(
     eval: super::EvalFn,
     doc: &'static str,
 ) -> FuncDef {
-    FuncDef {
-        name,
-        aliases: &[],
-        sigs,
-        sem,
-        consts,
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, sigs, eval, doc).sem(sem).consts(consts)
 }
 
 const NUM1: &[Sig] = &[sig(&[I], I), sig(&[F], F)];
@@ -235,15 +225,7 @@ fn float_binary(args: &[Datum], len: usize, g: fn(f64, f64) -> f64) -> FResult {
         .zip(y.as_primitive::<Float64Type>().iter())
         .map(|(p, q)| Some(g(p?, q?)))
         .collect();
-    let out: ArrayRef = Arc::new(out);
-    Ok(shaped(
-        args,
-        if all_scalar(args) {
-            out.slice(0, 1)
-        } else {
-            out
-        },
-    ))
+    Ok(finish(args, Arc::new(out)))
 }
 
 fn log(args: &[Datum], len: usize) -> FResult {

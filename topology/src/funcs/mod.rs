@@ -100,6 +100,42 @@ pub struct FuncDef {
 }
 
 impl FuncDef {
+    /// An entry: no other names, no semantic type, no constant arguments,
+    /// runs anywhere; the builders below add what differs.
+    pub const fn new(
+        name: &'static str,
+        sigs: &'static [Sig],
+        eval: EvalFn,
+        doc: &'static str,
+    ) -> Self {
+        FuncDef {
+            name,
+            aliases: &[],
+            sigs,
+            sem: SemRule::None,
+            consts: &[],
+            eval,
+            runs: Runs::Anywhere,
+            doc,
+            examples: &[],
+        }
+    }
+
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    pub const fn sem(mut self, sem: SemRule) -> Self {
+        self.sem = sem;
+        self
+    }
+
+    pub const fn consts(mut self, consts: &'static [(usize, Const)]) -> Self {
+        self.consts = consts;
+        self
+    }
+
     /// The same entry with its examples.
     pub const fn ex(mut self, examples: &'static [(&'static str, &'static str)]) -> Self {
         self.examples = examples;

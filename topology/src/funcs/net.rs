@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray, StringBuilder};
 
 use super::datum::*;
-use super::{Const, FuncDef, Runs, SemRule, Sig, sig};
+use super::{Const, FuncDef, Sig, sig};
 use crate::plan::DType::{Boolean as B, Int64 as I, String as S};
 
 const fn f(
@@ -16,17 +16,7 @@ const fn f(
     eval: super::EvalFn,
     doc: &'static str,
 ) -> FuncDef {
-    FuncDef {
-        name,
-        aliases: &[],
-        sigs,
-        sem: SemRule::None,
-        consts,
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, sigs, eval, doc).consts(consts)
 }
 
 pub const FUNCS: &[FuncDef] = &[

@@ -6,23 +6,13 @@ use arrow::array::{AsArray, StringBuilder};
 use arrow::datatypes::Int64Type;
 
 use super::datum::*;
-use super::{Const, FuncDef, Runs, SemRule, sig};
+use super::{FuncDef, sig};
 use crate::plan::DType::{Int64 as I, String as S};
 
 const CODE: &[super::Sig] = &[sig(&[I], S)];
 
 const fn f(name: &'static str, eval: super::EvalFn, doc: &'static str) -> FuncDef {
-    FuncDef {
-        name,
-        aliases: &[],
-        sigs: CODE,
-        sem: SemRule::None,
-        consts: &[] as &[(usize, Const)],
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, CODE, eval, doc)
 }
 
 pub const FUNCS: &[FuncDef] = &[

@@ -6,7 +6,7 @@ use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
 use arrow::compute::kernels::comparison;
 
 use super::datum::*;
-use super::{Const, FuncDef, Runs, SemRule, sig};
+use super::{Const, FuncDef, sig};
 use crate::plan::DType::{Boolean as B, Int64 as I, String as S};
 use crate::plan::Scalar;
 
@@ -18,17 +18,9 @@ const fn f(
     eval: super::EvalFn,
     doc: &'static str,
 ) -> FuncDef {
-    FuncDef {
-        name,
-        aliases,
-        sigs,
-        sem: SemRule::None,
-        consts,
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, sigs, eval, doc)
+        .aliases(aliases)
+        .consts(consts)
 }
 
 pub const FUNCS: &[FuncDef] = &[
@@ -355,15 +347,7 @@ fn atoi(args: &[Datum], len: usize) -> FResult {
             },
         )
         .collect();
-    let out: ArrayRef = Arc::new(out);
-    Ok(shaped(
-        args,
-        if all_scalar(args) {
-            out.slice(0, 1)
-        } else {
-            out
-        },
-    ))
+    Ok(finish(args, Arc::new(out)))
 }
 
 fn itoa(args: &[Datum], _: usize) -> FResult {
@@ -480,13 +464,5 @@ fn normalize_mysql(args: &[Datum], len: usize) -> FResult {
             Some(o)
         })
         .collect();
-    let out: ArrayRef = Arc::new(out);
-    Ok(shaped(
-        args,
-        if all_scalar(args) {
-            out.slice(0, 1)
-        } else {
-            out
-        },
-    ))
+    Ok(finish(args, Arc::new(out)))
 }

@@ -7,7 +7,7 @@ use arrow::array::{AsArray, Int64Array, StringBuilder};
 use arrow::datatypes::Int64Type;
 
 use super::datum::*;
-use super::{Const, FuncDef, Runs, SemRule, Sig, sig};
+use super::{FuncDef, SemRule, Sig, sig};
 use crate::plan::DType::{Int64 as I, String as S, Time as T};
 use crate::plan::Sem;
 
@@ -18,17 +18,7 @@ const fn f(
     eval: super::EvalFn,
     doc: &'static str,
 ) -> FuncDef {
-    FuncDef {
-        name,
-        aliases: &[],
-        sigs,
-        sem,
-        consts: &[] as &[(usize, Const)],
-        eval,
-        runs: Runs::Anywhere,
-        doc,
-        examples: &[],
-    }
+    FuncDef::new(name, sigs, eval, doc).sem(sem)
 }
 
 pub const FUNCS: &[FuncDef] = &[
