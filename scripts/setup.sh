@@ -21,6 +21,12 @@ done
 for pkg in nftables; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
+# The export itests (itest/tests/export.rs): a real Prometheus scrapes the
+# agent's and the planner's /metrics (the OpenTelemetry Collector is built
+# from Go modules by scripts/otel/build.sh, when a test first needs it).
+for pkg in prometheus; do
+  have_pkg "$pkg" || need_apt+=("$pkg")
+done
 # nginx-light or nginx: either provides /usr/sbin/nginx.
 if [ -x /usr/sbin/nginx ]; then need_apt=("${need_apt[@]/nginx-light}"); fi
 need_apt=($(printf '%s\n' "${need_apt[@]}" | grep -v '^$' || true))
@@ -43,7 +49,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # Debian starts nginx on port 80 after install; Loupe's tests start their own.
   if [ -f /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
   # Whichever system service started anyway: stopped, by its pid file.
-  for pidfile in /run/postgresql/15-main.pid /run/mysqld/mysqld.pid /run/redis/redis-server.pid; do
+  for pidfile in /run/postgresql/15-main.pid /run/mysqld/mysqld.pid /run/redis/redis-server.pid /run/prometheus/prometheus.pid; do
     if [ -f "$pidfile" ]; then kill "$(head -n1 "$pidfile")" 2>/dev/null || true; fi
   done
 fi

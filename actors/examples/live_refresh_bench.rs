@@ -88,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         now_ns: now,
         args: vec![],
         exec: vec![],
+        plugin_window: None,
     };
     let plan = compile(QUERY, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = split(&plan).map_err(anyhow::Error::msg)?;

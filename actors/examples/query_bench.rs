@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         now_ns: loupe_actors::clock::wall_now_ns(),
         args: vec![],
         exec: vec![],
+        plugin_window: None,
     };
     let plan = compile(QUERY, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = split(&plan).map_err(anyhow::Error::msg)?;

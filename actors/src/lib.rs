@@ -13,6 +13,7 @@ pub mod clock;
 pub mod counters;
 pub mod enrich;
 pub mod exec;
+pub mod export;
 pub mod fragment;
 pub mod gather;
 pub mod metadata;

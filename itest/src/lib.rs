@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod kube;
+pub mod otel;
 pub mod servers;
 
 use anyhow::{Context, Result, bail};
@@ -659,6 +660,14 @@ impl RunOutput {
         serde_json::from_str(&self.stdout)
             .with_context(|| format!("not JSON: {}\nstderr: {}", self.stdout, self.stderr))
     }
+}
+
+/// The table named `name` of a `loupe run -o json` answer (null if none).
+pub fn table<'a>(answer: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    answer["tables"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
+        .unwrap_or(&serde_json::Value::Null)
 }
 
 /// `loupe run -f script -o json --nats url [extra...]`, the script written to `dir`.

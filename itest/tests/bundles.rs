@@ -26,13 +26,6 @@ fn loupe_script(nats: &str, args: &[&str]) -> Result<RunOutput> {
     })
 }
 
-fn table<'a>(answer: &'a Value, name: &str) -> &'a Value {
-    answer["tables"]
-        .as_array()
-        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
-        .unwrap_or(&Value::Null)
-}
-
 #[test]
 fn bundles_run_as_pixie_runs_them_and_count_what_nginx_logged() -> Result<()> {
     let dir = temp_dir("bundles");

@@ -32,13 +32,6 @@ fn counts(table: &Value) -> BTreeMap<(String, String, i64), i64> {
     m
 }
 
-fn table<'a>(answer: &'a Value, name: &str) -> &'a Value {
-    answer["tables"]
-        .as_array()
-        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
-        .unwrap_or(&Value::Null)
-}
-
 #[test]
 fn loupe_run_counts_what_nginx_logged_and_sees_the_slow_upstream() -> Result<()> {
     let dir = temp_dir("query");

@@ -145,6 +145,7 @@ fn a_hostile_corpus_on_every_subject_leaves_every_process_answering() -> Result<
         now_ns: 0,
         args: vec![],
         exec: vec![],
+        plugin_window: None,
     };
     let plan = compile(SCRIPT, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let query = QueryRequest {

@@ -290,6 +290,19 @@ pub fn json_answer(tables: &[Table], done: &QueryDone) -> Value {
         .collect();
     json!({
         "tables": tables,
+        "exports": done.exports.iter().map(|x| json!({
+            "sink": x.sink,
+            "protocol": x.protocol,
+            "endpoint": x.endpoint,
+            "rows": x.rows,
+            "points": x.points,
+            "delivered": x.delivered,
+            "lost": x.lost,
+            "skipped_null": x.skipped,
+            "requests": x.requests,
+            "retries": x.retries,
+            "error": x.error,
+        })).collect::<Vec<_>>(),
         "nodes": nodes_json(done),
         "partial": done.partial,
         "metadata_age_ms": done.metadata_age_ms.filter(|a| *a != u64::MAX),
@@ -460,6 +473,41 @@ pub fn completeness(done: &QueryDone) -> String {
     }
     for (n, why) in &done.missing {
         s.push_str(&format!("\nMISSING node {n}: {why}"));
+    }
+    for x in &done.exports {
+        s.push_str(&format!(
+            "\nexport {}: {} points of {} rows{} to {} over {}: {} delivered",
+            x.sink,
+            x.points,
+            x.rows,
+            if x.skipped > 0 {
+                format!(" ({} null values not exported)", x.skipped)
+            } else {
+                String::new()
+            },
+            if x.endpoint.is_empty() {
+                "-"
+            } else {
+                &x.endpoint
+            },
+            if x.protocol.is_empty() {
+                "-"
+            } else {
+                &x.protocol
+            },
+            x.delivered,
+        ));
+        if x.lost > 0 || x.error.is_some() {
+            s.push_str(&format!(
+                "; LOST {} after {} request{} and {} retr{}: {}",
+                x.lost,
+                x.requests,
+                if x.requests == 1 { "" } else { "s" },
+                x.retries,
+                if x.retries == 1 { "y" } else { "ies" },
+                x.error.as_deref().unwrap_or("")
+            ));
+        }
     }
     if done.partial {
         s.push_str("\nPARTIAL: this answer lacks the missing nodes' data");

@@ -67,6 +67,8 @@ pub fn origin(src: &str, args: &[(String, String)]) -> loupe_topology::messages:
 pub const EXIT_NOT_COMPILED: u8 = 2;
 /// Some widgets of a bundle answered, others could not run.
 pub const EXIT_SOME_WIDGETS: u8 = 3;
+/// The answer came, but an export lost points (`px.export`).
+pub const EXIT_EXPORT_LOST: u8 = 4;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let prepared = match crate::script::prepare(&args.script)? {
@@ -90,6 +92,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     } else if prepared.degraded() {
         ExitCode::from(EXIT_SOME_WIDGETS)
+    } else if done.exports.iter().any(|x| x.lost > 0) {
+        ExitCode::from(EXIT_EXPORT_LOST)
     } else {
         ExitCode::SUCCESS
     })
@@ -120,7 +124,24 @@ pub async fn ask(
     client.flush().await?;
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal();
-    let first_wait = node_timeout + Duration::from_secs(5);
+    // An export's retries take up to its endpoint's timeout (the
+    // planner's environment says for scripts that name none: 10 s unless
+    // OTEL_EXPORTER_OTLP_TIMEOUT says otherwise).
+    let exporting: Duration = req
+        .plan
+        .sinks
+        .iter()
+        .filter_map(|s| s.export.as_ref())
+        .map(|x| {
+            x.endpoint
+                .as_ref()
+                .filter(|e| e.timeout_s > 0)
+                .map_or(Duration::from_secs(30), |e| {
+                    Duration::from_secs(u64::from(e.timeout_s))
+                })
+        })
+        .sum();
+    let first_wait = node_timeout + Duration::from_secs(5) + exporting;
     let mut deadline = tokio::time::Instant::now() + first_wait;
     let mut seq = loupe_topology::stream::Sequence::default();
     // Every chunk of the answer is of the query the first one names.

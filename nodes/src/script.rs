@@ -195,6 +195,7 @@ pub fn prepare(a: &ScriptArgs) -> anyhow::Result<Result<Prepared, ExitCode>> {
         now_ns: loupe_actors::clock::wall_now_ns(),
         args: Vec::new(),
         exec: Vec::new(),
+        plugin_window: None,
     };
     let vis = b.vis.as_ref().filter(|_| b.runs_functions());
     match vis {
@@ -299,6 +300,7 @@ mod tests {
                 now_ns: 1_700_000_000_000_000_000,
                 args: vec![],
                 exec: vis.exec_funcs(&values),
+                plugin_window: None,
             };
             let (plan, _, failed) = loupe_topology::pxl::compile_bundle(&b.pxl, &opts)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -80,6 +80,7 @@ fn one(d: &Path) -> (usize, String) {
         now_ns: 1_700_000_000_000_000_000,
         args: vec![],
         exec,
+        plugin_window: None,
     };
     match compile_bundle(&b.pxl, &opts) {
         Err(e) => (2, first_line(&e.to_string())),

@@ -428,6 +428,36 @@ pub struct QueryDone {
     /// In a cluster: how old the names in this answer may be (ms since
     /// the watching planner was last in step with the API server).
     pub metadata_age_ms: Option<u64>,
+    /// What each `px.export` sent, and what it could not deliver.
+    #[serde(default)]
+    pub exports: Vec<ExportReport>,
+}
+
+/// One `px.export` of an answer: what was made of its rows and what became
+/// of it. `points` = `delivered` + `lost` + `in_flight`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportReport {
+    /// The export's sink (`export0`, ...).
+    pub sink: String,
+    /// `grpc` or `http/protobuf`, and where (never the headers: they may
+    /// hold keys).
+    pub protocol: String,
+    pub endpoint: String,
+    /// Rows of the exported table.
+    pub rows: u64,
+    /// Data points and spans made of them.
+    pub points: u64,
+    /// Acknowledged by the receiver.
+    pub delivered: u64,
+    /// Not delivered after the retries, or refused by the receiver.
+    pub lost: u64,
+    /// Not made: a row's value was null.
+    pub skipped: u64,
+    /// OTLP requests sent, and attempts beyond the first.
+    pub requests: u32,
+    pub retries: u32,
+    /// The first reason something was lost.
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -534,6 +534,24 @@ impl Validate for ResultChunk {
             if (self.part as usize) > d.tables.len() {
                 return Err(Rejected::new(Reason::Range, "a result table out of range"));
             }
+            if d.exports.len() > crate::plan::logical::MAX_SINKS {
+                return Err(Rejected::new(
+                    Reason::Range,
+                    "more export reports than sinks",
+                ));
+            }
+            for x in &d.exports {
+                let long = [&x.sink, &x.protocol, &x.endpoint]
+                    .into_iter()
+                    .chain(&x.error)
+                    .any(|t| t.len() > MAX_TEXT);
+                if long {
+                    return Err(Rejected::new(
+                        Reason::Range,
+                        "an export report's text too long",
+                    ));
+                }
+            }
             error(&d.error)
         })
     }

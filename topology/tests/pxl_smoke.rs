@@ -26,6 +26,7 @@ fn the_pxl_md_example_compiles_and_splits() {
         now_ns: 1_000_000_000_000,
         args: vec![],
         exec: vec![],
+        plugin_window: None,
     };
     let plan = compile(EXAMPLE, &opts).unwrap();
     let d = split(&plan).unwrap();

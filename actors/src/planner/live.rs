@@ -88,6 +88,8 @@ impl QueryPlanner {
                 window / 1_000_000_000,
                 every / 1_000_000
             ))
+        } else if req.plan.sinks.iter().any(|s| s.export.is_some()) {
+            Err("px.export runs once per query or on a schedule: `loupe run` it, or `loupe export add` it to repeat every period".into())
         } else {
             split(&req.plan)
         };

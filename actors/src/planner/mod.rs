@@ -97,6 +97,10 @@ struct Heard {
     skew_ns: i64,
 }
 
+/// The longest a one-shot answer waits for its exports (the CLI waits as
+/// long beyond the nodes' timeout).
+const EXPORT_BUDGET: Duration = Duration::from_secs(30);
+
 /// The kernel's record counter, whose rate `loupe nodes` shows.
 const EVENTS: &str = "loupe_capture_events_total";
 
@@ -107,6 +111,7 @@ pub struct QueryPlanner {
     registry: Arc<Mutex<Registry>>,
     seq: Arc<AtomicU64>,
     wire: Arc<WireGuard>,
+    exporter: Arc<crate::export::Exporter>,
 }
 
 fn err(kind: QueryErrorKind, domain: ErrorDomain, message: String) -> QueryError {
@@ -126,7 +131,13 @@ impl QueryPlanner {
             registry: Arc::default(),
             seq: Arc::default(),
             wire: Arc::default(),
+            exporter: crate::export::Exporter::new(crate::export::send::OtelEnv::from_process()),
         }
+    }
+
+    /// The exporter of `px.export` (its counters are the planner's).
+    pub fn exporter(&self) -> &Arc<crate::export::Exporter> {
+        &self.exporter
     }
 
     /// Serves until the connection closes.
@@ -499,7 +510,13 @@ impl QueryPlanner {
     /// Plans, deploys, gathers and merges one query.
     async fn execute(&self, qid: &QueryId, req: QueryRequest) -> (Vec<RecordBatch>, QueryDone) {
         let mut done = QueryDone {
-            tables: req.plan.sinks.iter().map(|s| s.name.clone()).collect(),
+            tables: req
+                .plan
+                .sinks
+                .iter()
+                .filter(|s| s.export.is_none())
+                .map(|s| s.name.clone())
+                .collect(),
             metadata_age_ms: self.metadata_age_ms(),
             ..QueryDone::default()
         };
@@ -708,11 +725,25 @@ impl QueryPlanner {
         inputs: Inputs,
         mut done: QueryDone,
     ) -> (Vec<RecordBatch>, QueryDone) {
+        let sinks = merge.sinks.clone();
         let out =
             tokio::task::spawn_blocking(move || Executor::new(&merge, &inputs).run_sinks()).await;
         let why = match out {
             Ok(Ok(tables)) if answer_bytes(&tables) <= self.cfg.answer_budget => {
-                return (tables, done);
+                // Exported tables go to their receivers, the others to the
+                // answer.
+                let mut shown = Vec::new();
+                for (s, t) in sinks.iter().zip(tables) {
+                    match &s.export {
+                        None => shown.push(t),
+                        Some(x) => done.exports.push(
+                            self.exporter
+                                .export(&s.name, x, &t, Some(EXPORT_BUDGET))
+                                .await,
+                        ),
+                    }
+                }
+                return (shown, done);
             }
             Ok(Ok(_)) => self.over_budget(),
             Ok(Err(e)) => err(

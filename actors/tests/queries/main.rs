@@ -59,6 +59,7 @@ fn opts(path: &Path, src: &str) -> Options {
         now_ns: data::NOW,
         args: header_args(src),
         exec: vec![],
+        plugin_window: None,
     }
 }
 

@@ -301,6 +301,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 now_ns: loupe_actors::clock::wall_now_ns(),
                 args: vec![("start".into(), "-1m".into())],
                 exec: vec![],
+                plugin_window: None,
             };
             let plan =
                 loupe_topology::pxl::compile(src, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -334,11 +334,25 @@ pub struct PlanNode {
     pub schema: Schema,
 }
 
-/// A result table: `px.display(df, name)`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A result table: `px.display(df, name)`, or, with `export`, rows sent
+/// to OpenTelemetry (`px.export`) rather than shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sink {
     pub name: String,
     pub input: NodeId,
+    #[serde(default)]
+    pub export: Option<Box<super::export::OtelExport>>,
+}
+
+impl Sink {
+    /// A table to show.
+    pub fn display(name: impl Into<String>, input: NodeId) -> Sink {
+        Sink {
+            name: name.into(),
+            input,
+            export: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -397,6 +411,10 @@ impl Plan {
             }
             if s.name.len() > MAX_NAME {
                 return Err("a result table name longer than 256 bytes".into());
+            }
+            if let Some(x) = &s.export {
+                x.check(self.schema(s.input))
+                    .map_err(|e| format!("export {:?}: {e}", s.name))?;
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! The query model: typed expressions, the logical plan, and its split into
 //! node and merge fragments. Pure data (serde), no execution, no NATS.
 
+pub mod export;
 pub mod expr;
 pub mod logical;
 pub mod meta_fn;

@@ -24,6 +24,11 @@ pub fn sink_semantics(plan: &Plan, i: usize) -> Vec<Sem> {
 /// Deep enough for any plan a script makes; deeper answers `None`.
 const MAX_DEPTH: usize = 512;
 
+/// The semantic type of column `col` of node `id`'s output.
+pub fn column(plan: &Plan, id: NodeId, col: &str) -> Sem {
+    of_column(plan, id, col, 0)
+}
+
 fn of_column(plan: &Plan, id: NodeId, col: &str, depth: usize) -> Sem {
     if depth > MAX_DEPTH || id >= plan.nodes.len() {
         return Sem::None;

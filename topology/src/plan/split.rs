@@ -70,10 +70,7 @@ impl Combine {
                 "internal: channel {channel} combines into another shape"
             ));
         }
-        p.sinks.push(Sink {
-            name: channel.to_string(),
-            input: out,
-        });
+        p.sinks.push(Sink::display(channel.to_string(), out));
         Ok(Some(p))
     }
 }
@@ -315,6 +312,7 @@ pub fn split(plan: &Plan) -> Result<Distributed, String> {
         merge.sinks.push(super::logical::Sink {
             name: s.name.clone(),
             input,
+            export: s.export.clone(),
         });
     }
     Ok(Distributed { node, merge })

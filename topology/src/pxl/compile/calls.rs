@@ -135,9 +135,15 @@ impl<'s> Compiler<'s> {
                     return Err(self.err(args.span, "px.DataFrame needs a table name"));
                 };
                 let Value::Lit(Scalar::String(table)) = t else {
-                    return Err(self.err(tspan, format!("the table name must be a string, got {}", t.kind())));
+                    return Err(self.err(
+                        tspan,
+                        format!("the table name must be a string, got {}", t.kind()),
+                    ));
                 };
-                if let Some((_, what)) = crate::schema::NOT_CAPTURED.iter().find(|(t, _)| *t == table) {
+                if let Some((_, what)) = crate::schema::NOT_CAPTURED
+                    .iter()
+                    .find(|(t, _)| *t == table)
+                {
                     return Err(self.err(
                         tspan,
                         format!("table {table} is not captured by Loupe yet ({what})"),
@@ -191,7 +197,8 @@ impl<'s> Compiler<'s> {
                     Vec::new()
                 };
                 let shown = columns.clone();
-                let columns: Vec<String> = columns.into_iter().chain(hidden.iter().cloned()).collect();
+                let columns: Vec<String> =
+                    columns.into_iter().chain(hidden.iter().cloned()).collect();
                 let start_ns = match args.get(usize::MAX, "start_time") {
                     Some((v, s)) => self.time_arg(v, s)?,
                     None => 0,
@@ -216,9 +223,15 @@ impl<'s> Compiler<'s> {
                 let exprs = shown
                     .iter()
                     .map(|c| (c.clone(), Expr::Col(c.clone())))
-                    .chain(hidden.iter().map(|c| (format!("{HIDDEN}{c}"), Expr::Col(c.clone()))))
+                    .chain(
+                        hidden
+                            .iter()
+                            .map(|c| (format!("{HIDDEN}{c}"), Expr::Col(c.clone()))),
+                    )
                     .collect();
-                Ok(Value::Frame(self.add(Op::Map { input: id, exprs }, args.span)?))
+                Ok(Value::Frame(
+                    self.add(Op::Map { input: id, exprs }, args.span)?,
+                ))
             }
             "display" | "debug" => {
                 // px.debug's table is named with a leading `_`, as Pixie's.
@@ -227,12 +240,18 @@ impl<'s> Compiler<'s> {
                     return Err(self.err(args.span, "px.display needs a DataFrame"));
                 };
                 let Value::Frame(f) = v else {
-                    return Err(self.err(vspan, format!("px.display needs a DataFrame, got {}", v.kind())));
+                    return Err(self.err(
+                        vspan,
+                        format!("px.display needs a DataFrame, got {}", v.kind()),
+                    ));
                 };
                 let name = match args.get(1, "name") {
                     Some((Value::Lit(Scalar::String(n)), _)) => n,
                     Some((other, s)) => {
-                        return Err(self.err(s, format!("the table name must be a string, got {}", other.kind())));
+                        return Err(self.err(
+                            s,
+                            format!("the table name must be a string, got {}", other.kind()),
+                        ));
                     }
                     None => "output".to_string(),
                 };
@@ -252,17 +271,11 @@ impl<'s> Compiler<'s> {
                     ));
                 }
                 let input = self.visible(f, args.span)?;
-                self.plan.sinks.push(Sink { name, input });
+                self.plan.sinks.push(Sink::display(name, input));
                 Ok(Value::None)
             }
-            "export" => Err(self.err(
-                fspan,
-                "px.export is not yet supported by Loupe: display the table with px.display(df, 'name')",
-            )),
-            n if n.starts_with("otel") => Err(self.err(
-                fspan,
-                format!("px.{n} belongs to px.export, which is not yet supported by Loupe"),
-            )),
+            "export" => self.export_call(args),
+            n if n.starts_with("otel") => self.otel_call(n, fspan, args),
             "now" => {
                 self.no_more(args, "px.now")?;
                 Ok(Value::Lit(Scalar::Time(self.opts.now_ns)))
@@ -277,7 +290,15 @@ impl<'s> Compiler<'s> {
                 let got = match &v {
                     Value::Col { dtype, .. } | Value::AggExpr { dtype, .. } => *dtype,
                     Value::Lit(l) => l.dtype(),
-                    other => return Err(self.err(s, format!("px.{name} takes a column or a constant, got {}", other.kind()))),
+                    other => {
+                        return Err(self.err(
+                            s,
+                            format!(
+                                "px.{name} takes a column or a constant, got {}",
+                                other.kind()
+                            ),
+                        ));
+                    }
                 };
                 if got != *want {
                     return Err(self.err(
@@ -307,15 +328,25 @@ impl<'s> Compiler<'s> {
                 }
             }
             "equals_any" => {
-                let (Some((v, vs)), Some((list, ls))) = (args.get(0, "value"), args.get(1, "comparisons")) else {
-                    return Err(self.err(args.span, "px.equals_any takes a value and a list of values"));
+                let (Some((v, vs)), Some((list, ls))) =
+                    (args.get(0, "value"), args.get(1, "comparisons"))
+                else {
+                    return Err(self.err(
+                        args.span,
+                        "px.equals_any takes a value and a list of values",
+                    ));
                 };
                 self.no_more(args, name)?;
                 let (Value::List(items) | Value::Tuple(items)) = list else {
-                    return Err(self.err(ls, "px.equals_any: 'comparisons' must be a list or tuple"));
+                    return Err(
+                        self.err(ls, "px.equals_any: 'comparisons' must be a list or tuple")
+                    );
                 };
                 if items.is_empty() {
-                    return Err(self.err(ls, "px.equals_any: 'comparisons' cannot be an empty collection"));
+                    return Err(self.err(
+                        ls,
+                        "px.equals_any: 'comparisons' cannot be an empty collection",
+                    ));
                 }
                 let mut acc: Option<Value> = None;
                 for (it, is) in items {
@@ -328,26 +359,40 @@ impl<'s> Compiler<'s> {
                 Ok(acc.expect("non-empty"))
             }
             "script_reference" => {
-                let (Some(label), Some(script)) = (args.get(0, "label"), args.get(1, "script")) else {
-                    return Err(self.err(args.span, "px.script_reference takes a label, a script and args={...}"));
+                let (Some(label), Some(script)) = (args.get(0, "label"), args.get(1, "script"))
+                else {
+                    return Err(self.err(
+                        args.span,
+                        "px.script_reference takes a label, a script and args={...}",
+                    ));
                 };
                 let mut pos = vec![label, script];
                 match args.get(2, "args") {
                     None => {}
                     Some((Value::Dict(items), ds)) => {
                         if items.len() > 8 {
-                            return Err(self.err(ds, "px.script_reference takes at most 8 arguments"));
+                            return Err(
+                                self.err(ds, "px.script_reference takes at most 8 arguments")
+                            );
                         }
                         for (k, ks, v) in items {
                             if !matches!(k, Value::Lit(Scalar::String(_))) {
-                                return Err(self.err(ks, "px.script_reference: argument names are strings"));
+                                return Err(
+                                    self.err(ks, "px.script_reference: argument names are strings")
+                                );
                             }
                             pos.push((k, ks));
                             pos.push((v, ks));
                         }
                     }
                     Some((other, s)) => {
-                        return Err(self.err(s, format!("px.script_reference: args takes a dict, got {}", other.kind())));
+                        return Err(self.err(
+                            s,
+                            format!(
+                                "px.script_reference: args takes a dict, got {}",
+                                other.kind()
+                            ),
+                        ));
                     }
                 }
                 self.no_more(args, name)?;
@@ -370,8 +415,7 @@ impl<'s> Compiler<'s> {
                 };
                 Ok(Value::Lit(Scalar::Time(t)))
             }
-            "seconds" | "minutes" | "hours" | "days" | "milliseconds"
-            | "microseconds" => {
+            "seconds" | "minutes" | "hours" | "days" | "milliseconds" | "microseconds" => {
                 let unit = match name {
                     "microseconds" => 1_000,
                     "milliseconds" => 1_000_000,
@@ -385,12 +429,22 @@ impl<'s> Compiler<'s> {
                 };
                 self.no_more(args, name)?;
                 match v {
-                    Value::Lit(Scalar::Int64(i)) => Ok(Value::Lit(Scalar::Int64(i.saturating_mul(unit)))),
-                    Value::Lit(Scalar::Float64(f)) => Ok(Value::Lit(Scalar::Int64((f * unit as f64) as i64))),
-                    Value::Col { frame, expr, dtype: DType::Int64 } => {
+                    Value::Lit(Scalar::Int64(i)) => {
+                        Ok(Value::Lit(Scalar::Int64(i.saturating_mul(unit))))
+                    }
+                    Value::Lit(Scalar::Float64(f)) => {
+                        Ok(Value::Lit(Scalar::Int64((f * unit as f64) as i64)))
+                    }
+                    Value::Col {
+                        frame,
+                        expr,
+                        dtype: DType::Int64,
+                    } => {
                         self.col_binary(frame, BinOp::Mul, expr, Expr::Lit(Scalar::Int64(unit)), s)
                     }
-                    other => Err(self.err(s, format!("px.{name} takes a number, got {}", other.kind()))),
+                    other => {
+                        Err(self.err(s, format!("px.{name} takes a number, got {}", other.kind())))
+                    }
                 }
             }
             n if UPID_FNS.iter().any(|(u, _)| *u == n) => {
@@ -403,8 +457,17 @@ impl<'s> Compiler<'s> {
                 };
                 self.no_more(args, name)?;
                 let frame = match v {
-                    Value::Col { frame, expr: Expr::Col(c), .. } if c == "upid" => frame,
-                    _ => return Err(self.err(s, format!("px.{name} takes the upid column itself (df.upid)"))),
+                    Value::Col {
+                        frame,
+                        expr: Expr::Col(c),
+                        ..
+                    } if c == "upid" => frame,
+                    _ => {
+                        return Err(self.err(
+                            s,
+                            format!("px.{name} takes the upid column itself (df.upid)"),
+                        ));
+                    }
                 };
                 let call = |me: &mut Self, f: MetaFn, col: &str| -> R<Value> {
                     let arg = me.column(frame, col, s)?;
@@ -425,31 +488,51 @@ impl<'s> Compiler<'s> {
                     let v = match (args.get(i, p), default) {
                         (Some((Value::Lit(l), s)), _) => {
                             if l.dtype() != *t {
-                                return Err(self.err(s, format!("px.{name}: {p} must be {t}, got {}", l.dtype())));
+                                return Err(self.err(
+                                    s,
+                                    format!("px.{name}: {p} must be {t}, got {}", l.dtype()),
+                                ));
                             }
                             l
                         }
                         (Some((other, s)), _) => {
-                            return Err(self.err(s, format!("px.{name}: {p} must be a constant, got {}", other.kind())));
+                            return Err(self.err(
+                                s,
+                                format!("px.{name}: {p} must be a constant, got {}", other.kind()),
+                            ));
                         }
                         (None, Some(b)) => Scalar::Boolean(*b),
-                        (None, None) => return Err(self.err(args.span, format!("px.{name} needs {p}"))),
+                        (None, None) => {
+                            return Err(self.err(args.span, format!("px.{name} needs {p}")));
+                        }
                     };
                     values.push(v);
                 }
                 self.no_more(args, name)?;
-                let id = self.add(Op::TableFn { func: def.func, args: values }, args.span)?;
+                let id = self.add(
+                    Op::TableFn {
+                        func: def.func,
+                        args: values,
+                    },
+                    args.span,
+                )?;
                 Ok(Value::Frame(id))
             }
             n if NOT_YET.iter().any(|(u, _)| *u == n) => {
                 let why = NOT_YET.iter().find(|(u, _)| *u == n).expect("found").1;
-                Err(self.err(fspan, format!("px.{name} is not supported by Loupe yet: {why}")))
+                Err(self.err(
+                    fspan,
+                    format!("px.{name} is not supported by Loupe yet: {why}"),
+                ))
             }
             n if MetaFn::lookup(n).is_some() => {
                 let def = MetaFn::lookup(n).expect("found");
                 if !args.kw.is_empty() {
                     let (k, _, s) = &args.kw[0];
-                    return Err(self.err(*s, format!("px.{name} takes positional arguments, not {k}=")));
+                    return Err(self.err(
+                        *s,
+                        format!("px.{name} takes positional arguments, not {k}="),
+                    ));
                 }
                 let mut pos = args.rest();
                 // At the row's time, unless the script gives one.
@@ -459,7 +542,11 @@ impl<'s> Compiler<'s> {
                         _ => None,
                     });
                     if let Some(frame) = frame
-                        && self.plan.schema(frame).get("time_").is_some_and(|f| f.dtype == DType::Time)
+                        && self
+                            .plan
+                            .schema(frame)
+                            .get("time_")
+                            .is_some_and(|f| f.dtype == DType::Time)
                     {
                         pos.push((self.column(frame, "time_", fspan)?, fspan));
                     }
@@ -469,12 +556,20 @@ impl<'s> Compiler<'s> {
                 // and the row's own node for a loopback address.
                 if def.at_time
                     && pos.len() == def.args.len() + 1
-                    && let Some((Value::Col { frame, expr: Expr::Col(c), .. }, _)) = pos.first()
+                    && let Some((
+                        Value::Col {
+                            frame,
+                            expr: Expr::Col(c),
+                            ..
+                        },
+                        _,
+                    )) = pos.first()
                     && c == "remote_addr"
                 {
                     let frame = *frame;
                     let s = self.plan.schema(frame);
-                    if s.get("remote_port").is_some_and(|f| f.dtype == DType::Int64)
+                    if s.get("remote_port")
+                        .is_some_and(|f| f.dtype == DType::Int64)
                         && s.get("upid").is_some()
                     {
                         pos.push((self.column(frame, "remote_port", fspan)?, fspan));
@@ -498,7 +593,10 @@ impl<'s> Compiler<'s> {
                 };
                 if !args.kw.is_empty() {
                     let (n, _, s) = &args.kw[0];
-                    return Err(self.err(*s, format!("px.{name} takes positional arguments, not {n}=")));
+                    return Err(self.err(
+                        *s,
+                        format!("px.{name} takes positional arguments, not {n}="),
+                    ));
                 }
                 let pos = args.rest();
                 self.scalar_call(func, pos, args.span)

@@ -72,12 +72,6 @@ impl<'s> Compiler<'s> {
             }
             ExprKind::Call { func, args, kwargs } => {
                 let f = self.eval(func)?;
-                if matches!(&f, Value::PxAttr(n) if n == "export") {
-                    return Err(self.err(
-                        func.span,
-                        "px.export is not yet supported by Loupe: display the table with px.display(df, 'name')",
-                    ));
-                }
                 let args = self.eval_args(args, kwargs, span)?;
                 self.call(f, func.span, args)?
             }
@@ -201,7 +195,23 @@ impl<'s> Compiler<'s> {
                     ))
                 }
             }
-            Value::PxAttr(p) if p == "otel" => Ok(Value::PxAttr(format!("otel.{attr}"))),
+            Value::PxAttr(p) if p == "otel" || p.starts_with("otel.") => {
+                self.otel_attr(&p, attr, aspan)
+            }
+            Value::PxAttr(p) if p == "plugin" => {
+                let (start, end) = self
+                    .opts
+                    .plugin_window
+                    .unwrap_or((self.opts.now_ns - 10_000_000_000, self.opts.now_ns));
+                match attr {
+                    "start_time" => Ok(Value::Lit(Scalar::Time(start))),
+                    "end_time" => Ok(Value::Lit(Scalar::Time(end))),
+                    _ => Err(self.err(
+                        aspan,
+                        format!("px.plugin has start_time and end_time (a scheduled export's period), not {attr}"),
+                    )),
+                }
+            }
             Value::Module(m) => match m.globals.get(attr) {
                 Some(Value::Def(d)) => Ok(Value::ModDef(d.clone(), m.clone())),
                 Some(v) => Ok(v.clone()),

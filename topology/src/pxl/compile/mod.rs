@@ -21,6 +21,9 @@ pub struct Options {
     /// A bundle's functions to call after the top level (then
     /// `px.display` does nothing, as in Pixie); each makes its own table.
     pub exec: Vec<super::bundle::ExecFunc>,
+    /// `px.plugin.start_time` and `px.plugin.end_time` (ns since the
+    /// epoch): a scheduled export's period; `None`: the 10 s before `now_ns`.
+    pub plugin_window: Option<(i64, i64)>,
 }
 
 /// What a bundle's compile gives besides the plan: the functions that did
@@ -69,6 +72,8 @@ enum Value {
         expr: Expr,
         dtype: DType,
     },
+    /// A value of `px.otel` (export configurations).
+    Otel(Rc<otel::Otel>),
 }
 
 impl Value {
@@ -93,6 +98,12 @@ impl Value {
             Value::Method(_, m) => format!("the method {m}"),
             Value::AggExpr { dtype, .. } => format!("an aggregate result ({dtype})"),
             Value::Free { dtype, .. } => format!("{} {dtype} expression", article(*dtype)),
+            Value::Otel(o) => match &**o {
+                otel::Otel::Data(_) => "px.otel.Data(...)".into(),
+                otel::Otel::Item(d, _) if d.is_metric() => "a px.otel.metric".into(),
+                otel::Otel::Item(..) => "a px.otel.trace.Span".into(),
+                otel::Otel::Endpoint(_) => "px.otel.Endpoint(...)".into(),
+            },
         }
     }
 }
@@ -136,6 +147,7 @@ mod calls;
 mod expr;
 mod frame;
 mod names;
+mod otel;
 
 pub use names::parse_relative;
 use names::*;
@@ -247,10 +259,7 @@ impl<'s> Compiler<'s> {
                     },
                 )?;
                 match v {
-                    Value::Frame(f) => self.plan.sinks.push(Sink {
-                        name: d.name.clone(),
-                        input: f,
-                    }),
+                    Value::Frame(f) => self.plan.sinks.push(Sink::display(d.name.clone(), f)),
                     other => {
                         return Err(self.err(
                             d.span,
@@ -349,7 +358,7 @@ impl<'s> Compiler<'s> {
             if self.plan.sinks.iter().any(|s| s.name == name) {
                 return Err(self.err(d.span, format!("two tables are named {name:?}")));
             }
-            self.plan.sinks.push(Sink { name, input });
+            self.plan.sinks.push(Sink::display(name, input));
         }
         Ok(())
     }

@@ -50,6 +50,7 @@ pub(super) const PX_FUNCS: &[&str] = &[
     "count_distinct",
     "quantiles",
     "otel",
+    "plugin",
 ];
 
 /// `px.upid_to_*(df.upid)`: what each reads of the row's process.

@@ -1,0 +1,308 @@
+//! `px.export` end to end: a real nats-server, planner and agent (eBPF)
+//! watching a real nginx, exporting to a real OpenTelemetry Collector
+//! (built from the upstream Go modules). What the collector received
+//! (its file exporter's OTLP JSON) must equal the query's own answer,
+//! over gRPC and over HTTP/protobuf; a stopped collector costs retries and
+//! counted losses, never the answer.
+//!
+//! Needs root (eBPF). Run through the README's test command.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+use loupe_itest::otel::{Collector, gauge_points, spans};
+use loupe_itest::*;
+use serde_json::{Value, json};
+
+/// Per path of /exp: requests and the latest time, displayed and exported
+/// as one gauge per row (attributes: the route and a constant).
+fn script(endpoint: &str) -> String {
+    format!(
+        r#"import px
+df = px.DataFrame('http_events', start_time='-5m')
+df = df[px.contains(df.req_path, '/exp/')]
+df = df[df.trace_role == 2]
+df = df.groupby(['req_path']).agg(requests=('resp_status', px.count), time_=('time_', px.max), mean_ns=('resp_latency', px.mean))
+df.svc = 'exp-nginx'
+px.display(df, 'answer')
+px.export(df, px.otel.Data(
+    resource={{'service.name': df.svc, 'deployment.environment': 'itest'}},
+    data=[
+        px.otel.metric.Gauge(name='http.requests', description='requests per path', value=df.requests,
+                             attributes={{'http.route': df.req_path, 'source': 'loupe'}}),
+        px.otel.metric.Gauge(name='http.latency.mean', value=df.mean_ns, attributes={{'http.route': df.req_path}}),
+    ],
+    {endpoint}
+))
+"#
+    )
+}
+
+fn curl_paths(port: u16, paths: &[(&str, usize)]) -> Result<()> {
+    for (path, n) in paths {
+        for _ in 0..*n {
+            run(Command::new("curl").args([
+                "-s",
+                "-o",
+                "/dev/null",
+                &format!("http://127.0.0.1:{port}{path}"),
+            ]))?;
+        }
+    }
+    Ok(())
+}
+
+/// The answer's rows by route: (requests, time ns, mean ns).
+fn answer_rows(answer: &Value) -> BTreeMap<String, (i64, u64, f64)> {
+    table(answer, "answer")["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["req_path"].as_str().unwrap().to_string(),
+                (
+                    r["requests"].as_i64().unwrap(),
+                    time_ns(&r["time_"]),
+                    r["mean_ns"].as_f64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A `time_` cell of JSON output (RFC 3339 text, or ns).
+fn time_ns(v: &Value) -> u64 {
+    if let Some(n) = v.as_u64() {
+        return n;
+    }
+    let s = v.as_str().unwrap_or("");
+    // 2026-12-04T21:00:00.123456789Z
+    let out = Command::new("date")
+        .args(["-u", "-d", s, "+%s%N"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Checks that what `docs` hold for this run equals the answer.
+fn assert_exported_equals_answer(docs: &[Value], answer: &Value) {
+    let rows = answer_rows(answer);
+    assert_eq!(rows.len(), 2, "{answer}");
+    let points = gauge_points(docs);
+    for (route, (requests, t, mean)) in &rows {
+        let of = |name: &str| {
+            points
+                .iter()
+                .filter(|p| p.1 == name && p.3.get("http.route") == Some(&json!(route)))
+                .collect::<Vec<_>>()
+        };
+        let req = of("http.requests");
+        assert_eq!(req.len(), 1, "one point per row: {req:?}");
+        let (res, _, unit, attrs, time, value) = req[0];
+        assert_eq!(res["service.name"], json!("exp-nginx"));
+        assert_eq!(res["deployment.environment"], json!("itest"));
+        assert_eq!(attrs["source"], json!("loupe"));
+        assert_eq!(unit, "");
+        assert_eq!(*value, *requests as f64);
+        assert_eq!(*time, *t, "the row's time_ is the point's time");
+        let lat = of("http.latency.mean");
+        assert_eq!(lat.len(), 1);
+        // The latency's semantic type gives the unit.
+        assert_eq!(lat[0].2, "ns");
+        assert!(
+            (lat[0].5 - mean).abs() <= 1e-6 * mean.abs(),
+            "{lat:?} vs {mean}"
+        );
+    }
+}
+
+#[test]
+fn what_a_query_exports_is_its_answer_over_grpc_and_http() -> Result<()> {
+    let dir = temp_dir("export");
+    let nats = Nats::start(&dir)?;
+    let collector = Collector::start(&dir)?;
+    // Scripts that name no endpoint go where the planner's environment
+    // says, by the OpenTelemetry conventions: here HTTP/protobuf.
+    let http_base = format!("http://127.0.0.1:{}", collector.http_port);
+    let _planner = Planner::start_env(
+        &nats.url,
+        "p1",
+        &dir,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", http_base.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-loupe-test=1"),
+        ],
+    )?;
+    let _agent = Agent::start(&nats, "itest-export", &dir, &[])?;
+    let nginx = Nginx::start(&dir.join("nginx"), None)?;
+    curl_paths(nginx.port, &[("/exp/a", 7), ("/exp/b", 3)])?;
+    std::thread::sleep(Duration::from_secs(2));
+
+    // gRPC, the script's own endpoint (Pixie's form: host:port).
+    let grpc = format!(
+        "endpoint=px.otel.Endpoint(url='127.0.0.1:{}', insecure=True, timeout=10),",
+        collector.grpc_port
+    );
+    let out = loupe_run(&nats.url, &dir, &script(&grpc), &[])?;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let answer = out.json()?;
+    let rows = answer_rows(&answer);
+    assert_eq!(rows["/exp/a"].0, 7, "{answer}");
+    assert_eq!(rows["/exp/b"].0, 3, "{answer}");
+    let x = &answer["exports"][0];
+    assert_eq!(x["protocol"], "grpc", "{x}");
+    assert_eq!(x["rows"], 2);
+    assert_eq!(x["points"], 4);
+    assert_eq!(x["delivered"], 4, "{x}");
+    assert_eq!(x["lost"], 0);
+    assert!(out.stderr.contains("4 delivered"), "{}", out.stderr);
+    let docs = collector.wait_for(Duration::from_secs(10), |d| gauge_points(d).len() >= 4)?;
+    assert_eq!(gauge_points(&docs).len(), 4, "{docs:?}");
+    assert_exported_equals_answer(&docs, &answer);
+
+    // HTTP/protobuf, from the planner's environment.
+    let before = collector.received()?.len();
+    let out = loupe_run(&nats.url, &dir, &script(""), &[])?;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let answer = out.json()?;
+    let x = &answer["exports"][0];
+    assert_eq!(x["protocol"], "http/protobuf", "{x}");
+    assert_eq!(
+        x["endpoint"],
+        format!("{http_base}/v1/metrics"),
+        "the signal's path is added to the base URL"
+    );
+    assert_eq!(x["delivered"], 4, "{x}");
+    let docs = collector.wait_for(Duration::from_secs(10), |d| d.len() > before)?;
+    assert_exported_equals_answer(&docs[before..], &answer);
+
+    // Spans: one per request, SERVER kind, start = end - latency.
+    let spans_script = r#"import px
+df = px.DataFrame('http_events', start_time='-5m')
+df = df[px.contains(df.req_path, '/exp/')]
+df = df[df.trace_role == 2]
+df.start = df.time_ - df.resp_latency
+df.svc = 'exp-nginx'
+px.display(df[['req_path', 'start', 'time_', 'resp_status']], 'answer')
+px.export(df, px.otel.Data(
+    resource={'service.name': df.svc},
+    data=[px.otel.trace.Span(name=df.req_path, start_time=df.start, end_time=df.time_,
+                             attributes={'http.status_code': df.resp_status})],
+))
+"#;
+    let before = collector.received()?.len();
+    let out = loupe_run(&nats.url, &dir, spans_script, &[])?;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let answer = out.json()?;
+    assert_eq!(
+        answer["exports"][0]["delivered"], 10,
+        "{}",
+        answer["exports"]
+    );
+    let docs = collector.wait_for(Duration::from_secs(10), |d| {
+        spans(&d[before.min(d.len())..]).len() >= 10
+    })?;
+    let got = spans(&docs[before..]);
+    assert_eq!(got.len(), 10);
+    let mut by_path: BTreeMap<String, usize> = BTreeMap::new();
+    for (res, s) in &got {
+        assert_eq!(res["service.name"], json!("exp-nginx"));
+        assert_eq!(s["kind"], json!(2), "SPAN_KIND_SERVER by default: {s}");
+        assert_eq!(s["traceId"].as_str().unwrap().len(), 32);
+        assert_eq!(s["spanId"].as_str().unwrap().len(), 16);
+        let st: u64 = s["startTimeUnixNano"].as_str().unwrap().parse()?;
+        let et: u64 = s["endTimeUnixNano"].as_str().unwrap().parse()?;
+        assert!(st <= et);
+        *by_path
+            .entry(s["name"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(by_path["/exp/a"], 7);
+    assert_eq!(by_path["/exp/b"], 3);
+    Ok(())
+}
+
+#[test]
+fn a_stopped_collector_costs_retries_and_counted_losses_never_the_answer() -> Result<()> {
+    let dir = temp_dir("export-loss");
+    let nats = Nats::start(&dir)?;
+    let mut collector = Collector::start(&dir)?;
+    let planner = Planner::start(&nats.url, "p1", &dir)?;
+    let _agent = Agent::start(&nats, "itest-export-loss", &dir, &[])?;
+    let nginx = Nginx::start(&dir.join("nginx"), None)?;
+    curl_paths(nginx.port, &[("/exp/a", 4), ("/exp/b", 2)])?;
+    std::thread::sleep(Duration::from_secs(2));
+    let grpc = format!(
+        "endpoint=px.otel.Endpoint(url='127.0.0.1:{}', insecure=True, timeout=3),",
+        collector.grpc_port
+    );
+
+    // The collector is down for the whole export: every point is lost,
+    // after retries, and the answer is whole.
+    collector.stop();
+    let out = loupe_run(&nats.url, &dir, &script(&grpc), &[])?;
+    assert_eq!(
+        out.code, 4,
+        "exit 4: exported points lost\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    let answer = out.json()?;
+    let rows = answer_rows(&answer);
+    assert_eq!((rows["/exp/a"].0, rows["/exp/b"].0), (4, 2), "{answer}");
+    let x = &answer["exports"][0];
+    assert_eq!(x["points"], 4, "{x}");
+    assert_eq!(x["lost"], 4, "{x}");
+    assert_eq!(x["delivered"], 0, "{x}");
+    assert!(x["retries"].as_u64().unwrap() >= 2, "{x}");
+    assert!(x["error"].as_str().unwrap().contains("Unavailable"), "{x}");
+    assert!(out.stderr.contains("LOST 4"), "{}", out.stderr);
+    assert!(
+        answer["error"].is_null(),
+        "the query itself succeeded: {answer}"
+    );
+
+    // The collector comes back while the export retries: delivered late,
+    // nothing lost.
+    let restart = std::thread::spawn(move || -> Result<Collector> {
+        std::thread::sleep(Duration::from_millis(1500));
+        collector.restart()?;
+        Ok(collector)
+    });
+    let slow = format!(
+        "endpoint=px.otel.Endpoint(url='127.0.0.1:{}', insecure=True, timeout=15),",
+        restart_port(&grpc)
+    );
+    let out = loupe_run(&nats.url, &dir, &script(&slow), &[])?;
+    let collector = restart.join().expect("restart thread")?;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let answer = out.json()?;
+    let x = &answer["exports"][0];
+    assert_eq!(x["delivered"], 4, "{x}");
+    assert_eq!(x["lost"], 0, "{x}");
+    assert!(x["retries"].as_u64().unwrap() >= 1, "it retried: {x}");
+    let docs = collector.wait_for(Duration::from_secs(10), |d| gauge_points(d).len() >= 4)?;
+    assert_exported_equals_answer(&docs, &answer);
+
+    // The planner counts what its exports lost and delivered.
+    let log = std::fs::read_to_string(&planner.log)?;
+    assert!(log.contains("export lost points"), "{log}");
+    Ok(())
+}
+
+/// The port of an endpoint argument written by this test.
+fn restart_port(endpoint: &str) -> u16 {
+    endpoint
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds the OpenTelemetry Collector the export itests send to, from the
+# upstream Go modules through the Go module proxy, once per machine: the
+# core collector (otelcol) with the OTLP receiver (gRPC and HTTP) and the
+# contrib file exporter, which writes what it received as OTLP JSON — the
+# ground truth the tests compare with. Prints the binary's path; quick
+# when cached.
+#
+#   scripts/otel/build.sh            # -> $LOUPE_OTELCOL (default ~/.cache/loupe/otelcol-v0.161.0/otelcol)
+set -euo pipefail
+# One release for every collector module: the newest at which the contrib
+# file exporter resolves on this Go (go 1.26).
+OTEL_VERSION=v0.161.0
+out="${LOUPE_OTELCOL:-$HOME/.cache/loupe/otelcol-$OTEL_VERSION/otelcol}"
+if [ -x "$out" ]; then
+  echo "$out"
+  exit 0
+fi
+mkdir -p "$(dirname "$out")"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+echo "otel: building the OpenTelemetry Collector $OTEL_VERSION from the Go module proxy (once per machine, a few minutes)" >&2
+cd "$work"
+printf 'module loupe.local/otelcol\n\ngo 1.26.0\n' >go.mod
+cat >main.go <<'GO'
+// A minimal OpenTelemetry Collector: OTLP in, OTLP JSON files out.
+package main
+
+import (
+	"log"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+)
+
+func components() (otelcol.Factories, error) {
+	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
+	var err error
+	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
+		return f, err
+	}
+	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory()); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func main() {
+	set := otelcol.CollectorSettings{
+		BuildInfo: component.BuildInfo{Command: "otelcol", Description: "OTLP receiver and file exporter (Loupe's tests)", Version: "VERSION"},
+		Factories: components,
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory(), envprovider.NewFactory()},
+				DefaultScheme:     "env",
+			},
+		},
+	}
+	if err := otelcol.NewCommand(set).Execute(); err != nil {
+		log.Fatal(err)
+	}
+}
+GO
+sed -i "s/VERSION/${OTEL_VERSION#v}/" main.go
+export GOFLAGS=-mod=mod
+go get "go.opentelemetry.io/collector/otelcol@$OTEL_VERSION" \
+  "go.opentelemetry.io/collector/receiver/otlpreceiver@$OTEL_VERSION" \
+  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter@$OTEL_VERSION" >&2
+go mod tidy >&2
+go build -trimpath -ldflags="-s -w" -o "$out.tmp" . >&2
+mv "$out.tmp" "$out"
+echo "$out"
