@@ -1,5 +1,7 @@
-//! The agent's user-space counters: one enum names them all
-//! (`loupe_<component>_<thing>_<unit>_total`); every loss has one.
+//! The agent's user-space counters: one enum, each a family of the
+//! registry ([`loupe_topology::metrics`]); every loss has one.
+
+use loupe_topology::metrics::Metric;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -78,37 +80,65 @@ impl Counter {
         Counter::ConnStatsGroupsEvicted,
     ];
 
-    pub fn name(self) -> &'static str {
+    /// Its family in the registry (one name for every reader).
+    pub fn metric(self) -> Metric {
         match self {
-            Counter::CaptureRecordsRead => "loupe_capture_records_read_total",
-            Counter::CaptureRecordsMalformed => "loupe_capture_records_malformed_total",
-            Counter::CaptureRecordsDroppedMailboxFull => {
-                "loupe_capture_records_dropped_mailbox_full_total"
-            }
-            Counter::ReassemblyConnsOpened => "loupe_reassembly_connections_opened_total",
-            Counter::ReassemblyConnsEvicted => "loupe_reassembly_connections_evicted_total",
-            Counter::ReassemblyGapBytes => "loupe_reassembly_gap_bytes_total",
-            Counter::ReassemblyCappedBytes => "loupe_reassembly_capped_bytes_total",
-            Counter::ReassemblyLateBytes => "loupe_reassembly_late_bytes_total",
-            Counter::ReassemblyIgnoredBytes => "loupe_reassembly_ignored_bytes_total",
-            Counter::ReassemblyConnsInferred => "loupe_reassembly_connections_inferred_total",
-            Counter::ReassemblyConnsIgnored => "loupe_reassembly_connections_ignored_total",
-            Counter::ReassemblyDatagramsLost => "loupe_reassembly_datagrams_lost_total",
-            Counter::StoreRowsDroppedMailboxFull => "loupe_store_rows_dropped_mailbox_full_total",
-            Counter::StoreRowsAppended => "loupe_store_rows_appended_total",
-            Counter::StoreRowsEvicted => "loupe_store_rows_evicted_total",
-            Counter::SamplerProcessesGone => "loupe_sampler_processes_gone_total",
-            Counter::SamplerReadErrors => "loupe_sampler_read_errors_total",
-            Counter::SamplerOverruns => "loupe_sampler_overruns_total",
-            Counter::ConnStatsUnmatched => "loupe_conn_stats_unmatched_total",
-            Counter::ConnStatsMissedCloses => "loupe_conn_stats_missed_closes_total",
-            Counter::ConnStatsGroupsEvicted => "loupe_conn_stats_groups_evicted_total",
+            Counter::CaptureRecordsRead => Metric::CaptureRecordsRead,
+            Counter::CaptureRecordsMalformed => Metric::CaptureRecordsMalformed,
+            Counter::CaptureRecordsDroppedMailboxFull => Metric::CaptureRecordsDroppedMailboxFull,
+            Counter::ReassemblyConnsOpened => Metric::ReassemblyConnectionsOpened,
+            Counter::ReassemblyConnsEvicted => Metric::ReassemblyConnectionsEvicted,
+            Counter::ReassemblyGapBytes => Metric::ReassemblyGapBytes,
+            Counter::ReassemblyCappedBytes => Metric::ReassemblyCappedBytes,
+            Counter::ReassemblyLateBytes => Metric::ReassemblyLateBytes,
+            Counter::ReassemblyIgnoredBytes => Metric::ReassemblyIgnoredBytes,
+            Counter::ReassemblyConnsInferred => Metric::ReassemblyConnectionsInferred,
+            Counter::ReassemblyConnsIgnored => Metric::ReassemblyConnectionsIgnored,
+            Counter::ReassemblyDatagramsLost => Metric::ReassemblyDatagramsLost,
+            Counter::StoreRowsDroppedMailboxFull => Metric::StoreRowsDroppedMailboxFull,
+            Counter::StoreRowsAppended => Metric::StoreRowsAppended,
+            Counter::StoreRowsEvicted => Metric::StoreRowsEvicted,
+            Counter::SamplerProcessesGone => Metric::SamplerProcessesGone,
+            Counter::SamplerReadErrors => Metric::SamplerReadErrors,
+            Counter::SamplerOverruns => Metric::SamplerOverruns,
+            Counter::ConnStatsUnmatched => Metric::ConnStatsUnmatched,
+            Counter::ConnStatsMissedCloses => Metric::ConnStatsMissedCloses,
+            Counter::ConnStatsGroupsEvicted => Metric::ConnStatsGroupsEvicted,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.metric().name()
     }
 }
 
+/// The registry's family of a kernel counter (every one has a family: a
+/// test says so).
+pub fn stat_metric(s: loupe_bpf::Stat) -> Option<Metric> {
+    use loupe_bpf::Stat;
+    Some(match s {
+        Stat::RingBufferDrops => Metric::CaptureRingbufDroppedEvents,
+        Stat::RingBufferDropBytes => Metric::CaptureRingbufDroppedBytes,
+        Stat::Events => Metric::CaptureEvents,
+        Stat::PayloadBytes => Metric::CapturePayloadBytes,
+        Stat::CapBytes => Metric::CaptureCappedBytes,
+        Stat::ReadFaultBytes => Metric::CaptureReadFaultBytes,
+        Stat::ConnOpened => Metric::CaptureConnectionsOpened,
+        Stat::ConnClosed => Metric::CaptureConnectionsClosed,
+        Stat::TcpEstablished => Metric::CaptureTcpEstablished,
+        Stat::TcpClosed => Metric::CaptureTcpClosed,
+        Stat::ArgsLost => Metric::CaptureArgsLost,
+        Stat::MmsgSkipped => Metric::CaptureMmsgSkipped,
+        Stat::UntracedBytes => Metric::CaptureUntracedBytes,
+        Stat::TcpRetransmits => Metric::CaptureTcpRetransmits,
+        Stat::TcpResets => Metric::CaptureTcpResets,
+        Stat::TcpUnowned => Metric::CaptureTcpUnowned,
+        _ => return None,
+    })
+}
+
 /// What every protocol parser counts, labelled by the protocol's registry
-/// name: `loupe_<protocol>_<thing>_total`.
+/// name: `loupe_parser_<thing>_total{protocol="http"}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParserCounter {
     /// Records produced.
@@ -132,13 +162,14 @@ impl ParserCounter {
         ParserCounter::UnmatchedResponses,
     ];
 
-    fn suffix(self) -> &'static str {
+    /// Its family (labelled by protocol).
+    pub fn metric(self) -> Metric {
         match self {
-            ParserCounter::Records => "records_total",
-            ParserCounter::ParseErrors => "parse_errors_total",
-            ParserCounter::MessagesLost => "messages_lost_total",
-            ParserCounter::UnansweredRequests => "unanswered_requests_total",
-            ParserCounter::UnmatchedResponses => "unmatched_responses_total",
+            ParserCounter::Records => Metric::ParserRecords,
+            ParserCounter::ParseErrors => Metric::ParserParseErrors,
+            ParserCounter::MessagesLost => Metric::ParserMessagesLost,
+            ParserCounter::UnansweredRequests => Metric::ParserUnansweredRequests,
+            ParserCounter::UnmatchedResponses => Metric::ParserUnmatchedResponses,
         }
     }
 }
@@ -190,11 +221,37 @@ impl Counters {
         for (p, values) in crate::protocols::PROTOCOLS.iter().zip(&self.parsers) {
             for c in ParserCounter::ALL {
                 out.push((
-                    format!("loupe_{}_{}", p.name(), c.suffix()),
+                    c.metric().sample(&[p.name()]),
                     values[c as usize].load(Ordering::Relaxed),
                 ));
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_and_user_counter_is_a_family_of_the_registry() {
+        for s in loupe_bpf::Stat::ALL {
+            let m = stat_metric(s).unwrap_or_else(|| panic!("{s:?} has no family"));
+            assert_eq!(m.name(), s.name(), "{s:?}");
+        }
+        for c in Counter::ALL {
+            assert!(c.metric().family().labels.is_empty(), "{c:?}");
+        }
+        for c in ParserCounter::ALL {
+            assert_eq!(c.metric().family().labels, ["protocol"]);
+        }
+        // What a snapshot holds is all in the registry.
+        for (name, _) in Counters::default().snapshot() {
+            assert!(
+                Metric::named(loupe_topology::metrics::family_of(&name)).is_some(),
+                "{name}"
+            );
+        }
     }
 }

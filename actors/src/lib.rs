@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod planner;
 pub mod protocols;
 pub mod reassembly;
+pub mod serve_metrics;
 pub mod service;
 pub mod supervise;
 pub mod table_store;

@@ -9,6 +9,7 @@
 //! last known state stays, and its age (from the leader's
 //! [`Source`] entry) shows in `loupe nodes` and in answers.
 
+use loupe_topology::metrics::Metric;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -71,11 +72,11 @@ pub fn gauges(state: &Shared, now_ns: i64) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = s
         .counts()
         .iter()
-        .map(|(k, n)| (format!("loupe_metadata_objects{{kind=\"{k}\"}}"), *n as u64))
+        .map(|(k, n)| (Metric::MetadataObjects.sample(&[k]), *n as u64))
         .collect();
-    out.push(("loupe_metadata_synced".into(), u64::from(s.synced)));
+    out.push((Metric::MetadataSynced.sample(&[]), u64::from(s.synced)));
     if let Some(age) = s.age_ns(now_ns) {
-        out.push(("loupe_metadata_age_ms".into(), (age / 1_000_000) as u64));
+        out.push((Metric::MetadataAgeMs.sample(&[]), (age / 1_000_000) as u64));
     }
     out
 }

@@ -110,7 +110,7 @@ pub fn counters() -> Vec<(String, u64)> {
         .lock()
         .map(|t| {
             t.iter()
-                .map(|(c, n)| (format!("loupe_panics_total{{component=\"{c}\"}}"), *n))
+                .map(|(c, n)| (loupe_topology::metrics::Metric::Panics.sample(&[c]), *n))
                 .collect()
         })
         .unwrap_or_default()

@@ -17,6 +17,7 @@
 //! Frames go to the publisher through a bounded queue; a full queue drops
 //! the frame and counts it, so a slow NATS never slows a stage.
 
+use loupe_topology::metrics::Metric;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -162,11 +163,11 @@ impl Taps {
         for s in Stage::ALL {
             let i = s as usize;
             out.push((
-                format!("loupe_tap_{}_frames_total", s.name()),
+                Metric::TapFrames.sample(&[s.name()]),
                 self.frames[i].load(Ordering::Relaxed),
             ));
             out.push((
-                format!("loupe_tap_{}_frames_dropped_total", s.name()),
+                Metric::TapFramesDropped.sample(&[s.name()]),
                 self.dropped[i].load(Ordering::Relaxed),
             ));
         }
@@ -268,8 +269,8 @@ mod tests {
             });
         }
         let c: std::collections::HashMap<String, u64> = t.counters().into_iter().collect();
-        assert_eq!(c["loupe_tap_rows_frames_total"], QUEUE as u64);
-        assert_eq!(c["loupe_tap_rows_frames_dropped_total"], 10);
+        assert_eq!(c["loupe_tap_frames_total{stage=\"rows\"}"], QUEUE as u64);
+        assert_eq!(c["loupe_tap_frames_dropped_total{stage=\"rows\"}"], 10);
         t.lost(Stage::Rows);
         assert_eq!(t.dropped(Stage::Rows), 11);
         assert_eq!(Stage::parse("records"), Ok(Stage::Records));

@@ -17,8 +17,7 @@ use serde::de::DeserializeOwned;
 /// How often one kind of refusal is logged.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// The counter's name, without labels.
-pub const REJECTED: &str = "loupe_wire_rejected_total";
+use loupe_topology::metrics::Metric;
 
 #[derive(Default)]
 struct Tally {
@@ -82,11 +81,7 @@ impl WireGuard {
         t.iter()
             .map(|((on, reason), tally)| {
                 (
-                    format!(
-                        "{REJECTED}{{subject=\"{}\",reason=\"{}\"}}",
-                        on.label(),
-                        reason.label()
-                    ),
+                    Metric::WireRejected.sample(&[on.label(), reason.label()]),
                     tally.count,
                 )
             })
@@ -104,11 +99,7 @@ impl WireGuard {
 
 /// The sum of every `loupe_wire_rejected_total{…}` in a list of counters.
 pub fn rejected_total(counters: &[(String, u64)]) -> u64 {
-    counters
-        .iter()
-        .filter(|(n, _)| n.starts_with(REJECTED))
-        .map(|(_, v)| *v)
-        .sum()
+    loupe_topology::metrics::total(counters, Metric::WireRejected)
 }
 
 #[cfg(test)]

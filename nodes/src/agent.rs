@@ -56,6 +56,10 @@ pub struct AgentArgs {
     /// repeated. Default: every second, as Pixie.
     #[arg(long = "sample", value_name = "TABLE=PERIOD", value_parser = parse_sample)]
     sample: Vec<(String, Option<Duration>)>,
+    /// Serve the agent's counters and gauges on this address, at
+    /// `/metrics` (the Prometheus text format), e.g. 0.0.0.0:9464.
+    #[arg(long, env = "LOUPE_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn parse_sample(s: &str) -> Result<(String, Option<Duration>), String> {
@@ -286,6 +290,21 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             wire,
             meta,
         };
+        if let Some(addr) = args.metrics_addr {
+            let listener = loupe_actors::serve_metrics::bind(addr).await?;
+            tracing::info!(%addr, "serving /metrics");
+            let status = service.clone();
+            let source: loupe_actors::serve_metrics::Source = std::sync::Arc::new(move || {
+                let status = status.clone();
+                Box::pin(async move { status.status().await.counters })
+            });
+            actix::spawn(loupe_actors::serve_metrics::serve(
+                listener,
+                loupe_actors::serve_metrics::Process::Agent,
+                node.to_string(),
+                source,
+            ));
+        }
         // The NATS service is restarted after a panic (counted); capture
         // and the store go on regardless.
         let served = actix::spawn(async move {

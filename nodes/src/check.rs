@@ -3,6 +3,7 @@
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::NodeStatus;
+use loupe_topology::metrics::{self, Metric};
 use loupe_topology::subjects::Subject;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,16 +15,16 @@ pub struct CheckArgs {
 }
 
 /// Counters shown for running agents: every way data can be lost.
-const LOSS_COUNTERS: &[&str] = &[
-    "loupe_capture_ringbuf_dropped_events_total",
-    "loupe_capture_ringbuf_dropped_bytes_total",
-    "loupe_capture_records_dropped_mailbox_full_total",
-    "loupe_reassembly_gap_bytes_total",
-    "loupe_reassembly_late_bytes_total",
-    "loupe_reassembly_connections_evicted_total",
-    "loupe_reassembly_datagrams_lost_total",
-    "loupe_store_rows_dropped_mailbox_full_total",
-    "loupe_store_rows_evicted_total",
+const LOSS_COUNTERS: &[Metric] = &[
+    Metric::CaptureRingbufDroppedEvents,
+    Metric::CaptureRingbufDroppedBytes,
+    Metric::CaptureRecordsDroppedMailboxFull,
+    Metric::ReassemblyGapBytes,
+    Metric::ReassemblyLateBytes,
+    Metric::ReassemblyConnectionsEvicted,
+    Metric::ReassemblyDatagramsLost,
+    Metric::StoreRowsDroppedMailboxFull,
+    Metric::StoreRowsEvicted,
 ];
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -74,7 +75,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     s.kernel,
                     s.probes_attached,
                     s.probes_total,
-                    s.counter("loupe_fragments_active")
+                    s.counter(Metric::FragmentsActive)
                 );
                 println!("    privileges: {}", s.privileges);
                 if s.capture.is_empty() {
@@ -91,33 +92,31 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                         "    messages refused on the wire: {refused} (loupe_wire_rejected_total)"
                     );
                 }
-                for name in LOSS_COUNTERS {
-                    println!("    {name:<52} {}", s.counter(name));
+                for m in LOSS_COUNTERS {
+                    println!("    {:<52} {}", m.name(), s.counter(*m));
                 }
-                // Every protocol's lost messages, whatever the registry
-                // holds, and every component's caught panics.
+                // Every protocol's lost messages, whatever the protocol
+                // registry holds, every component's caught panics, and the
+                // cluster metadata's state.
                 for (name, v) in &s.counters {
-                    if name.ends_with("_messages_lost_total")
-                        || name.starts_with("loupe_panics_total")
-                        || name.starts_with("loupe_metadata_")
+                    let family = metrics::family_of(name);
+                    if family == Metric::ParserMessagesLost.name()
+                        || family == Metric::Panics.name()
+                        || family.starts_with("loupe_metadata_")
                     {
                         println!("    {name:<52} {v}");
                     }
                 }
-                let records: Vec<String> = s
-                    .counters
-                    .iter()
-                    .filter_map(|(n, v)| {
-                        let p = n.strip_prefix("loupe_")?.strip_suffix("_records_total")?;
-                        (!p.contains('_')).then(|| format!("{p} {v}"))
-                    })
+                let records: Vec<String> = metrics::samples(&s.counters, Metric::ParserRecords)
+                    .into_iter()
+                    .map(|(labels, v)| format!("{} {v}", labels.join(",")))
                     .collect();
                 println!("    records: {}", records.join(", "));
                 println!(
                     "    connections: {} inferred, {} of no traced protocol ({} bytes left in the kernel)",
-                    s.counter("loupe_reassembly_connections_inferred_total"),
-                    s.counter("loupe_reassembly_connections_ignored_total"),
-                    s.counter("loupe_capture_untraced_bytes_total"),
+                    s.counter(Metric::ReassemblyConnectionsInferred),
+                    s.counter(Metric::ReassemblyConnectionsIgnored),
+                    s.counter(Metric::CaptureUntracedBytes),
                 );
             }
         }

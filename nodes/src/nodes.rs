@@ -3,6 +3,7 @@
 //! seen. A node that stopped reporting is shown as such, loudly: its row
 //! says so, a warning goes to stderr, and the exit code is 1.
 
+use loupe_topology::metrics::Metric;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -35,10 +36,10 @@ struct Drops {
 fn drops(n: &NodeSeen) -> Drops {
     let s = &n.status;
     Drops {
-        kernel: s.counter("loupe_capture_ringbuf_dropped_events_total"),
-        mailbox: s.counter("loupe_capture_records_dropped_mailbox_full_total")
-            + s.counter("loupe_store_rows_dropped_mailbox_full_total"),
-        gap_bytes: s.counter("loupe_reassembly_gap_bytes_total"),
+        kernel: s.counter(Metric::CaptureRingbufDroppedEvents),
+        mailbox: s.counter(Metric::CaptureRecordsDroppedMailboxFull)
+            + s.counter(Metric::StoreRowsDroppedMailboxFull),
+        gap_bytes: s.counter(Metric::ReassemblyGapBytes),
     }
 }
 
@@ -226,10 +227,10 @@ fn json(r: &NodesReply) -> serde_json::Value {
                     "mailbox_records": d.mailbox,
                     "gap_bytes": d.gap_bytes,
                 },
-                "retention_used_bytes": s.counter("loupe_store_bytes"),
-                "retention_max_bytes": s.counter("loupe_store_retention_max_bytes"),
-                "rows_held": s.counter("loupe_store_rows"),
-                "fragments_active": s.counter("loupe_fragments_active"),
+                "retention_used_bytes": s.counter(Metric::StoreBytes),
+                "retention_max_bytes": s.counter(Metric::StoreRetentionMaxBytes),
+                "rows_held": s.counter(Metric::StoreRows),
+                "fragments_active": s.counter(Metric::FragmentsActive),
                 "clock_skew_ms": (n.clock_skew_ms * 1000.0).round() / 1000.0,
                 "wire_rejected": rejected_total(&s.counters),
                 "capture_widened": s.capture,
@@ -279,8 +280,8 @@ fn print_table(r: &NodesReply) {
         .map(|n| {
             let s = &n.status;
             let d = drops(n);
-            let max = s.counter("loupe_store_retention_max_bytes");
-            let used = s.counter("loupe_store_bytes");
+            let max = s.counter(Metric::StoreRetentionMaxBytes);
+            let used = s.counter(Metric::StoreBytes);
             let retention = if max > 0 {
                 format!(
                     "{} / {} ({:.0} %)",
@@ -302,7 +303,7 @@ fn print_table(r: &NodesReply) {
                 format!("{}/{}", d.kernel, d.mailbox),
                 d.gap_bytes.to_string(),
                 retention,
-                s.counter("loupe_fragments_active").to_string(),
+                s.counter(Metric::FragmentsActive).to_string(),
                 skew_text(n.clock_skew_ms),
                 format!("{} ago", ago(n.last_seen_ms)),
             ]

@@ -32,6 +32,10 @@ pub struct PlannerArgs {
     /// say why a node has no agent in `loupe nodes`.
     #[arg(long, default_value = "loupe/loupe-agent")]
     agent_daemonset: String,
+    /// Serve the planner's counters and gauges on this address, at
+    /// `/metrics` (the Prometheus text format), e.g. 0.0.0.0:9465.
+    #[arg(long, env = "LOUPE_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
@@ -103,6 +107,21 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                 ..PlannerConfig::default()
             },
         );
+        if let Some(addr) = args.metrics_addr {
+            let listener = loupe_actors::serve_metrics::bind(addr).await?;
+            tracing::info!(%addr, "serving /metrics");
+            let p = planner.clone();
+            let source: loupe_actors::serve_metrics::Source = std::sync::Arc::new(move || {
+                let counters = p.counters();
+                Box::pin(async move { counters })
+            });
+            tokio::spawn(loupe_actors::serve_metrics::serve(
+                listener,
+                loupe_actors::serve_metrics::Process::Planner,
+                planner.name().to_string(),
+                source,
+            ));
+        }
         tokio::select! {
             r = planner.run() => r?,
             r = tokio::signal::ctrl_c() => { r?; tracing::info!("interrupted: stopping"); }

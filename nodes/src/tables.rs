@@ -1,6 +1,7 @@
 //! `loupe tables`: the tables a script can read, their columns and types,
 //! and how many rows each running agent holds.
 
+use loupe_topology::metrics::Metric;
 use std::process::ExitCode;
 
 use loupe_topology::plan::{DType, QUANTILE_RELATIVE_ERROR};
@@ -38,7 +39,7 @@ pub fn run(args: TablesArgs) -> anyhow::Result<ExitCode> {
         .block_on(crate::check::agent_statuses(&args.nats))
         .map(|ss| {
             ss.into_iter()
-                .map(|s| (s.node.clone(), s.counter("loupe_store_rows")))
+                .map(|s| (s.node.clone(), s.counter(Metric::StoreRows)))
                 .collect()
         })
         .unwrap_or_default();

@@ -4,6 +4,7 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use loupe_topology::codec::{self, Kind};
 use loupe_topology::messages::{NodeStatus, TailChunk, TailRequest};
+use loupe_topology::metrics::Metric;
 use loupe_topology::stream::Step;
 use loupe_topology::subjects::{NodeName, Subject};
 use loupe_topology::validate::Arrival;
@@ -256,11 +257,11 @@ async fn run_async(args: TailArgs) -> anyhow::Result<ExitCode> {
                 "node {node}: {rows} rows; probes {}/{}; kernel drops {} records; gaps {} bytes; mailbox drops {} records; evicted {} rows",
                 s.probes_attached,
                 s.probes_total,
-                s.counter("loupe_capture_ringbuf_dropped_events_total"),
-                s.counter("loupe_reassembly_gap_bytes_total"),
-                s.counter("loupe_capture_records_dropped_mailbox_full_total")
-                    + s.counter("loupe_store_rows_dropped_mailbox_full_total"),
-                s.counter("loupe_store_rows_evicted_total"),
+                s.counter(Metric::CaptureRingbufDroppedEvents),
+                s.counter(Metric::ReassemblyGapBytes),
+                s.counter(Metric::CaptureRecordsDroppedMailboxFull)
+                    + s.counter(Metric::StoreRowsDroppedMailboxFull),
+                s.counter(Metric::StoreRowsEvicted),
             ),
             (None, None) => eprintln!("node {node}: {rows} rows (no status)"),
         }

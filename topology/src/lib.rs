@@ -6,6 +6,7 @@ pub mod codec;
 pub mod funcs;
 pub mod messages;
 pub mod meta;
+pub mod metrics;
 pub mod plan;
 pub mod pxl;
 pub mod schema;

@@ -43,12 +43,9 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    pub fn counter(&self, name: &str) -> u64 {
-        self.counters
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| *v)
-            .unwrap_or(0)
+    /// A family's value: the sum over its label sets (0 before the first).
+    pub fn counter(&self, m: crate::metrics::Metric) -> u64 {
+        crate::metrics::total(&self.counters, m)
     }
 }
 

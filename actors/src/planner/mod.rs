@@ -102,7 +102,7 @@ struct Heard {
 const EXPORT_BUDGET: Duration = Duration::from_secs(30);
 
 /// The kernel's record counter, whose rate `loupe nodes` shows.
-const EVENTS: &str = "loupe_capture_events_total";
+const EVENTS: loupe_topology::metrics::Metric = loupe_topology::metrics::Metric::CaptureEvents;
 
 #[derive(Clone)]
 pub struct QueryPlanner {
@@ -112,6 +112,8 @@ pub struct QueryPlanner {
     seq: Arc<AtomicU64>,
     wire: Arc<WireGuard>,
     exporter: Arc<crate::export::Exporter>,
+    /// One-shot queries answered: complete, partial, failed.
+    outcomes: Arc<[AtomicU64; 3]>,
 }
 
 fn err(kind: QueryErrorKind, domain: ErrorDomain, message: String) -> QueryError {
@@ -132,7 +134,13 @@ impl QueryPlanner {
             seq: Arc::default(),
             wire: Arc::default(),
             exporter: crate::export::Exporter::new(crate::export::send::OtelEnv::from_process()),
+            outcomes: Arc::default(),
         }
+    }
+
+    /// The planner's name (its queue group member's).
+    pub fn name(&self) -> &str {
+        &self.cfg.name
     }
 
     /// The exporter of `px.export` (its counters are the planner's).
@@ -360,13 +368,49 @@ impl QueryPlanner {
             planner: self.cfg.name.clone(),
             alive_within_ms: self.cfg.alive.as_millis() as u64,
             nodes,
-            planner_counters: self
-                .wire
-                .counters()
-                .into_iter()
-                .chain(crate::supervise::counters())
-                .collect(),
+            planner_counters: self.counters(),
         }
+    }
+
+    /// The planner's own counters and gauges (`loupe nodes` shows them;
+    /// `/metrics` serves them).
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        use loupe_topology::metrics::Metric;
+        let mut out = self.wire.counters();
+        out.extend(crate::supervise::counters());
+        let (mut alive, mut quiet) = (0u64, 0u64);
+        if let Ok(r) = self.registry.lock() {
+            for h in r
+                .nodes
+                .values()
+                .filter(|h| h.at.elapsed() < self.cfg.forget)
+            {
+                if h.at.elapsed() < self.cfg.alive {
+                    alive += 1;
+                } else {
+                    quiet += 1;
+                }
+            }
+        }
+        out.push((Metric::PlannerNodes.sample(&["alive"]), alive));
+        out.push((Metric::PlannerNodes.sample(&["quiet"]), quiet));
+        for (i, outcome) in ["complete", "partial", "error"].iter().enumerate() {
+            out.push((
+                Metric::PlannerQueries.sample(&[outcome]),
+                self.outcomes[i].load(Ordering::Relaxed),
+            ));
+        }
+        let c = &self.exporter.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        out.push((Metric::ExportRequests.sample(&[]), get(&c.requests)));
+        out.push((Metric::ExportRetries.sample(&[]), get(&c.retries)));
+        out.push((
+            Metric::ExportPoints.sample(&["delivered"]),
+            get(&c.delivered),
+        ));
+        out.push((Metric::ExportPoints.sample(&["lost"]), get(&c.lost)));
+        out.push((Metric::ExportPoints.sample(&["skipped"]), get(&c.skipped)));
+        out
     }
 
     async fn answer_list(&self, m: async_nats::Message) -> anyhow::Result<()> {
@@ -412,6 +456,12 @@ impl QueryPlanner {
         let mut done = done;
         done.planner = self.cfg.name.clone();
         done.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let outcome = match (&done.error, done.partial) {
+            (Some(_), _) => 2,
+            (None, true) => 1,
+            (None, false) => 0,
+        };
+        self.outcomes[outcome].fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             qid = %qid,
             nodes = done.answered.len(),

@@ -42,10 +42,13 @@ fn registry_names_tables_and_counters() {
         );
     }
     let snap = crate::counters::Counters::default().snapshot();
-    assert!(snap.iter().any(|(n, _)| n == "loupe_pgsql_records_total"));
     assert!(
         snap.iter()
-            .any(|(n, _)| n == "loupe_http_messages_lost_total")
+            .any(|(n, _)| n == "loupe_parser_records_total{protocol=\"pgsql\"}")
+    );
+    assert!(
+        snap.iter()
+            .any(|(n, _)| n == "loupe_parser_messages_lost_total{protocol=\"http\"}")
     );
 }
 

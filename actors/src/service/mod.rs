@@ -12,12 +12,13 @@ use loupe_topology::messages::{
     Cancel, End, NodeStatus, QueryError, QueryErrorKind, TailChunk, TailRequest, TapAck, TapChunk,
     TapFrame, TapHold,
 };
+use loupe_topology::metrics::Metric;
 use loupe_topology::subjects::{Inbound, NodeName, Subject, qid_in};
 use loupe_topology::validate::Arrival;
 use std::sync::Arc;
 
 use crate::capture::CaptureShared;
-use crate::counters::{Counter, Counters};
+use crate::counters::Counters;
 use crate::fragment::{FragmentHost, Fragments, LossHistory};
 use crate::supervise::guarded;
 use crate::table_store::{GetStoreStats, Scan, TableStore};
@@ -271,11 +272,11 @@ impl Service {
                 .ok()
                 .and_then(|s| s.oldest_time);
             let losses = loupe_topology::messages::Losses {
-                kernel_dropped: status.counter("loupe_capture_ringbuf_dropped_events_total"),
-                gap_bytes: status.counter(Counter::ReassemblyGapBytes.name()),
-                mailbox_dropped: status.counter(Counter::CaptureRecordsDroppedMailboxFull.name())
-                    + status.counter(Counter::StoreRowsDroppedMailboxFull.name()),
-                evicted_rows: status.counter(Counter::StoreRowsEvicted.name()),
+                kernel_dropped: status.counter(Metric::CaptureRingbufDroppedEvents),
+                gap_bytes: status.counter(Metric::ReassemblyGapBytes),
+                mailbox_dropped: status.counter(Metric::CaptureRecordsDroppedMailboxFull)
+                    + status.counter(Metric::StoreRowsDroppedMailboxFull),
+                evicted_rows: status.counter(Metric::StoreRowsEvicted),
                 ..Default::default()
             };
             if let Ok(mut h) = self.history.lock() {
@@ -337,18 +338,20 @@ impl Service {
     pub async fn status(&self) -> NodeStatus {
         let mut counters = self.counters.snapshot();
         if let Ok(k) = self.capture.kernel.lock() {
-            counters.extend(k.values.iter().map(|(s, v)| (s.name().to_string(), *v)));
+            counters.extend(k.values.iter().filter_map(|(s, v)| {
+                Some((crate::counters::stat_metric(*s)?.name().to_string(), *v))
+            }));
         }
         if let Ok(s) = self.store.send(GetStoreStats).await {
-            counters.push(("loupe_store_rows".into(), s.rows as u64));
-            counters.push(("loupe_store_bytes".into(), s.bytes as u64));
+            counters.push((Metric::StoreRows.sample(&[]), s.rows as u64));
+            counters.push((Metric::StoreBytes.sample(&[]), s.bytes as u64));
             counters.push((
-                "loupe_store_retention_max_bytes".into(),
+                Metric::StoreRetentionMaxBytes.sample(&[]),
                 self.info.retention_max_bytes,
             ));
         }
         counters.push((
-            "loupe_fragments_active".into(),
+            Metric::FragmentsActive.sample(&[]),
             self.fragments.active() as u64,
         ));
         counters.extend(self.taps.counters());
