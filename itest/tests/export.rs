@@ -306,3 +306,197 @@ fn restart_port(endpoint: &str) -> u16 {
         .and_then(|p| p.parse().ok())
         .expect("a port")
 }
+
+/// Requests to /sched/ in the window [px.plugin.start_time, end_time),
+/// one gauge per run, its window in the point (start as an attribute,
+/// end as its time).
+const SCHEDULED: &str = r#"import px
+df = px.DataFrame('http_events', start_time=px.plugin.start_time, end_time=px.plugin.end_time)
+df = df[px.contains(df.req_path, '/sched/')]
+df = df[df.trace_role == 2]
+df.svc = 'sched'
+df = df.groupby('svc').agg(requests=('resp_status', px.count))
+df.time_ = px.plugin.end_time
+df.window_start = px.plugin.start_time
+px.export(df, px.otel.Data(
+    resource={'service.name': df.svc},
+    data=[px.otel.metric.Gauge(name='sched.requests', value=df.requests,
+                               attributes={'window.start': df.window_start})],
+    endpoint=px.otel.Endpoint(url='127.0.0.1:GRPC_PORT', insecure=True, timeout=5),
+))
+"#;
+
+fn export_cmd(nats: &str, args: &[&str]) -> Result<RunOutput> {
+    let out = loupe()
+        .args(["export", "--nats", nats])
+        .args(args)
+        .output()?;
+    Ok(RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Every run's (window start, window end, requests) the collector got.
+fn windows(docs: &[Value]) -> Vec<(u64, u64, f64)> {
+    let mut w: Vec<(u64, u64, f64)> = gauge_points(docs)
+        .into_iter()
+        .filter(|p| p.1 == "sched.requests")
+        .map(|p| (p.3["window.start"].as_u64().unwrap_or(0), p.4, p.5))
+        .collect();
+    w.sort_by_key(|x| (x.0, x.1));
+    w
+}
+
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[test]
+fn a_scheduled_export_runs_every_period_once_across_a_planner_kill() -> Result<()> {
+    let dir = temp_dir("export-schedule");
+    let nats = Nats::start(&dir)?;
+    let collector = Collector::start(&dir)?;
+    // p1's first scheduled run dies as it starts (a panic, caught): its
+    // claim is held and never finished, as if its planner had died then.
+    let mut p1 = Planner::start_env(
+        &nats.url,
+        "p1",
+        &dir,
+        &[],
+        &[("LOUPE_FAULT", "planner-schedule:1")],
+    )?;
+    let p2 = Planner::start(&nats.url, "p2", &dir)?;
+    let _agent = Agent::start(&nats, "itest-schedule", &dir, &[])?;
+    let nginx = Nginx::start(&dir.join("nginx"), None)?;
+    let script = dir.join("sched.pxl");
+    std::fs::write(
+        &script,
+        SCHEDULED.replace("GRPC_PORT", &collector.grpc_port.to_string()),
+    )?;
+    let script = script.to_str().unwrap();
+
+    // A script that exports nothing, or does not compile, is refused at once.
+    let plain = dir.join("plain.pxl");
+    std::fs::write(
+        &plain,
+        "import px\npx.display(px.DataFrame('http_events'))\n",
+    )?;
+    let out = export_cmd(&nats.url, &["add", "nope", "-f", plain.to_str().unwrap()])?;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("exports nothing"), "{}", out.stderr);
+
+    let out = export_cmd(&nats.url, &["add", "sched", "-f", script, "--every", "2s"])?;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let added = wall_ns();
+    let out = export_cmd(&nats.url, &["add", "sched", "-f", script, "--every", "2s"])?;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("exists"), "{}", out.stderr);
+
+    // Steady traffic until after the kill (at most 40 s).
+    let port = nginx.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let traffic = std::thread::spawn(move || -> Result<usize> {
+        let start = std::time::Instant::now();
+        let mut n = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed)
+            && start.elapsed() < Duration::from_secs(40)
+        {
+            run(Command::new("curl").args([
+                "-s",
+                "-o",
+                "/dev/null",
+                &format!("http://127.0.0.1:{port}/sched/{n}"),
+            ]))?;
+            n += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(n)
+    });
+    // When p1 holds the claim it will never finish, SIGKILL it: p2 must
+    // run that window again once the claim lapses, and go on.
+    let start = std::time::Instant::now();
+    loop {
+        let out = export_cmd(&nats.url, &["list", "-o", "json"])?;
+        let list: Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        if list["schedules"][0]["running_on"] == "p1" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "p1 never held a claim: {}",
+            out.stdout
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    p1.proc.kill_hard();
+    let killed = wall_ns();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = traffic.join().expect("traffic")?;
+
+    // Windows until every request is in one (a window with no request
+    // exports no row), from the planner left.
+    let docs = collector.wait_for(Duration::from_secs(60), |d| {
+        windows(d).iter().map(|x| x.2).sum::<f64>() >= sent as f64
+    })?;
+    let w = windows(&docs);
+    eprintln!("windows (start, end, requests): {w:?}; killed at {killed}");
+    // Exactly once: no window twice, each starting where the last ended,
+    // the first where the schedule was added.
+    for pair in w.windows(2) {
+        assert_ne!(pair[0], pair[1], "a window exported twice: {w:?}");
+        assert_eq!(pair[0].1, pair[1].0, "a gap or an overlap: {w:?}");
+    }
+    assert!(
+        w[0].0 <= added && added - w[0].0 < 5_000_000_000,
+        "{w:?} {added}"
+    );
+    // (A late run covers everything since the last: after the lapsed
+    // claim, one window to now.)
+    assert!(w.len() >= 2, "{w:?}");
+    // Every request nginx logged is in exactly one window.
+    let logged = nginx
+        .access_log()?
+        .into_iter()
+        .filter(|(_, p, _)| p.starts_with("/sched/"))
+        .count();
+    assert_eq!(logged, sent);
+    let exported: f64 = w.iter().map(|x| x.2).sum();
+    assert_eq!(exported, logged as f64, "{w:?}");
+    // The planner left ran the lapsed window and those after the kill.
+    let p2_log = std::fs::read_to_string(&p2.log)?;
+    assert!(p2_log.contains("scheduled export ran"), "{p2_log}");
+    assert!(w.iter().any(|x| x.1 > killed));
+    let p1_log = std::fs::read_to_string(&p1.log)?;
+    assert!(
+        p1_log.contains("a fault injected in planner-schedule"),
+        "{p1_log}"
+    );
+
+    // The list says what ran; rm stops it.
+    let out = export_cmd(&nats.url, &["list", "-o", "json"])?;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout)?;
+    let s = &list["schedules"][0];
+    assert_eq!(s["name"], "sched");
+    assert_eq!(s["every_s"], 2.0);
+    assert!(s["runs"].as_u64().unwrap() >= w.len() as u64, "{s}");
+    assert_eq!(s["last"]["lost"], 0, "{s}");
+    let out = export_cmd(&nats.url, &["rm", "sched"])?;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let n = windows(&collector.received()?).len();
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        windows(&collector.received()?).len() <= n + 1,
+        "runs after rm"
+    );
+    let out = export_cmd(&nats.url, &["list"])?;
+    assert!(out.stdout.contains("no export schedules"), "{}", out.stdout);
+    Ok(())
+}

@@ -5,6 +5,7 @@ mod agent_config;
 mod auth;
 mod check;
 mod demo;
+mod export;
 mod kube;
 mod live;
 mod nodes;
@@ -52,6 +53,8 @@ enum Cmd {
     Nodes(nodes::NodesArgs),
     /// What one stage of one node (capture, reassembly, records, rows) hands the next, live.
     Tap(tap::TapArgs),
+    /// Scheduled exports (Pixie's cron scripts): add, list, remove (admin role).
+    Export(export::ExportArgs),
     /// NATS credentials and permissions per role (`loupe auth init DIR`).
     Auth(auth::AuthArgs),
     /// Everything on this machine: NATS, a planner, an agent, a small workload; then its slowest endpoints.
@@ -89,6 +92,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Nodes(a) => nodes::run(a),
         Cmd::Tap(a) => tap::run(a),
         Cmd::Auth(a) => auth::run(a),
+        Cmd::Export(a) => export::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::DemoService(a) => demo::workload::run(a),
         Cmd::SimNodes(a) => sim::simulate(a).map(|()| std::process::ExitCode::SUCCESS),

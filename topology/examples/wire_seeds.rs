@@ -63,6 +63,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..deploy.clone()
     };
     let error = QueryError::new(QueryErrorKind::NotFound, "unknown table");
+    let schedule = Schedule {
+        spec: ScheduleSpec {
+            name: "http-metrics".into(),
+            script: "export.pxl".into(),
+            source: SCRIPT.into(),
+            args: vec![("ns".into(), "shop".into())],
+            every_ns: 10_000_000_000,
+            added_by: "UADMIN".into(),
+            added_ns: 1_700_000_000_000_000_000,
+        },
+        state: ScheduleState {
+            done_through_ns: 1_700_000_000_000_000_000,
+            running: Some(ScheduleClaim {
+                planner: "p1".into(),
+                end_ns: 1_700_000_010_000_000_000,
+                lease_until_ns: 1_700_000_030_000_000_000,
+            }),
+            runs: 3,
+            last: Some(ScheduleRun {
+                planner: "p2".into(),
+                start_ns: 1_699_999_990_000_000_000,
+                end_ns: 1_700_000_000_000_000_000,
+                finished_ns: 1_700_000_001_000_000_000,
+                points: 12,
+                delivered: 12,
+                lost: 0,
+                error: None,
+            }),
+        },
+    };
     let seeds: Vec<(&str, Vec<Vec<u8>>)> = vec![
         (
             "tail_request",
@@ -284,6 +314,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
             )?],
         ),
+        (
+            "exports_request",
+            vec![
+                codec::encode(
+                    Kind::ExportsRequest,
+                    &ExportsRequest::Add(schedule.spec.clone()),
+                )?,
+                codec::encode(Kind::ExportsRequest, &ExportsRequest::List)?,
+                codec::encode(
+                    Kind::ExportsRequest,
+                    &ExportsRequest::Remove {
+                        name: "http-metrics".into(),
+                    },
+                )?,
+            ],
+        ),
+        (
+            "exports_reply",
+            vec![codec::encode(
+                Kind::ExportsReply,
+                &ExportsReply {
+                    planner: "p1".into(),
+                    error: None,
+                    schedules: vec![schedule.clone()],
+                },
+            )?],
+        ),
+        ("schedule", vec![codec::encode(Kind::Schedule, &schedule)?]),
     ];
     for (target, messages) in seeds {
         let d = dir.join(target);

@@ -45,6 +45,10 @@ pub enum Kind {
     TapChunk = 20,
     /// An entry of the cluster metadata bucket ([`crate::meta::Object`]).
     Meta = 21,
+    ExportsRequest = 22,
+    ExportsReply = 23,
+    /// An entry of the export schedules bucket.
+    Schedule = 24,
 }
 
 /// The largest message any Loupe process accepts: NATS's own ceiling for

@@ -495,3 +495,78 @@ pub struct TapFrame {
     /// Frames of the stage dropped on the node so far (its queue was full).
     pub dropped: u64,
 }
+
+/// A scheduled export (`loupe export add`), as stored in the schedules
+/// bucket: what runs, how often, and where it stands. One value per
+/// schedule, so one compare-and-set decides who runs a period.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub spec: ScheduleSpec,
+    pub state: ScheduleState,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    /// `[A-Za-z0-9_-]{1,64}`: the bucket key.
+    pub name: String,
+    /// The script's file name, for logs and listings.
+    pub script: String,
+    /// The script itself (compiled by the planner that runs each period).
+    pub source: String,
+    /// `--arg name=value`, as for `loupe run`.
+    pub args: Vec<(String, String)>,
+    pub every_ns: i64,
+    /// Who added it (the admin's public key, when signed) and when.
+    pub added_by: String,
+    pub added_ns: i64,
+}
+
+/// Where a schedule stands. Periods are exported exactly once: a planner
+/// claims `[done_through_ns, end)` by compare-and-set, runs it, and moves
+/// `done_through_ns` to `end`; a claim whose planner died lapses at
+/// `lease_until_ns` and the next planner runs the same window again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// Everything before this is exported (the next window starts here).
+    pub done_through_ns: i64,
+    pub running: Option<ScheduleClaim>,
+    pub runs: u64,
+    pub last: Option<ScheduleRun>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleClaim {
+    pub planner: String,
+    pub end_ns: i64,
+    pub lease_until_ns: i64,
+}
+
+/// The latest finished run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    pub planner: String,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub finished_ns: i64,
+    pub points: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    /// Why the query or an export failed, if it did.
+    pub error: Option<String>,
+}
+
+/// `loupe export add|list|rm`, admin to the planner group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ExportsRequest {
+    Add(ScheduleSpec),
+    List,
+    Remove { name: String },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExportsReply {
+    pub planner: String,
+    pub error: Option<QueryError>,
+    /// Every schedule (after the change), by name.
+    pub schedules: Vec<Schedule>,
+}

@@ -190,6 +190,12 @@ impl Subject {
         Subject(format!("{PREFIX}.q.{qid}.results"))
     }
 
+    /// Scheduled exports: add, list, remove (admin; one planner of the
+    /// group answers).
+    pub fn exports() -> Subject {
+        Subject(format!("{PREFIX}.exports"))
+    }
+
     /// Compiled scripts, answered by one planner of the group.
     pub fn plan() -> Subject {
         Subject(format!("{PREFIX}.plan"))
@@ -260,6 +266,8 @@ pub enum Inbound {
     Lease,
     /// Entries of the cluster metadata bucket.
     Meta,
+    /// Export schedule commands, and the schedules bucket's entries.
+    Exports,
     /// Replies that come to an inbox (acks, answers, windows, taps).
     Reply,
 }
@@ -280,6 +288,7 @@ impl Inbound {
             Inbound::Merge => "merge",
             Inbound::Lease => "lease",
             Inbound::Meta => "meta",
+            Inbound::Exports => "exports",
             Inbound::Reply => "reply",
         }
     }
@@ -314,6 +323,9 @@ pub struct Grants {
 /// signature of the payload (hex).
 pub const SIGNER_HEADER: &str = "Loupe-Signer";
 pub const SIGNATURE_HEADER: &str = "Loupe-Signature";
+
+/// The JetStream key-value bucket of export schedules (planners only).
+pub const SCHEDULES_BUCKET: &str = "loupe_exports";
 
 /// Where request-reply answers come (async-nats's default inbox prefix).
 pub const INBOX: &str = "_INBOX";
@@ -401,11 +413,13 @@ impl Role {
                     "$JS.FC.>".into(),
                     format!("$KV.{}.>", crate::meta::BUCKET),
                     "$KV.loupe_lease.>".into(),
+                    format!("$KV.{SCHEDULES_BUCKET}.>"),
                 ],
                 vec![
                     format!("{} {PLANNER_GROUP}", Subject::plan()),
                     format!("{} {PLANNER_GROUP}", Subject::live()),
                     format!("{} {PLANNER_GROUP}", Subject::nodes()),
+                    format!("{} {PLANNER_GROUP}", Subject::exports()),
                     String::from(Subject::heartbeats()),
                     q("partial"),
                     q("lease"),
@@ -429,6 +443,7 @@ impl Role {
                 let mut subscribe = vec![inbox.clone(), q("results")];
                 if self == Role::Admin {
                     publish.push(format!("{PREFIX}.node.*.taphold"));
+                    publish.push(String::from(Subject::exports()));
                     subscribe.push(format!("{PREFIX}.node.*.tap.>"));
                     subscribe.push(String::from(Subject::audit()));
                 }

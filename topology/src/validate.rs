@@ -589,3 +589,88 @@ impl Validate for TapChunk {
         end(&self.end, |()| Ok(()))
     }
 }
+
+/// A scheduled script is at most this long.
+pub const MAX_SCHEDULE_SOURCE: usize = 1 << 20;
+/// At most this many schedules are listed in one reply.
+pub const MAX_SCHEDULES: usize = 1024;
+/// A schedule's period: a second to a day.
+pub const SCHEDULE_EVERY: (i64, i64) = (SECOND, 24 * HOUR);
+
+/// A schedule's name: the key of its bucket entry.
+pub fn schedule_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "schedule name {name:?}: 1 to 64 letters, digits, '_' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+impl Validate for ScheduleSpec {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        schedule_name(&self.name).map_err(|e| Rejected::new(Reason::Range, e))?;
+        text("a script name", &self.script)?;
+        text("a signer", &self.added_by)?;
+        if self.source.len() > MAX_SCHEDULE_SOURCE {
+            return Err(Rejected::new(
+                Reason::Range,
+                format!("a script of more than {MAX_SCHEDULE_SOURCE} bytes"),
+            ));
+        }
+        Origin {
+            args: self.args.clone(),
+            ..Origin::default()
+        }
+        .validate(a)?;
+        range("a schedule's period", self.every_ns, SCHEDULE_EVERY)
+    }
+}
+
+impl Validate for Schedule {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        self.spec.validate(a)?;
+        let s = &self.state;
+        if let Some(c) = &s.running {
+            text("a planner name", &c.planner)?;
+        }
+        if let Some(r) = &s.last {
+            text("a planner name", &r.planner)?;
+            if let Some(e) = &r.error {
+                text("an error message", e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Validate for ExportsRequest {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        match self {
+            ExportsRequest::Add(s) => s.validate(a),
+            ExportsRequest::List => Ok(()),
+            ExportsRequest::Remove { name } => {
+                schedule_name(name).map_err(|e| Rejected::new(Reason::Range, e))
+            }
+        }
+    }
+}
+
+impl Validate for ExportsReply {
+    fn validate(&self, a: &Arrival<'_>) -> Result<(), Rejected> {
+        text("a planner name", &self.planner)?;
+        error(&self.error)?;
+        if self.schedules.len() > MAX_SCHEDULES {
+            return Err(Rejected::new(Reason::Range, "too many schedules"));
+        }
+        for s in &self.schedules {
+            s.validate(a)?;
+        }
+        Ok(())
+    }
+}

@@ -29,6 +29,7 @@ use crate::clock::wall_now_ns;
 
 mod audit;
 mod live;
+mod schedule;
 mod tree;
 use crate::exec::{Executor, Inputs};
 use crate::gather::{NodeAnswer, fold};
@@ -166,6 +167,13 @@ impl QueryPlanner {
             .client
             .queue_subscribe(String::from(Subject::live()), PLANNER_GROUP.into())
             .await?;
+        let mut exports = self
+            .client
+            .queue_subscribe(String::from(Subject::exports()), PLANNER_GROUP.into())
+            .await?;
+        // Scheduled exports: every planner of the group looks; one runs
+        // each period.
+        tokio::spawn(self.clone().run_schedules());
         self.seed().await;
         tracing::info!(planner = %self.cfg.name, "planning on {}", Subject::plan());
         loop {
@@ -180,6 +188,14 @@ impl QueryPlanner {
                     tokio::spawn(async move {
                         if let Ok(Err(e)) = guarded("planner-live", this.answer_live(m)).await {
                             tracing::warn!(error = %e, "could not serve a live query");
+                        }
+                    });
+                }
+                Some(m) = exports.next() => {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Ok(Err(e)) = guarded("planner-exports", this.answer_exports(m)).await {
+                            tracing::warn!(error = %e, "could not answer an export command");
                         }
                     });
                 }
@@ -443,7 +459,7 @@ impl QueryPlanner {
         ) {
             Ok(req) => {
                 what = Some((req.script.clone(), req.origin.clone()));
-                self.execute(&qid, req).await
+                self.execute(&qid, req, EXPORT_BUDGET).await
             }
             Err(e) => (
                 Vec::new(),
@@ -558,7 +574,13 @@ impl QueryPlanner {
     }
 
     /// Plans, deploys, gathers and merges one query.
-    async fn execute(&self, qid: &QueryId, req: QueryRequest) -> (Vec<RecordBatch>, QueryDone) {
+    /// (`budget`: the longest its exports may retry.)
+    async fn execute(
+        &self,
+        qid: &QueryId,
+        req: QueryRequest,
+        budget: Duration,
+    ) -> (Vec<RecordBatch>, QueryDone) {
         let mut done = QueryDone {
             tables: req
                 .plan
@@ -586,7 +608,7 @@ impl QueryPlanner {
         self.answer_table_fns(&d.merge, &mut inputs);
         if d.node.outputs.is_empty() {
             // Nothing read from the nodes (only table functions): answered here.
-            return self.merge(d.merge, inputs, done).await;
+            return self.merge(d.merge, inputs, done, budget).await;
         }
         if alive.is_empty() {
             done.partial = !done.missing.is_empty();
@@ -764,7 +786,7 @@ impl QueryPlanner {
                 inputs.channels.entry(ch).or_default().extend(bs);
             }
         }
-        self.merge(d.merge, inputs, done).await
+        self.merge(d.merge, inputs, done, budget).await
     }
 
     /// Runs the merge fragment over what came (off the async threads) and
@@ -774,6 +796,7 @@ impl QueryPlanner {
         merge: loupe_topology::plan::Plan,
         inputs: Inputs,
         mut done: QueryDone,
+        budget: Duration,
     ) -> (Vec<RecordBatch>, QueryDone) {
         let sinks = merge.sinks.clone();
         let out =
@@ -786,11 +809,9 @@ impl QueryPlanner {
                 for (s, t) in sinks.iter().zip(tables) {
                     match &s.export {
                         None => shown.push(t),
-                        Some(x) => done.exports.push(
-                            self.exporter
-                                .export(&s.name, x, &t, Some(EXPORT_BUDGET))
-                                .await,
-                        ),
+                        Some(x) => done
+                            .exports
+                            .push(self.exporter.export(&s.name, x, &t, Some(budget)).await),
                     }
                 }
                 return (shown, done);
