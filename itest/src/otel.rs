@@ -97,7 +97,10 @@ impl Collector {
     /// Every OTLP document received so far.
     pub fn received(&self) -> Result<Vec<Value>> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        text.lines()
+        // Whole lines only: the exporter may be writing the last one.
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        whole
+            .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
             .collect()

@@ -500,3 +500,138 @@ fn a_scheduled_export_runs_every_period_once_across_a_planner_kill() -> Result<(
     assert!(out.stdout.contains("no export schedules"), "{}", out.stdout);
     Ok(())
 }
+
+#[test]
+fn http_traffic_becomes_server_and_client_spans_linked_by_traceparent() -> Result<()> {
+    let dir = temp_dir("export-spans");
+    let nats = Nats::start(&dir)?;
+    let collector = Collector::start(&dir)?;
+    // The bundled script names no endpoint: the planner's environment does.
+    let endpoint = format!("http://127.0.0.1:{}", collector.grpc_port);
+    let _planner = Planner::start_env(
+        &nats.url,
+        "p1",
+        &dir,
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    )?;
+    let _agent = Agent::start(&nats, "itest-spans", &dir, &[])?;
+    let nginx = Nginx::start(&dir.join("nginx"), None)?;
+    let (tid, pid) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let (tid2, pid2) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let url = |p: &str| format!("http://127.0.0.1:{}{p}", nginx.port);
+    for _ in 0..3 {
+        run(Command::new("curl").args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-H",
+            &format!("traceparent: 00-{tid}-{pid}-01"),
+            &url("/span/traced"),
+        ]))?;
+    }
+    // Go's net/http sends the name as Traceparent.
+    run(Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-H",
+        &format!("Traceparent: 00-{tid2}-{pid2}-01"),
+        &url("/span/go"),
+    ]))?;
+    for _ in 0..2 {
+        run(Command::new("curl").args(["-s", "-o", "/dev/null", &url("/span/plain")]))?;
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let out = loupe()
+        .args([
+            "run",
+            "px/otel_http_spans",
+            "-o",
+            "json",
+            "--nats",
+            &nats.url,
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let answer: Value = serde_json::from_slice(&out.stdout)?;
+    let exports = answer["exports"].as_array().cloned().unwrap_or_default();
+    assert_eq!(exports.len(), 2, "{answer}");
+    assert!(exports.iter().all(|x| x["lost"] == 0), "{answer}");
+
+    let want = |docs: &[Value]| {
+        spans(docs)
+            .iter()
+            .filter(|(_, s)| s["name"].as_str().is_some_and(|n| n.contains("/span/")))
+            .count()
+            >= 12
+    };
+    let docs = collector.wait_for(Duration::from_secs(10), want)?;
+    let got: Vec<(std::collections::BTreeMap<String, Value>, Value)> = spans(&docs)
+        .into_iter()
+        .filter(|(_, s)| s["name"].as_str().is_some_and(|n| n.contains("/span/")))
+        .collect();
+    let logged = nginx
+        .access_log()?
+        .into_iter()
+        .filter(|(_, p, _)| p.starts_with("/span/"))
+        .count();
+    assert_eq!(logged, 6);
+    let kind = |k: i64| -> Vec<&Value> {
+        got.iter()
+            .filter(|(_, s)| s["kind"] == json!(k))
+            .map(|(_, s)| s)
+            .collect()
+    };
+    let (server, client) = (kind(2), kind(3));
+    assert_eq!(
+        server.len(),
+        logged,
+        "a SERVER span per request nginx logged: {got:?}"
+    );
+    assert_eq!(
+        client.len(),
+        logged,
+        "a CLIENT span per curl request: {got:?}"
+    );
+    for (res, s) in &got {
+        assert!(
+            res["service.name"].as_str().is_some_and(|n| !n.is_empty()),
+            "{res:?}"
+        );
+        let a = loupe_itest::otel::attrs(&s["attributes"]);
+        assert_eq!(a["http.request.method"], json!("GET"));
+        assert_eq!(a["http.response.status_code"], json!(404), "{a:?}");
+        assert_eq!(
+            s["name"],
+            json!(format!("GET {}", a["url.path"].as_str().unwrap()))
+        );
+    }
+    let on = |spans: &[&Value], path: &str| -> Vec<Value> {
+        spans
+            .iter()
+            .filter(|s| s["name"] == json!(format!("GET {path}")))
+            .map(|s| (*s).clone())
+            .collect()
+    };
+    // Traced requests join the caller's trace on both sides.
+    for (path, t, p) in [("/span/traced", tid, pid), ("/span/go", tid2, pid2)] {
+        for s in on(&server, path) {
+            assert_eq!(s["traceId"], json!(t), "{s}");
+            assert_eq!(s["parentSpanId"], json!(p), "{s}");
+            assert_ne!(s["spanId"], json!(p));
+        }
+        for s in on(&client, path) {
+            assert_eq!(s["traceId"], json!(t), "{s}");
+            assert_eq!(s["spanId"], json!(p), "{s}");
+        }
+    }
+    // Others start traces of their own.
+    for s in on(&server, "/span/plain") {
+        assert_eq!(s["traceId"].as_str().unwrap().len(), 32);
+        assert_ne!(s["traceId"], json!(tid));
+        assert!(s["parentSpanId"].as_str().unwrap_or("").is_empty(), "{s}");
+    }
+    Ok(())
+}

@@ -24,9 +24,14 @@ enum ExportCmd {
     Add {
         /// The schedule's name (letters, digits, '_', '-').
         name: String,
-        /// The script (.pxl); it must call px.export.
-        #[arg(short = 'f', long = "file")]
-        file: std::path::PathBuf,
+        /// The script: a .pxl file or px/NAME of the library (Loupe's own:
+        /// px/otel_service_metrics, px/otel_http_spans); it must call
+        /// px.export.
+        #[arg(value_name = "SCRIPT", required_unless_present = "file")]
+        script: Option<String>,
+        /// The script, as a path.
+        #[arg(short = 'f', long = "file", conflicts_with = "script")]
+        file: Option<std::path::PathBuf>,
         /// The period (10s, 1m, ...; 1 s to 24 h).
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         every: Duration,
@@ -53,17 +58,31 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let (req, output) = match args.cmd {
         ExportCmd::Add {
             name,
+            script,
             file,
             every,
             args: script_args,
         } => {
             loupe_topology::validate::schedule_name(&name).map_err(anyhow::Error::msg)?;
-            let source = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let script = file.file_name().map_or_else(
-                || file.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
+            let which = match (&file, &script) {
+                (Some(f), _) => f.display().to_string(),
+                (None, Some(s)) => s.clone(),
+                (None, None) => anyhow::bail!("give a script: px/NAME, or -f FILE.pxl"),
+            };
+            let b = crate::script::resolve(&which)?;
+            if b.runs_functions() {
+                anyhow::bail!(
+                    "{which} is a bundle of widgets; a scheduled export is a script that calls px.export"
+                );
+            }
+            let source = b.pxl.clone();
+            let script = if which.starts_with("px/") {
+                which.clone()
+            } else {
+                b.pxl_path
+                    .file_name()
+                    .map_or_else(|| which.clone(), |n| n.to_string_lossy().into_owned())
+            };
             // Compiled here first: a mistake is said at once, with its line.
             let now = loupe_actors::clock::wall_now_ns();
             let every_ns = every.as_nanos().min(i64::MAX as u128) as i64;

@@ -108,6 +108,8 @@ pub const SHIPPED: &[(&str, &str, &str, &str)] = shipped![
     "dns_data",
     "sql_stats",
     "service_edges",
+    "otel_service_metrics",
+    "otel_http_spans",
 ];
 
 /// The bundle `script` names: a path, else a library name (`px/NAME` or

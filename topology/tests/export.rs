@@ -6,7 +6,8 @@ use loupe_topology::plan::export::{AttrValue, OtelData};
 use loupe_topology::plan::split;
 use loupe_topology::pxl::{Options, compile};
 
-const SEED: &str = include_str!("../../nodes/pxl/export_service_metrics.pxl");
+const SEED: &str =
+    include_str!("../../nodes/bundles/px/otel_service_metrics/otel_service_metrics.pxl");
 
 fn opts() -> Options {
     Options {
