@@ -328,8 +328,9 @@ px.export(df, px.otel.Data(
 
 fn export_cmd(nats: &str, args: &[&str]) -> Result<RunOutput> {
     let out = loupe()
-        .args(["export", "--nats", nats])
+        .arg("export")
         .args(args)
+        .args(["--nats", nats])
         .output()?;
     Ok(RunOutput {
         code: out.status.code().unwrap_or(-1),

@@ -13,8 +13,6 @@ use loupe_topology::subjects::{Role, Subject};
 pub struct ExportArgs {
     #[command(subcommand)]
     cmd: ExportCmd,
-    #[command(flatten)]
-    nats: crate::NatsArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -38,14 +36,22 @@ enum ExportCmd {
         /// An argument of the script's functions, as for `loupe run`.
         #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = crate::run::parse_kv)]
         args: Vec<(String, String)>,
+        #[command(flatten)]
+        nats: crate::NatsArgs,
     },
     /// Every schedule: period, runs, the latest window and what it delivered.
     List {
         #[arg(short = 'o', long, value_enum, default_value_t = ListOutput::Table)]
         output: ListOutput,
+        #[command(flatten)]
+        nats: crate::NatsArgs,
     },
     /// Stop and forget a schedule.
-    Rm { name: String },
+    Rm {
+        name: String,
+        #[command(flatten)]
+        nats: crate::NatsArgs,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -55,13 +61,14 @@ enum ListOutput {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let (req, output) = match args.cmd {
+    let (req, output, nats) = match args.cmd {
         ExportCmd::Add {
             name,
             script,
             file,
             every,
             args: script_args,
+            nats,
         } => {
             loupe_topology::validate::schedule_name(&name).map_err(anyhow::Error::msg)?;
             let which = match (&file, &script) {
@@ -114,15 +121,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                     ..ScheduleSpec::default()
                 }),
                 ListOutput::Table,
+                nats,
             )
         }
-        ExportCmd::List { output } => (ExportsRequest::List, output),
-        ExportCmd::Rm { name } => (ExportsRequest::Remove { name }, ListOutput::Table),
+        ExportCmd::List { output, nats } => (ExportsRequest::List, output, nats),
+        ExportCmd::Rm { name, nats } => (ExportsRequest::Remove { name }, ListOutput::Table, nats),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let reply = rt.block_on(ask(&args.nats, &req))?;
+    let reply = rt.block_on(ask(&nats, &req))?;
     if let Some(e) = &reply.error {
         eprintln!("error: {}", e.message);
         return Ok(ExitCode::FAILURE);

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Builds the OpenTelemetry Collector the export itests send to, from the
 # upstream Go modules through the Go module proxy, once per machine: the
-# core collector (otelcol) with the OTLP receiver (gRPC and HTTP) and the
+# core collector (otelcol) with the OTLP receiver (gRPC and HTTP), the
 # contrib file exporter, which writes what it received as OTLP JSON — the
-# ground truth the tests compare with. Prints the binary's path; quick
-# when cached.
+# ground truth the tests compare with — and the nop exporter (the export
+# benchmark's sink). Prints the binary's path; quick when cached.
 #
-#   scripts/otel/build.sh            # -> $LOUPE_OTELCOL (default ~/.cache/loupe/otelcol-v0.161.0/otelcol)
+#   scripts/otel/build.sh            # -> $LOUPE_OTELCOL (default ~/.cache/loupe/otelcol-v0.161.0-nop/otelcol)
 set -euo pipefail
 # One release for every collector module: the newest at which the contrib
 # file exporter resolves on this Go (go 1.26).
 OTEL_VERSION=v0.161.0
-out="${LOUPE_OTELCOL:-$HOME/.cache/loupe/otelcol-$OTEL_VERSION/otelcol}"
+# The folder names the build's contents too: a machine with an older build
+# (no nop exporter) builds this one.
+out="${LOUPE_OTELCOL:-$HOME/.cache/loupe/otelcol-$OTEL_VERSION-nop/otelcol}"
 if [ -x "$out" ]; then
   echo "$out"
   exit 0
@@ -35,6 +37,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
@@ -47,7 +50,7 @@ func components() (otelcol.Factories, error) {
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
 		return f, err
 	}
-	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory()); err != nil {
+	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory(), nopexporter.NewFactory()); err != nil {
 		return f, err
 	}
 	return f, nil
@@ -73,6 +76,7 @@ sed -i "s/VERSION/${OTEL_VERSION#v}/" main.go
 export GOFLAGS=-mod=mod
 go get "go.opentelemetry.io/collector/otelcol@$OTEL_VERSION" \
   "go.opentelemetry.io/collector/receiver/otlpreceiver@$OTEL_VERSION" \
+  "go.opentelemetry.io/collector/exporter/nopexporter@$OTEL_VERSION" \
   "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter@$OTEL_VERSION" >&2
 go mod tidy >&2
 go build -trimpath -ldflags="-s -w" -o "$out.tmp" . >&2
