@@ -18,7 +18,7 @@ use std::process::Command;
 
 use anyhow::Result;
 use loupe_itest::*;
-use loupe_topology::pxl::bundle::{Bundle, VarType, display_columns};
+use loupe_topology::pxl::bundle::{Bundle, display_columns};
 use serde_json::Value;
 
 /// Widgets of Pixie's bundles whose display names columns their own
@@ -29,16 +29,6 @@ const PIXIE_DEFECTS: &[(&str, &str, &str)] = &[(
     "DNS Flow Graph",
     "its graph names total, unresolved and nx_domain; the script makes num_requests, num_resolved and unresolved_rate",
 )];
-
-fn placeholder(t: VarType) -> &'static str {
-    match t {
-        VarType::Int64 => "1",
-        VarType::Float64 => "1.0",
-        VarType::Boolean => "true",
-        VarType::Pod | VarType::Service => "default/loupe",
-        _ => "default",
-    }
-}
 
 #[test]
 #[ignore = "needs Pixie's bundles: LOUPE_PIXIE_BUNDLES=DIR (kept out of this repository)"]
@@ -75,7 +65,7 @@ fn pixies_bundles_compile_run_and_feed_their_widgets() -> Result<()> {
         let mut args: Vec<String> = vec!["--".into()];
         if let Some(v) = &b.vis {
             for var in v.variables.iter().filter(|v| v.default_value.is_none()) {
-                args.push(format!("--{}={}", var.name, placeholder(var.ty)));
+                args.push(format!("--{}={}", var.name, var.ty.placeholder()));
             }
         }
         let out = loupe()

@@ -263,15 +263,6 @@ mod tests {
     use super::*;
 
     /// A value of each type for required variables.
-    fn placeholder(t: bundle::VarType) -> &'static str {
-        match t {
-            bundle::VarType::Int64 => "1",
-            bundle::VarType::Float64 => "1.5",
-            bundle::VarType::Pod | bundle::VarType::Service => "shop/cart",
-            _ => "shop",
-        }
-    }
-
     #[test]
     fn every_shipped_bundle_compiles_whole_and_feeds_its_widgets() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles/px");
@@ -294,7 +285,7 @@ mod tests {
                 .variables
                 .iter()
                 .filter(|v| v.default_value.is_none())
-                .map(|v| (v.name.clone(), placeholder(v.ty).to_string()))
+                .map(|v| (v.name.clone(), v.ty.placeholder().to_string()))
                 .collect();
             let values = vis.values(&given).unwrap();
             let opts = loupe_topology::pxl::Options {

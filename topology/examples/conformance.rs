@@ -8,18 +8,8 @@
 
 use std::path::Path;
 
-use loupe_topology::pxl::bundle::{Bundle, VarType};
+use loupe_topology::pxl::bundle::Bundle;
 use loupe_topology::pxl::{Options, compile_bundle};
-
-fn placeholder(t: VarType) -> &'static str {
-    match t {
-        VarType::Int64 => "1",
-        VarType::Float64 => "1.0",
-        VarType::Boolean => "true",
-        VarType::Pod | VarType::Service => "default/x",
-        _ => "default",
-    }
-}
 
 fn main() {
     let dir = std::env::args().nth(1).expect("usage: conformance DIR");
@@ -67,7 +57,7 @@ fn one(d: &Path) -> (usize, String) {
             .variables
             .iter()
             .filter(|v| v.default_value.is_none())
-            .map(|v| (v.name.clone(), placeholder(v.ty).to_string()))
+            .map(|v| (v.name.clone(), v.ty.placeholder().to_string()))
             .collect();
         let values = match vis.values(&given) {
             Ok(v) => v,

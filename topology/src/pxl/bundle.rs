@@ -83,6 +83,18 @@ pub enum VarType {
 }
 
 impl VarType {
+    /// A value of this type for a required variable when there is none to
+    /// give (checks that compile every bundle: tests, conformance runs).
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            VarType::Int64 => "1",
+            VarType::Float64 => "1.0",
+            VarType::Boolean => "true",
+            VarType::Pod | VarType::Service => "default/loupe",
+            _ => "default",
+        }
+    }
+
     /// What a value of this type looks like, for messages and help.
     pub fn describe(self) -> &'static str {
         match self {
