@@ -26,9 +26,12 @@ df = df[px.contains(df.req_path, '/exp/')]
 df = df[df.trace_role == 2]
 df = df.groupby(['req_path']).agg(requests=('resp_status', px.count), time_=('time_', px.max), mean_ns=('resp_latency', px.mean))
 df.svc = 'exp-nginx'
+df.cluster = px.vizier_name()
+df.cluster_id = px.vizier_id()
 px.display(df, 'answer')
 px.export(df, px.otel.Data(
-    resource={{'service.name': df.svc, 'deployment.environment': 'itest'}},
+    resource={{'service.name': df.svc, 'deployment.environment': 'itest',
+              'k8s.cluster.name': df.cluster, 'px.cluster.id': df.cluster_id}},
     data=[
         px.otel.metric.Gauge(name='http.requests', description='requests per path', value=df.requests,
                              attributes={{'http.route': df.req_path, 'source': 'loupe'}}),
@@ -107,6 +110,13 @@ fn assert_exported_equals_answer(docs: &[Value], answer: &Value) {
         let (res, _, unit, attrs, time, value) = req[0];
         assert_eq!(res["service.name"], json!("exp-nginx"));
         assert_eq!(res["deployment.environment"], json!("itest"));
+        // Pixie's px.vizier_name() and px.vizier_id(), bound by the planner.
+        assert_eq!(res["k8s.cluster.name"], json!("loupe"));
+        assert_eq!(
+            res["px.cluster.id"].as_str().map(str::len),
+            Some(36),
+            "{res:?}"
+        );
         assert_eq!(attrs["source"], json!("loupe"));
         assert_eq!(unit, "");
         assert_eq!(*value, *requests as f64);

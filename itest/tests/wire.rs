@@ -323,6 +323,37 @@ fn a_hostile_corpus_on_every_subject_leaves_every_process_answering() -> Result<
         enc(Kind::NodesRequest, &()),
         vec![],
     ));
+    // Export schedules (admin): a name that is a path, a period of zero,
+    // a script of the wrong shape.
+    let absurd_schedule = |name: &str, every_ns: i64| {
+        loupe_topology::messages::ExportsRequest::Add(loupe_topology::messages::ScheduleSpec {
+            name: name.into(),
+            script: "x.pxl".into(),
+            source: "import px\npx.export(".into(),
+            every_ns,
+            ..Default::default()
+        })
+    };
+    targets.push((
+        "loupe.v1.exports".into(),
+        "admin.creds",
+        Kind::ExportsRequest,
+        enc(
+            Kind::ExportsRequest,
+            &loupe_topology::messages::ExportsRequest::List,
+        ),
+        vec![
+            enc(
+                Kind::ExportsRequest,
+                &absurd_schedule("../../etc", 10_000_000_000),
+            ),
+            enc(Kind::ExportsRequest, &absurd_schedule("zero", 0)),
+            enc(
+                Kind::ExportsRequest,
+                &absurd_schedule("broken", 10_000_000_000),
+            ),
+        ],
+    ));
 
     let rt = tokio::runtime::Runtime::new()?;
     let sent = rt.block_on(async {

@@ -32,6 +32,11 @@ pub struct PlannerArgs {
     /// say why a node has no agent in `loupe nodes`.
     #[arg(long, default_value = "loupe/loupe-agent")]
     agent_daemonset: String,
+    /// The cluster's name: `px.vizier_name()` in scripts (Pixie's export
+    /// scripts put it in every resource); its id, `px.vizier_id()`, is
+    /// derived from it. Give every planner of a cluster the same.
+    #[arg(long, env = "LOUPE_CLUSTER_NAME", default_value = "loupe")]
+    cluster_name: String,
     /// Serve the planner's counters and gauges on this address, at
     /// `/metrics` (the Prometheus text format), e.g. 0.0.0.0:9465.
     #[arg(long, env = "LOUPE_METRICS_ADDR")]
@@ -104,6 +109,7 @@ pub fn run(args: PlannerArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default(),
                 meta,
                 agent_daemonset: args.agent_daemonset,
+                cluster_name: args.cluster_name.clone(),
                 ..PlannerConfig::default()
             },
         );

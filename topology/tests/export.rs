@@ -151,3 +151,42 @@ fn mistakes_are_errors_naming_the_argument() {
     let e = err(&format!("{head}e = px.otel.Endpoint(url='a b')\n"));
     assert!(e.contains("endpoint URL"), "{e}");
 }
+
+#[test]
+fn the_cluster_name_and_id_are_bound_by_the_planner_not_folded() {
+    use loupe_topology::plan::{Expr, Op, Scalar};
+    let mut plan = compile(
+        "import px\ndf = px.DataFrame('http_events')\ndf.cluster = px.vizier_name()\ndf.cid = px.vizier_id()\ndf = df[df.cluster != '']\npx.display(df[['cluster', 'cid']])\n",
+        &opts(),
+    )
+    .unwrap();
+    let calls = |p: &loupe_topology::plan::Plan| {
+        p.nodes
+            .iter()
+            .map(|n| match &n.op {
+                Op::Map { exprs, .. } => exprs
+                    .iter()
+                    .filter(|(_, e)| matches!(e, Expr::Call(f, _) if f.name().starts_with("px.vizier_")))
+                    .count(),
+                _ => 0,
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(calls(&plan), 2, "{}", plan.explain());
+    plan.bind_planner_values(&|f| {
+        Some(Scalar::String(match f {
+            "vizier_name" => "prod-eu".into(),
+            "vizier_id" => "1234".into(),
+            _ => return None,
+        }))
+    });
+    assert_eq!(calls(&plan), 0, "{}", plan.explain());
+    let bound = plan.nodes.iter().any(|n| match &n.op {
+        Op::Map { exprs, .. } => exprs
+            .iter()
+            .any(|(c, e)| c == "cluster" && *e == Expr::Lit(Scalar::String("prod-eu".into()))),
+        _ => false,
+    });
+    assert!(bound, "{}", plan.explain());
+    plan.check().unwrap();
+}

@@ -88,7 +88,15 @@ impl Exporter {
         report.points = jobs.iter().map(|j| j.2).sum();
         let mut targets = Vec::new();
         for signal in [Signal::Metrics, Signal::Traces] {
-            if !jobs.iter().any(|j| j.0 == signal) {
+            let wanted = if jobs.is_empty() {
+                // Nothing to send: still say where it would have gone.
+                spec.data
+                    .iter()
+                    .any(|d| d.is_metric() == (signal == Signal::Metrics))
+            } else {
+                jobs.iter().any(|j| j.0 == signal)
+            };
+            if !wanted {
                 continue;
             }
             match self.env.target(spec.endpoint.as_ref(), signal) {

@@ -91,7 +91,9 @@ impl QueryPlanner {
         } else if req.plan.sinks.iter().any(|s| s.export.is_some()) {
             Err("px.export runs once per query or on a schedule: `loupe run` it, or `loupe export add` it to repeat every period".into())
         } else {
-            split(&req.plan)
+            let mut plan = req.plan.clone();
+            self.bind(&mut plan);
+            split(&plan)
         };
         let checked = checked.and_then(|d| Ok((Combiner::new(&d.node)?, d)));
         let (combiner, d) = match checked {

@@ -64,6 +64,9 @@ pub struct PlannerConfig {
     /// The agents' DaemonSet, `namespace/name`: its pods say why a node
     /// has no agent (`--agent-daemonset`).
     pub agent_daemonset: String,
+    /// The cluster's name (`--cluster-name`): `px.vizier_name()`, and its
+    /// id's seed.
+    pub cluster_name: String,
 }
 
 impl Default for PlannerConfig {
@@ -76,6 +79,7 @@ impl Default for PlannerConfig {
             merge_fanin: 32,
             meta: None,
             agent_daemonset: "loupe/loupe-agent".into(),
+            cluster_name: "loupe".into(),
             max_nodes: 10_000,
             answer_budget: 256 << 20,
             users: HashMap::new(),
@@ -96,6 +100,24 @@ struct Heard {
     prev_events: Option<(Instant, u64)>,
     /// Its clock minus ours when the status came.
     skew_ns: i64,
+}
+
+/// The cluster's id: a UUID (version 5's layout) from the SHA-256 of its
+/// name, so every planner of the cluster gives the same.
+pub fn cluster_id(name: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::digest(format!("loupe-cluster:{name}").as_bytes());
+    h[6] = (h[6] & 0x0f) | 0x50;
+    h[8] = (h[8] & 0x3f) | 0x80;
+    let x: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 /// The longest a one-shot answer waits for its exports (the CLI waits as
@@ -137,6 +159,20 @@ impl QueryPlanner {
             exporter: crate::export::Exporter::new(crate::export::send::OtelEnv::from_process()),
             outcomes: Arc::default(),
         }
+    }
+
+    /// Binds what the planner answers in a plan: the cluster's name, id
+    /// and namespace (`px.vizier_name()`, ...).
+    pub(crate) fn bind(&self, plan: &mut loupe_topology::plan::Plan) {
+        let name = self.cfg.cluster_name.clone();
+        plan.bind_planner_values(&|f| {
+            Some(loupe_topology::plan::Scalar::String(match f {
+                "vizier_name" => name.clone(),
+                "vizier_id" => cluster_id(&name),
+                "vizier_namespace" => std::env::var("POD_NAMESPACE").unwrap_or_default(),
+                _ => return None,
+            }))
+        });
     }
 
     /// The planner's name (its queue group member's).
@@ -592,6 +628,8 @@ impl QueryPlanner {
             metadata_age_ms: self.metadata_age_ms(),
             ..QueryDone::default()
         };
+        let mut req = req;
+        self.bind(&mut req.plan);
         let d = match split(&req.plan) {
             Ok(d) => d,
             Err(e) => {

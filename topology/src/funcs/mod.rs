@@ -12,6 +12,7 @@
 //! [`crate::plan::meta_fn`], because they read the cluster state the
 //! process follows.
 
+mod cluster;
 pub mod datum;
 mod json;
 mod logic;
@@ -63,6 +64,9 @@ pub enum Const {
 pub enum Runs {
     /// Pure: on agents, in merges, or folded at compile time.
     Anywhere,
+    /// A value the planner binds before the plan runs (the cluster's
+    /// name): never folded by the compiler, never evaluated elsewhere.
+    Planner,
 }
 
 /// The semantic type of a result (how it prints; JSON keeps it).
@@ -136,6 +140,11 @@ impl FuncDef {
         self
     }
 
+    pub const fn runs(mut self, runs: Runs) -> Self {
+        self.runs = runs;
+        self
+    }
+
     /// The same entry with its examples.
     pub const fn ex(mut self, examples: &'static [(&'static str, &'static str)]) -> Self {
         self.examples = examples;
@@ -160,6 +169,7 @@ pub static LIBRARY: LazyLock<Vec<&'static FuncDef>> = LazyLock::new(|| {
         json::FUNCS,
         protocols::FUNCS,
         net::FUNCS,
+        cluster::FUNCS,
     ] {
         v.extend(part.iter());
     }

@@ -54,8 +54,12 @@ fn dictionary(s: &str) -> ArrayRef {
 fn every_function_answers_its_examples_folded_and_over_columns() {
     let mut failures = Vec::new();
     for def in LIBRARY.iter() {
-        assert!(!def.examples.is_empty(), "px.{} has no examples", def.name);
         assert!(!def.doc.is_empty(), "px.{} has no doc", def.name);
+        if def.runs == super::Runs::Planner {
+            // Bound by the planner: plan::tests::planner_values_are_bound.
+            continue;
+        }
+        assert!(!def.examples.is_empty(), "px.{} has no examples", def.name);
         let f = LibFn::lookup(def.name).unwrap();
         for (args, want) in def.examples {
             let call = format!("px.{}({args})", def.name);
@@ -167,7 +171,7 @@ fn names_are_unique_and_the_wire_refuses_unknown_ones() {
 #[test]
 fn an_empty_batch_gives_an_empty_column() {
     // Every function over 0 rows (constants stay scalars): 0 rows out.
-    for def in LIBRARY.iter() {
+    for def in LIBRARY.iter().filter(|d| d.runs != super::Runs::Planner) {
         let f = LibFn::lookup(def.name).unwrap();
         let (args, _) = def.examples[0];
         let call = format!("px.{}({args})\n", def.name);

@@ -420,6 +420,37 @@ impl Plan {
         Ok(())
     }
 
+    /// Replaces every call of a function the planner answers
+    /// ([`crate::funcs::Runs::Planner`]: the cluster's name, id, namespace)
+    /// with its value, before the plan is split and run.
+    pub fn bind_planner_values(&mut self, value: &dyn Fn(&str) -> Option<Scalar>) {
+        fn bind(e: &mut Expr, value: &dyn Fn(&str) -> Option<Scalar>) {
+            match e {
+                Expr::Call(super::expr::Func::Lib(lf), _)
+                    if lf.def().runs == crate::funcs::Runs::Planner =>
+                {
+                    if let Some(v) = value(lf.name()) {
+                        *e = Expr::Lit(v);
+                    }
+                }
+                Expr::Call(_, args) => args.iter_mut().for_each(|a| bind(a, value)),
+                Expr::Binary(_, a, b) => {
+                    bind(a, value);
+                    bind(b, value);
+                }
+                Expr::Not(a) | Expr::Neg(a) => bind(a, value),
+                Expr::Col(_) | Expr::Lit(_) => {}
+            }
+        }
+        for n in &mut self.nodes {
+            match &mut n.op {
+                Op::Filter { predicate, .. } => bind(predicate, value),
+                Op::Map { exprs, .. } => exprs.iter_mut().for_each(|(_, e)| bind(e, value)),
+                _ => {}
+            }
+        }
+    }
+
     /// Adds an operator after checking it against its inputs' schemas.
     pub fn add(&mut self, op: Op) -> Result<NodeId, String> {
         for i in op.inputs() {

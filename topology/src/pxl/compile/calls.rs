@@ -675,6 +675,7 @@ impl<'s> Compiler<'s> {
     /// A library function of constants, evaluated now.
     fn fold_call(&mut self, func: Func, args: Vec<(Value, Span)>, span: Span) -> R<Value> {
         let free = matches!(func, Func::Meta(_))
+            || matches!(func, Func::Lib(lf) if lf.def().runs == crate::funcs::Runs::Planner)
             || args.iter().any(|(v, _)| matches!(v, Value::Free { .. }));
         if free {
             // Not foldable here: an expression for whichever DataFrame

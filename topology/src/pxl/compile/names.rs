@@ -147,15 +147,6 @@ pub(super) const NOT_YET: &[(&str, &str)] = &[
     ("make_upid", "upids are built by the agents, not by scripts"),
     ("uint128", "Loupe has no UINT128 values: upids are strings"),
     (
-        "vizier_id",
-        "Loupe has no Vizier: `loupe nodes` names the cluster",
-    ),
-    (
-        "vizier_name",
-        "Loupe has no Vizier: `loupe nodes` names the cluster",
-    ),
-    ("vizier_namespace", "Loupe has no Vizier"),
-    (
         "strptime",
         "absolute times: use px.parse_time('2020-03-12 19:39:59 -0200')",
     ),
