@@ -199,6 +199,24 @@ pub fn gauge_points(docs: &[Value]) -> Vec<GaugePoint> {
     out
 }
 
+/// Every summary data point received: (metric name, the point as OTLP
+/// JSON has it).
+pub fn summary_points(docs: &[Value]) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for d in docs {
+        for rm in d["resourceMetrics"].as_array().into_iter().flatten() {
+            for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                for m in sm["metrics"].as_array().into_iter().flatten() {
+                    for p in m["summary"]["dataPoints"].as_array().into_iter().flatten() {
+                        out.push((m["name"].as_str().unwrap_or("").to_string(), p));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Every span received, with its resource's attributes.
 pub fn spans(docs: &[Value]) -> Vec<(std::collections::BTreeMap<String, Value>, Value)> {
     let mut out = Vec::new();

@@ -12,19 +12,24 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
-use loupe_itest::otel::{Collector, gauge_points, spans};
+use loupe_itest::otel::{Collector, gauge_points, spans, summary_points};
 use loupe_itest::*;
 use serde_json::{Value, json};
 
-/// Per path of /exp: requests and the latest time, displayed and exported
-/// as one gauge per row (attributes: the route and a constant).
+/// Per path of /exp: requests, the latest time and latency, displayed and
+/// exported per row as two gauges and a summary (attributes: the route
+/// and a constant).
 fn script(endpoint: &str) -> String {
     format!(
         r#"import px
 df = px.DataFrame('http_events', start_time='-5m')
 df = df[px.contains(df.req_path, '/exp/')]
 df = df[df.trace_role == 2]
-df = df.groupby(['req_path']).agg(requests=('resp_status', px.count), time_=('time_', px.max), mean_ns=('resp_latency', px.mean))
+df = df.groupby(['req_path']).agg(requests=('resp_status', px.count), time_=('time_', px.max), mean_ns=('resp_latency', px.mean),
+                                  sum_ns=('resp_latency', px.sum), lat=('resp_latency', px.quantiles))
+df.p50 = px.pluck_float64(df.lat, 'p50')
+df.p99 = px.pluck_float64(df.lat, 'p99')
+df = df.drop('lat')
 df.svc = 'exp-nginx'
 df.cluster = px.vizier_name()
 df.cluster_id = px.vizier_id()
@@ -36,6 +41,8 @@ px.export(df, px.otel.Data(
         px.otel.metric.Gauge(name='http.requests', description='requests per path', value=df.requests,
                              attributes={{'http.route': df.req_path, 'source': 'loupe'}}),
         px.otel.metric.Gauge(name='http.latency.mean', value=df.mean_ns, attributes={{'http.route': df.req_path}}),
+        px.otel.metric.Summary(name='http.latency', count=df.requests, sum=df.sum_ns, unit='ns',
+                               quantile_values={{0.5: df.p50, 0.99: df.p99}}, attributes={{'http.route': df.req_path}}),
     ],
     {endpoint}
 ))
@@ -129,6 +136,47 @@ fn assert_exported_equals_answer(docs: &[Value], answer: &Value) {
             (lat[0].5 - mean).abs() <= 1e-6 * mean.abs(),
             "{lat:?} vs {mean}"
         );
+        // The summary: count, sum and quantiles as the answer has them.
+        let row = table(answer, "answer")["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["req_path"] == json!(route))
+            .unwrap()
+            .clone();
+        let sums: Vec<&Value> = summary_points(docs)
+            .into_iter()
+            .filter(|(name, p)| {
+                name == "http.latency"
+                    && loupe_itest::otel::attrs(&p["attributes"]).get("http.route")
+                        == Some(&json!(route))
+            })
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(sums.len(), 1, "{sums:?}");
+        let p = sums[0];
+        assert_eq!(p["count"], json!(requests.to_string()), "{p}");
+        assert_eq!(p["sum"].as_f64(), row["sum_ns"].as_f64(), "{p}");
+        assert_eq!(p["timeUnixNano"], json!(t.to_string()));
+        let q: Vec<(f64, f64)> = p["quantileValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["quantile"].as_f64().unwrap(),
+                    v["value"].as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            q,
+            vec![
+                (0.5, row["p50"].as_f64().unwrap()),
+                (0.99, row["p99"].as_f64().unwrap())
+            ],
+            "{p}"
+        );
     }
 }
 
@@ -170,10 +218,10 @@ fn what_a_query_exports_is_its_answer_over_grpc_and_http() -> Result<()> {
     let x = &answer["exports"][0];
     assert_eq!(x["protocol"], "grpc", "{x}");
     assert_eq!(x["rows"], 2);
-    assert_eq!(x["points"], 4);
-    assert_eq!(x["delivered"], 4, "{x}");
+    assert_eq!(x["points"], 6);
+    assert_eq!(x["delivered"], 6, "{x}");
     assert_eq!(x["lost"], 0);
-    assert!(out.stderr.contains("4 delivered"), "{}", out.stderr);
+    assert!(out.stderr.contains("6 delivered"), "{}", out.stderr);
     let docs = collector.wait_for(Duration::from_secs(10), |d| gauge_points(d).len() >= 4)?;
     assert_eq!(gauge_points(&docs).len(), 4, "{docs:?}");
     assert_exported_equals_answer(&docs, &answer);
@@ -190,8 +238,10 @@ fn what_a_query_exports_is_its_answer_over_grpc_and_http() -> Result<()> {
         format!("{http_base}/v1/metrics"),
         "the signal's path is added to the base URL"
     );
-    assert_eq!(x["delivered"], 4, "{x}");
-    let docs = collector.wait_for(Duration::from_secs(10), |d| d.len() > before)?;
+    assert_eq!(x["delivered"], 6, "{x}");
+    let docs = collector.wait_for(Duration::from_secs(10), |d| {
+        gauge_points(&d[before.min(d.len())..]).len() >= 4
+    })?;
     assert_exported_equals_answer(&docs[before..], &answer);
 
     // Spans: one per request, SERVER kind, start = end - latency.
@@ -268,12 +318,12 @@ fn a_stopped_collector_costs_retries_and_counted_losses_never_the_answer() -> Re
     let rows = answer_rows(&answer);
     assert_eq!((rows["/exp/a"].0, rows["/exp/b"].0), (4, 2), "{answer}");
     let x = &answer["exports"][0];
-    assert_eq!(x["points"], 4, "{x}");
-    assert_eq!(x["lost"], 4, "{x}");
+    assert_eq!(x["points"], 6, "{x}");
+    assert_eq!(x["lost"], 6, "{x}");
     assert_eq!(x["delivered"], 0, "{x}");
     assert!(x["retries"].as_u64().unwrap() >= 2, "{x}");
     assert!(x["error"].as_str().unwrap().contains("Unavailable"), "{x}");
-    assert!(out.stderr.contains("LOST 4"), "{}", out.stderr);
+    assert!(out.stderr.contains("LOST 6"), "{}", out.stderr);
     assert!(
         answer["error"].is_null(),
         "the query itself succeeded: {answer}"
@@ -295,7 +345,7 @@ fn a_stopped_collector_costs_retries_and_counted_losses_never_the_answer() -> Re
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let answer = out.json()?;
     let x = &answer["exports"][0];
-    assert_eq!(x["delivered"], 4, "{x}");
+    assert_eq!(x["delivered"], 6, "{x}");
     assert_eq!(x["lost"], 0, "{x}");
     assert!(x["retries"].as_u64().unwrap() >= 1, "it retried: {x}");
     let docs = collector.wait_for(Duration::from_secs(10), |d| gauge_points(d).len() >= 4)?;

@@ -215,7 +215,7 @@ fn label_values(sample: &str) -> Vec<String> {
 }
 
 /// The Prometheus text format of `samples`: every family of the registry
-/// this kind of process has (`families`), with HELP and TYPE, a family of
+/// this kind of process has (`families`), with HELP and TYPE, a counter of
 /// no labels at 0 when it has no sample yet, and `process` (`node` or
 /// `planner` and its name) added to every sample. Samples not of the
 /// registry are left out (and counted in the returned number).
@@ -244,7 +244,9 @@ pub fn render(
                 Kind::Gauge => "gauge",
             }
         );
-        if mine.is_empty() && f.labels.is_empty() {
+        // A counter not bumped yet is 0; a gauge not reported is unknown
+        // (the metadata's, on a planner outside a cluster): left out.
+        if mine.is_empty() && f.labels.is_empty() && f.kind == Kind::Counter {
             let _ = writeln!(out, "{}{{{own}}} 0", f.name);
         }
         for (n, v) in mine {
@@ -310,7 +312,12 @@ mod tests {
         );
         let (text, unknown) = render(
             &[got.clone(), vec![("loupe_nope".into(), 1)]].concat(),
-            &[Metric::WireRejected, Metric::StoreRows, Metric::StoreBytes],
+            &[
+                Metric::WireRejected,
+                Metric::StoreRows,
+                Metric::StoreBytes,
+                Metric::StoreRowsEvicted,
+            ],
             ("node", "n1"),
         );
         assert_eq!(unknown, 1);
@@ -319,8 +326,10 @@ mod tests {
             "loupe_wire_rejected_total{node=\"n1\",subject=\"tail\",reason=\"garbage\"} 4\n"
         ));
         assert!(text.contains("# TYPE loupe_store_rows gauge\nloupe_store_rows{node=\"n1\"} 9\n"));
-        // A family with no sample yet reads 0, never absent.
-        assert!(text.contains("loupe_store_bytes{node=\"n1\"} 0\n"));
+        // A counter with no sample yet reads 0, never absent; a gauge not
+        // reported is left out.
+        assert!(text.contains("loupe_store_rows_evicted_total{node=\"n1\"} 0\n"));
+        assert!(!text.contains("loupe_store_bytes{"));
         assert!(!text.contains("loupe_nope"));
     }
 }

@@ -31,7 +31,6 @@ pub struct Exporter {
 /// What every export of this process did (`/metrics`).
 #[derive(Debug, Default)]
 pub struct ExportCounters {
-    pub exports: AtomicU64,
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub delivered: AtomicU64,
@@ -57,7 +56,6 @@ impl Exporter {
         batch: &RecordBatch,
         budget: Option<Duration>,
     ) -> ExportReport {
-        self.counters.exports.fetch_add(1, Ordering::Relaxed);
         let mut report = ExportReport {
             sink: sink.to_string(),
             rows: batch.num_rows() as u64,

@@ -430,6 +430,9 @@ impl QueryPlanner {
         use loupe_topology::metrics::Metric;
         let mut out = self.wire.counters();
         out.extend(crate::supervise::counters());
+        if let Some(m) = &self.cfg.meta {
+            out.extend(crate::metadata::gauges(m, crate::clock::wall_now_ns()));
+        }
         let (mut alive, mut quiet) = (0u64, 0u64);
         if let Ok(r) = self.registry.lock() {
             for h in r
