@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+df -h . | sed 's/^/test: disk: /'
 if [ "$(id -u)" != 0 ]; then echo "test: the end-to-end tests load eBPF programs: run as root" >&2; exit 1; fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
@@ -15,4 +16,5 @@ LOUPE_BIN="$PWD/target/release/loupe" cargo test -p loupe-itest -- --test-thread
 scripts/fuzz_wire.sh "${LOUPE_FUZZ_SECONDS:-10}"
 # Benchmarks must still build (they run with scripts/bench.sh).
 cargo bench --workspace --no-run -q
+du -sh target topology/fuzz/target 2>/dev/null | sed 's/^/test: build trees: /'
 echo "test: all passed"
