@@ -5,7 +5,7 @@
 //! writes Nodes, Pods (their status through the status subresource),
 //! Services, EndpointSlices, ReplicaSets and Deployments itself.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -22,18 +22,7 @@ pub fn binaries() -> Result<PathBuf> {
     {
         return Ok(PathBuf::from(d));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kube/build.sh");
-    let out = Command::new(&script)
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    crate::cached_build("kube/build.sh")
 }
 
 /// etcd and kube-apiserver, stopped (by pid) when dropped.

@@ -594,6 +594,35 @@ pub fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// GETs `http://127.0.0.1:{port}{path}` with curl, `times` times in a row
+/// (one connection each), failing on the first curl that fails.
+pub fn get_times(port: u16, path: &str, times: usize) -> Result<()> {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    for _ in 0..times {
+        run(Command::new("curl").args(["-s", "-o", "/dev/null", &url]))?;
+    }
+    Ok(())
+}
+
+/// A peer built from upstream sources by `scripts/<script>` (which builds
+/// it once per machine, then finds it cached, and prints its path).
+pub fn cached_build(script: &str) -> Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(script);
+    let out = Command::new(&script)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 /// A `loupe planner` connected to `nats`.
 pub struct Planner {
     pub name: String,

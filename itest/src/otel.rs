@@ -4,7 +4,7 @@
 //! started on loopback ports the test picks. What it received is read back
 //! from the file exporter's OTLP JSON: the ground truth of an export.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,18 +20,7 @@ pub fn binary() -> Result<PathBuf> {
     {
         return Ok(PathBuf::from(p));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/otel/build.sh");
-    let out = Command::new(&script)
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    crate::cached_build("otel/build.sh")
 }
 
 /// A running collector, stopped (by pid) when dropped.

@@ -52,14 +52,7 @@ px.export(df, px.otel.Data(
 
 fn curl_paths(port: u16, paths: &[(&str, usize)]) -> Result<()> {
     for (path, n) in paths {
-        for _ in 0..*n {
-            run(Command::new("curl").args([
-                "-s",
-                "-o",
-                "/dev/null",
-                &format!("http://127.0.0.1:{port}{path}"),
-            ]))?;
-        }
+        get_times(port, path, *n)?;
     }
     Ok(())
 }
@@ -600,9 +593,7 @@ fn http_traffic_becomes_server_and_client_spans_linked_by_traceparent() -> Resul
         &format!("Traceparent: 00-{tid2}-{pid2}-01"),
         &url("/span/go"),
     ]))?;
-    for _ in 0..2 {
-        run(Command::new("curl").args(["-s", "-o", "/dev/null", &url("/span/plain")]))?;
-    }
+    get_times(nginx.port, "/span/plain", 2)?;
     std::thread::sleep(Duration::from_secs(2));
     let out = loupe()
         .args([

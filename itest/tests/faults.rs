@@ -5,7 +5,6 @@
 //! stays up, and capture never stopped: traffic made after the panics is in
 //! the next answer, next to the traffic made before.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -15,18 +14,6 @@ use serde_json::Value;
 /// Requests per path as nginx served them (the server side: curl's side
 /// is captured too).
 const SCRIPT: &str = "import px\ndf = px.DataFrame('http_events', start_time='-5m')\ndf = df[df.trace_role == 2]\npx.display(df.groupby('req_path').agg(n=('resp_status', px.count)), 'paths')\n";
-
-fn curl(port: u16, path: &str, times: usize) -> Result<()> {
-    for _ in 0..times {
-        run(Command::new("curl").args([
-            "-s",
-            "-o",
-            "/dev/null",
-            &format!("http://127.0.0.1:{port}{path}"),
-        ]))?;
-    }
-    Ok(())
-}
 
 /// Requests per path in an answer.
 fn counts(v: &Value) -> std::collections::BTreeMap<String, i64> {
@@ -76,7 +63,7 @@ fn a_panic_is_answered_at_once_counted_and_capture_goes_on() -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(1));
-    curl(nginx.port, "/fault-before", 5)?;
+    get_times(nginx.port, "/fault-before", 5)?;
 
     // 1. The planner's handling of this query panics: the CLI is told.
     let out = loupe_run(&nats.url, &dir, SCRIPT, &[])?;
@@ -114,7 +101,7 @@ fn a_panic_is_answered_at_once_counted_and_capture_goes_on() -> Result<()> {
 
     // Capture went on: traffic after the panics is there, with the traffic
     // before them, and the same query now answers in full.
-    curl(nginx.port, "/fault-after", 5)?;
+    get_times(nginx.port, "/fault-after", 5)?;
     let start = Instant::now();
     loop {
         let out = loupe_run(&nats.url, &dir, SCRIPT, &[])?;

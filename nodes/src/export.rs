@@ -156,26 +156,15 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
 
 async fn ask(nats: &crate::NatsArgs, req: &ExportsRequest) -> anyhow::Result<ExportsReply> {
     let client = nats.connect("loupe-export", Role::Admin).await?;
-    let subject = Subject::exports();
-    let payload = codec::encode(Kind::ExportsRequest, req)?;
-    let headers = nats.signature(Role::Admin, &payload)?;
-    let msg = match tokio::time::timeout(
-        Duration::from_secs(10),
-        client.request_with_headers(String::from(subject.clone()), headers, payload.into()),
-    )
-    .await
-    {
-        Err(_) => anyhow::bail!(
-            "no planner answered on {subject} via {} within 10 s",
-            nats.url
-        ),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => anyhow::bail!(
-            "no planner is listening on {subject} via {}: start one with `loupe planner` (schedules need the admin role)",
-            nats.url
-        ),
-        Ok(Err(e)) => anyhow::bail!("{subject} via {}: {e}", nats.url),
-        Ok(Ok(m)) => m,
-    };
+    let msg = nats
+        .ask_planners(
+            &client,
+            Role::Admin,
+            &Subject::exports(),
+            codec::encode(Kind::ExportsRequest, req)?,
+            "start one with `loupe planner` (schedules need the admin role)",
+        )
+        .await?;
     Ok(codec::receive(
         Kind::ExportsReply,
         &msg.payload,

@@ -83,28 +83,16 @@ async fn start(
     args: &LiveArgs,
     req: &LiveRequest,
 ) -> anyhow::Result<Result<LiveAccepted, String>> {
-    let subject = Subject::live();
-    let payload = codec::encode(Kind::LiveRequest, req)?;
-    let headers = args
+    let msg = args
         .nats
-        .signature(loupe_topology::subjects::Role::Reader, &payload)?;
-    let msg = match tokio::time::timeout(
-        Duration::from_secs(10),
-        client.request_with_headers(String::from(subject.clone()), headers, payload.into()),
-    )
-    .await
-    {
-        Err(_) => anyhow::bail!(
-            "no planner answered on {subject} via {} within 10 s",
-            args.nats.url
-        ),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => anyhow::bail!(
-            "no planner is listening on {subject} via {}: start one with `loupe planner`",
-            args.nats.url
-        ),
-        Ok(Err(e)) => anyhow::bail!("starting the live query via {}: {e}", args.nats.url),
-        Ok(Ok(m)) => m,
-    };
+        .ask_planners(
+            client,
+            loupe_topology::subjects::Role::Reader,
+            &Subject::live(),
+            codec::encode(Kind::LiveRequest, req)?,
+            "start one with `loupe planner`",
+        )
+        .await?;
     let acc: LiveAccepted = codec::receive(Kind::LiveAccepted, &msg.payload, &Arrival::any())?;
     Ok(match &acc.error {
         Some(e) => Err(e.message.clone()),

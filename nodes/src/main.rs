@@ -212,6 +212,39 @@ impl NatsArgs {
         Ok(h)
     }
 
+    /// One signed request to the planners' queue group on `subject`: its
+    /// reply, or an error that names the subject and the URL (no
+    /// answer in 10 s, nobody listening: `hint` says what to start).
+    pub async fn ask_planners(
+        &self,
+        client: &async_nats::Client,
+        role: Role,
+        subject: &loupe_topology::subjects::Subject,
+        payload: Vec<u8>,
+        hint: &str,
+    ) -> anyhow::Result<async_nats::Message> {
+        let headers = self.signature(role, &payload)?;
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.request_with_headers(String::from(subject.clone()), headers, payload.into()),
+        )
+        .await
+        {
+            Err(_) => anyhow::bail!(
+                "no planner answered on {subject} via {} within 10 s",
+                self.url
+            ),
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                anyhow::bail!(
+                    "no planner is listening on {subject} via {}: {hint}",
+                    self.url
+                )
+            }
+            Ok(Err(e)) => anyhow::bail!("{subject} via {}: {e}", self.url),
+            Ok(Ok(m)) => Ok(m),
+        }
+    }
+
     /// For daemons: returns at once and connects in the background, for ever,
     /// so the agent captures while NATS is down or not yet up; connection
     /// changes are logged with the URL.

@@ -5,7 +5,6 @@
 
 use loupe_topology::metrics::Metric;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use loupe_actors::wire::rejected_total;
 use loupe_topology::codec::{self, Kind};
@@ -181,25 +180,15 @@ async fn ask(nats: &crate::NatsArgs) -> anyhow::Result<NodesReply> {
     let client = nats
         .connect("loupe-nodes", loupe_topology::subjects::Role::Reader)
         .await?;
-    let subject = Subject::nodes();
-    let req = codec::encode(Kind::NodesRequest, &())?;
-    let msg = match tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(String::from(subject.clone()), req.into()),
-    )
-    .await
-    {
-        Err(_) => anyhow::bail!(
-            "no planner answered on {subject} via {} within 5 s",
-            nats.url
-        ),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => anyhow::bail!(
-            "no planner is listening on {subject} via {}: start one with `loupe planner` (nodes are known from their heartbeats, which planners keep)",
-            nats.url
-        ),
-        Ok(Err(e)) => anyhow::bail!("asking for nodes on {subject} via {}: {e}", nats.url),
-        Ok(Ok(m)) => m,
-    };
+    let msg = nats
+        .ask_planners(
+            &client,
+            loupe_topology::subjects::Role::Reader,
+            &Subject::nodes(),
+            codec::encode(Kind::NodesRequest, &())?,
+            "start one with `loupe planner` (nodes are known from their heartbeats, which planners keep)",
+        )
+        .await?;
     Ok(codec::receive(
         Kind::NodesReply,
         &msg.payload,

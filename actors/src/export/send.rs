@@ -518,7 +518,7 @@ impl Transport {
                 return Err(Failure {
                     retry: true,
                     after: None,
-                    message: format!("{}: {}", t.url, error_chain(&e)),
+                    message: format!("{}: {:#}", t.url, anyhow::Error::new(e)),
                 });
             }
             Ok(Ok(r)) => r,
@@ -574,17 +574,6 @@ fn rejected_spans(r: &ExportTraceServiceResponse) -> u64 {
     r.partial_success
         .as_ref()
         .map_or(0, |p| p.rejected_spans.max(0) as u64)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// rustls for HTTP: the system's roots, the configured CA, a client
