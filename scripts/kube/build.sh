@@ -34,6 +34,9 @@ staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-g
   kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
   mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller streaming)
 export GOFLAGS=-mod=mod
+# Go's build cache (4 GB for these) is worth nothing once the binaries are
+# cached: it goes with the work folder.
+export GOCACHE="$work/go-build"
 if [ ! -x "$out/kube-apiserver" ]; then
   echo "kube: building kube-apiserver $K8S_VERSION from the Go module proxy (once per machine, a few minutes)" >&2
   mkdir -p "$work/apiserver"

@@ -74,6 +74,9 @@ func main() {
 GO
 sed -i "s/VERSION/${OTEL_VERSION#v}/" main.go
 export GOFLAGS=-mod=mod
+# Go's build cache (4 GB for these) is worth nothing once the binaries are
+# cached: it goes with the work folder.
+export GOCACHE="$work/go-build"
 go get "go.opentelemetry.io/collector/otelcol@$OTEL_VERSION" \
   "go.opentelemetry.io/collector/receiver/otlpreceiver@$OTEL_VERSION" \
   "go.opentelemetry.io/collector/exporter/nopexporter@$OTEL_VERSION" \
